@@ -1,0 +1,389 @@
+"""The public Python API: one pass, the periodic loop, and their blocking counterparts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Optional, Union
+
+from . import _core
+
+log = logging.getLogger("cull_idle")
+
+#: An arbiter hook: ``hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool`` (or awaitable).
+CullArbiter = Callable[..., Union[bool, Awaitable[bool]]]
+
+DEFAULT_API_URL = "http://127.0.0.1:8081/hub/api"
+
+
+def utcnow() -> datetime:
+    """The time a pass takes as "now"; looked up at every pass so tests can patch it."""
+    return datetime.now(timezone.utc)
+
+
+def default_cull_arbiter(*, inactive: timedelta, inactive_limit: int, server: dict, **kwargs: Any) -> bool:
+    """The reference's rule: cull when idle for at least the limit."""
+    return inactive is not None and inactive.total_seconds() >= inactive_limit
+
+
+@dataclass(frozen=True)
+class Action:
+    """A stop or delete the pass attempted."""
+
+    user: str
+    #: The server's name (``""`` for the default server), or ``None`` for a user deletion.
+    server: Optional[str]
+    #: ``"idle"`` or ``"max-age"``.
+    reason: str
+    inactive: Optional[timedelta]
+    #: ``stopped``, ``stopping`` (202, slow to stop), ``gone`` (404), ``deleted``, ``kept`` or ``failed``.
+    outcome: str
+    detail: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A server or user the pass kept, with why (``pending``, ``not-ready``, ``arbiter``, ``admin``...)."""
+
+    user: str
+    server: Optional[str]
+    reason: str
+    detail: Optional[str] = None
+
+
+@dataclass
+class CullReport:
+    """What one pass saw and did."""
+
+    #: Every page of users was listed. ``False`` when the Hub could not be read; see ``errors``.
+    complete: bool
+    hub_version: Optional[str]
+    users_seen: int
+    servers_seen: int
+    actions: list[Action] = field(default_factory=list)
+    #: Kept servers and users with a notable reason. Those kept for being active or not
+    #: selected are only counted (``kept_active``, ``kept_not_selected``), so that the report
+    #: does not grow with the size of the Hub.
+    skipped: list[Skip] = field(default_factory=list)
+    kept_active: int = 0
+    kept_not_selected: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def stopped(self) -> list[Action]:
+        """Servers that are stopped now (including those already gone)."""
+        return [a for a in self.actions if a.server is not None and a.outcome in ("stopped", "gone")]
+
+    @property
+    def stopping(self) -> list[Action]:
+        """Servers the Hub is still stopping (202); their users were not deleted."""
+        return [a for a in self.actions if a.server is not None and a.outcome == "stopping"]
+
+    @property
+    def deleted(self) -> list[Action]:
+        return [a for a in self.actions if a.server is None and a.outcome == "deleted"]
+
+    @property
+    def failed(self) -> list[Action]:
+        return [a for a in self.actions if a.outcome == "failed"]
+
+    @classmethod
+    def _from_json(cls, text: str) -> CullReport:
+        raw = json.loads(text)
+
+        def td(seconds: Optional[float]) -> Optional[timedelta]:
+            return None if seconds is None else timedelta(seconds=seconds)
+
+        return cls(
+            complete=raw["complete"],
+            hub_version=raw["hub_version"],
+            users_seen=raw["users_seen"],
+            servers_seen=raw["servers_seen"],
+            actions=[Action(**{**a, "inactive": td(a["inactive"])}) for a in raw["actions"]],
+            skipped=[Skip(**s) for s in raw["skipped"]],
+            kept_active=raw["kept_active"],
+            kept_not_selected=raw["kept_not_selected"],
+            errors=raw["errors"],
+            seconds=raw["seconds"],
+        )
+
+
+def request_timeout_from_env() -> float:
+    """``$JUPYTERHUB_REQUEST_TIMEOUT`` in seconds (default 60)."""
+    text = os.environ.get("JUPYTERHUB_REQUEST_TIMEOUT") or "60"
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"JUPYTERHUB_REQUEST_TIMEOUT must be a positive number of seconds, not {text!r}")
+    return value
+
+
+def tls_files(ssl_enabled: bool, internal_certs_location: str) -> dict[str, Optional[str]]:
+    """The CA, certificate and key for the Hub's internal SSL.
+
+    With ``ssl_enabled`` the reference's layout under ``internal_certs_location`` is used when it
+    exists; otherwise the ``JUPYTERHUB_SSL_*`` variables a Hub gives its managed services.
+    """
+    env = {
+        "ca_file": os.environ.get("JUPYTERHUB_SSL_CLIENT_CA") or None,
+        "cert_file": os.environ.get("JUPYTERHUB_SSL_CERTFILE") or None,
+        "key_file": os.environ.get("JUPYTERHUB_SSL_KEYFILE") or None,
+    }
+    if ssl_enabled:
+        location = internal_certs_location or "internal-ssl"
+        layout = {
+            "ca_file": os.path.join(location, "hub-ca", "hub-ca.crt"),
+            "cert_file": os.path.join(location, "hub-internal", "hub-internal.crt"),
+            "key_file": os.path.join(location, "hub-internal", "hub-internal.key"),
+        }
+        if os.path.exists(layout["ca_file"]) or not any(env.values()):
+            log.debug("ssl_enabled: using certificates under %s", location)
+            return layout
+    return env
+
+
+def connect(
+    url: Optional[str],
+    api_token: str,
+    *,
+    concurrency: int = 10,
+    ssl_enabled: bool = False,
+    internal_certs_location: str = "internal-ssl",
+    request_timeout: Optional[float] = None,
+) -> _core.Hub:
+    """A reusable connection to the Hub API (raises ``ValueError`` for bad settings)."""
+    if not api_token:
+        raise ValueError("an API token is required (JUPYTERHUB_API_TOKEN)")
+    if concurrency < 0:
+        raise ValueError(f"concurrency must not be negative, not {concurrency}")
+    return _core.Hub(
+        url or os.environ.get("JUPYTERHUB_API_URL") or DEFAULT_API_URL,
+        api_token,
+        # 0 meant "no semaphore" in the reference, where tornado's client still capped it at 10.
+        concurrency=concurrency or 10,
+        request_timeout=request_timeout if request_timeout is not None else request_timeout_from_env(),
+        **tls_files(ssl_enabled, internal_certs_location),
+    )
+
+
+def _arbiter_adapter(hook: CullArbiter, logger: logging.Logger) -> Callable[[float, float, str], Awaitable[bool]]:
+    async def arbitrate(inactive: float, inactive_limit: float, server_json: str) -> bool:
+        server = json.loads(server_json)
+        limit: Union[int, float] = int(inactive_limit) if inactive_limit.is_integer() else inactive_limit
+        try:
+            answer = hook(inactive=timedelta(seconds=inactive), inactive_limit=limit, server=server)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            return bool(answer)
+        except Exception:
+            logger.exception(
+                "cull_arbiter failed for server %s; not culling it", server.get("full_name") or server.get("name")
+            )
+            return False
+
+    return arbitrate
+
+
+class _Forward(logging.Handler):
+    def __init__(self, target: logging.Logger) -> None:
+        super().__init__()
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.target.isEnabledFor(record.levelno):
+            self.target.handle(record)
+
+
+@contextlib.contextmanager
+def _logging_to(logger: Optional[logging.Logger]) -> Iterator[logging.Logger]:
+    """Send the records of the ``cull_idle`` loggers to ``logger`` for the time of a pass."""
+    if logger is None or logger is log or logger.name.startswith("cull_idle"):
+        yield logger or log
+        return
+    handler = _Forward(logger)
+    saved = (log.level, log.propagate)
+    log.addHandler(handler)
+    log.setLevel(logger.getEffectiveLevel())
+    log.propagate = False
+    try:
+        yield logger
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(saved[0])
+        log.propagate = saved[1]
+
+
+async def run_pass(
+    hub: _core.Hub,
+    inactive_limit: float,
+    logger: Optional[logging.Logger] = None,
+    *,
+    cull_users: bool = False,
+    remove_named_servers: bool = False,
+    max_age: float = 0,
+    cull_admin_users: bool = True,
+    api_page_size: int = 0,
+    cull_default_servers: bool = True,
+    cull_named_servers: bool = True,
+    cull_arbiter: Optional[CullArbiter] = None,
+) -> CullReport:
+    """One pass over an existing connection (see :func:`connect`)."""
+    if inactive_limit < 0:
+        raise ValueError(f"inactive_limit must not be negative, not {inactive_limit}")
+    if max_age < 0:
+        raise ValueError(f"max_age must not be negative, not {max_age}")
+    if api_page_size < 0:
+        raise ValueError(f"api_page_size must not be negative, not {api_page_size}")
+    # Looked up through the package at each pass, so patching ``cull_idle.utcnow`` moves time.
+    from . import utcnow as now_function
+
+    with _logging_to(logger) as target:
+        hook = None
+        if cull_arbiter is not None and cull_arbiter is not default_cull_arbiter:
+            hook = _arbiter_adapter(cull_arbiter, target)
+        text = await hub.run_pass(
+            now=now_function().timestamp(),
+            inactive_limit=float(inactive_limit),
+            max_age=float(max_age),
+            cull_users=cull_users,
+            cull_admin_users=cull_admin_users,
+            cull_default_servers=cull_default_servers,
+            cull_named_servers=cull_named_servers,
+            remove_named_servers=remove_named_servers,
+            page_size=api_page_size or None,
+            arbiter=hook,
+        )
+    return CullReport._from_json(text)
+
+
+async def cull_idle(
+    url: Optional[str],
+    api_token: str,
+    inactive_limit: float,
+    logger: Optional[logging.Logger] = None,
+    *,
+    cull_users: bool = False,
+    remove_named_servers: bool = False,
+    max_age: float = 0,
+    concurrency: int = 10,
+    ssl_enabled: bool = False,
+    internal_certs_location: str = "internal-ssl",
+    cull_admin_users: bool = True,
+    api_page_size: int = 0,
+    cull_default_servers: bool = True,
+    cull_named_servers: bool = True,
+    cull_arbiter: Optional[CullArbiter] = None,
+) -> CullReport:
+    """One culling pass, with jupyterhub-idle-culler's arguments and meanings.
+
+    Hub errors never raise: they are logged, retried where that helps, and recorded in the
+    returned report (``report.complete`` is false when the users could not all be listed).
+    Bad arguments raise ``ValueError``.
+    """
+    hub = connect(
+        url,
+        api_token,
+        concurrency=concurrency,
+        ssl_enabled=ssl_enabled,
+        internal_certs_location=internal_certs_location,
+    )
+    return await run_pass(
+        hub,
+        inactive_limit,
+        logger,
+        cull_users=cull_users,
+        remove_named_servers=remove_named_servers,
+        max_age=max_age,
+        cull_admin_users=cull_admin_users,
+        api_page_size=api_page_size,
+        cull_default_servers=cull_default_servers,
+        cull_named_servers=cull_named_servers,
+        cull_arbiter=cull_arbiter,
+    )
+
+
+def default_cull_every(inactive_limit: float, cull_every: float = 0) -> float:
+    """``cull_every`` as the reference reads it: 0 (or unset) means half the timeout, at least 1 s."""
+    return cull_every if cull_every > 0 else max(1, int(inactive_limit) // 2)
+
+
+async def run_periodically(
+    hub: _core.Hub,
+    inactive_limit: float,
+    logger: Optional[logging.Logger] = None,
+    *,
+    cull_every: float = 0,
+    stop: Optional[asyncio.Event] = None,
+    **options: Any,
+) -> None:
+    """Pass after pass over an existing connection; see :func:`cull_idle_periodically`."""
+    period = default_cull_every(inactive_limit, cull_every)
+    stop = stop or asyncio.Event()
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            one_pass = asyncio.ensure_future(run_pass(hub, inactive_limit, logger, **options))
+            await asyncio.wait({one_pass, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not one_pass.done():
+                one_pass.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await one_pass
+                return
+            one_pass.result()
+            delay = period - (time.monotonic() - started)
+            if delay > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(stopping), delay)
+    finally:
+        stopping.cancel()
+
+
+async def cull_idle_periodically(
+    url: Optional[str],
+    api_token: str,
+    inactive_limit: float,
+    logger: Optional[logging.Logger] = None,
+    *,
+    cull_every: float = 0,
+    stop: Optional[asyncio.Event] = None,
+    concurrency: int = 10,
+    ssl_enabled: bool = False,
+    internal_certs_location: str = "internal-ssl",
+    **options: Any,
+) -> None:
+    """Cull at once, then every ``cull_every`` seconds, until ``stop`` is set (or forever).
+
+    ``cull_every`` 0 means half of ``inactive_limit`` (at least 1 s). Passes never overlap: one
+    that overruns the period is followed at once by the next. Setting ``stop`` abandons a pass
+    in flight immediately. Other keyword arguments are those of :func:`cull_idle`.
+    """
+    hub = connect(
+        url,
+        api_token,
+        concurrency=concurrency,
+        ssl_enabled=ssl_enabled,
+        internal_certs_location=internal_certs_location,
+    )
+    await run_periodically(hub, inactive_limit, logger, cull_every=cull_every, stop=stop, **options)
+
+
+def cull_idle_blocking(url: Optional[str], api_token: str, inactive_limit: float, **kwargs: Any) -> CullReport:
+    """:func:`cull_idle` for code without an event loop."""
+    return asyncio.run(cull_idle(url, api_token, inactive_limit, **kwargs))
+
+
+def cull_idle_periodically_blocking(url: Optional[str], api_token: str, inactive_limit: float, **kwargs: Any) -> None:
+    """:func:`cull_idle_periodically` for code without an event loop; Ctrl-C ends it."""
+    asyncio.run(cull_idle_periodically(url, api_token, inactive_limit, **kwargs))

@@ -1,0 +1,393 @@
+"""The command line: the union of jupyterhub-idle-culler 2.0, 1.x and ``cull_idle_servers.py``.
+
+Accepted spellings: ``--opt=value``, ``--opt value``, ``--IdleCuller.opt=value``, underscores
+for dashes (``--cull_every=60``), bare booleans (``--cull-users``), ``--x=true|false|1|0``,
+``--logging=debug`` and ``--log-level=DEBUG``. Settings come from, in rising priority: defaults,
+the config file (``c.IdleCuller.*``), the command line. The token only ever comes from the
+environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, NoReturn, Optional
+
+from . import _api
+from ._core import __version__
+
+LOG_FORMAT = "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s %(module)s:%(lineno)d] %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+DEFAULT_CONFIG_FILE = "idle_culler_config.py"
+#: Config classes whose settings apply (jupyterhub-idle-culler's, ours, traitlets' base).
+CONFIG_SECTIONS = ("IdleCuller", "CullIdle", "Application")
+
+log = logging.getLogger("cull_idle")
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+class BadValue(argparse.ArgumentTypeError, ValueError):
+    """A value that does not parse; argparse shows its message as it is."""
+
+
+def parse_bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "y", "t", "on"):
+        return True
+    if value in ("false", "0", "no", "n", "f", "off"):
+        return False
+    raise BadValue(f"expected true or false, not {text!r}")
+
+
+def parse_seconds(text: Any) -> int:
+    if isinstance(text, bool):
+        raise BadValue(f"expected a whole number of seconds, not {text!r}")
+    try:
+        value = text if isinstance(text, int) else int(str(text).strip(), 10)
+    except ValueError:
+        raise BadValue(f"expected a whole number of seconds, not {text!r}") from None
+    if value < 0:
+        raise BadValue(f"must not be negative, not {value}")
+    return value
+
+
+def parse_count(text: Any) -> int:
+    try:
+        return parse_seconds(text)
+    except ValueError as e:
+        raise BadValue(str(e).replace("a whole number of seconds", "a whole number")) from None
+
+
+def parse_text(text: Any) -> str:
+    if not isinstance(text, str):
+        raise BadValue(f"expected text, not {text!r}")
+    return text
+
+
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
+          "error": logging.ERROR, "critical": logging.CRITICAL, "none": logging.CRITICAL + 10}
+
+
+def parse_level(text: Any) -> int:
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in LEVELS:
+        return LEVELS[value]
+    if value.isdigit():
+        return int(value)
+    raise BadValue(f"expected one of {', '.join(n for n in LEVELS if n != 'warn')}, not {text!r}")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    group: str
+    #: Where the default comes from, when it is not a constant.
+    default_text: Optional[str] = None
+
+    @property
+    def key(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def is_bool(self) -> bool:
+        return self.parse is parse_bool
+
+
+HUB, POLICY, RUN = "Hub connection", "Policy", "Output and running"
+OPTIONS = [
+    Option("url", parse_text, None, "The Hub API URL.", HUB,
+           f"$JUPYTERHUB_API_URL, else {_api.DEFAULT_API_URL}"),
+    Option("concurrency", parse_count, 10,
+           "At most this many requests to the Hub at once, across all users (0 means the default, 10).", HUB),
+    Option("api-page-size", parse_count, 0, "Users per page when listing (0: the Hub's largest page).", HUB),
+    Option("ssl-enabled", parse_bool, False,
+           "Use the Hub's internal SSL certificates under --internal-certs-location (with internal_ssl the "
+           "JUPYTERHUB_SSL_* variables a managed service is given are used without this flag).", HUB),
+    Option("internal-certs-location", parse_text, "internal-ssl",
+           "Where JupyterHub's internal_ssl certificates are (JupyterHub.internal_certs_location).", HUB),
+    Option("timeout", parse_seconds, 600, "Cull servers idle for at least this many seconds.", POLICY),
+    Option("cull-every", parse_seconds, 0, "Seconds between passes (0: half the timeout, at least 1).", POLICY,
+           "0, i.e. timeout // 2"),
+    Option("max-age", parse_seconds, 0,
+           "Also cull servers (and with --cull-users, users) older than this, even if active (0: off).", POLICY),
+    Option("cull-users", parse_bool, False,
+           "Also delete users that have no running server and are idle for --timeout (or older than --max-age).",
+           POLICY),
+    Option("cull-admin-users", parse_bool, True,
+           "With --cull-users, delete idle admin users too (max-age applies to admins either way).", POLICY),
+    Option("remove-named-servers", parse_bool, False,
+           "Remove named servers when culling them, not only stop them.", POLICY),
+    Option("cull-default-servers", parse_bool, True, "Cull idle default servers.", POLICY),
+    Option("cull-named-servers", parse_bool, True, "Cull idle named servers.", POLICY),
+    Option("once", parse_bool, False,
+           "Run one pass and exit: 0 if the pass completed, 1 if the Hub could not be read.", RUN),
+    Option("log-level", parse_level, logging.INFO, "debug, info, warning, error or critical (alias --logging).",
+           RUN, "info"),
+    Option("log-file-prefix", parse_text, None, "Also write the log to this file (as tornado's option did).", RUN),
+    Option("config", parse_text, DEFAULT_CONFIG_FILE,
+           "A Python config file setting c.IdleCuller.<option> (and c.IdleCuller.cull_arbiter_hook); "
+           "the default is read only if it exists.", RUN),
+]
+BY_NAME = {o.name: o for o in OPTIONS}
+BY_KEY = {o.key: o for o in OPTIONS}
+#: Settings only a config file can hold, or only the command line.
+CONFIG_ONLY = {"cull_arbiter_hook"}
+#: Other spellings of an option name (after dashes replace underscores).
+ALIASES = {"logging": "log-level"}
+#: tornado.options flags of 1.x and the old script that no longer do anything: accepted, then ignored.
+IGNORED = {"log-to-stderr", "log-file-max-size", "log-file-num-backups", "log-rotate-mode", "log-rotate-when",
+           "log-rotate-interval"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cull-idle",
+        description="Stop JupyterHub single-user servers (and optionally delete users) idle for longer "
+        "than a timeout. The API token is read from $JUPYTERHUB_API_TOKEN.",
+        epilog="Every option is also accepted as --IdleCuller.<option>=VALUE, with underscores for dashes, "
+        "and booleans bare (--cull-users) or as =true/=false.",
+        allow_abbrev=False,
+        add_help=False,
+    )
+    groups = {name: parser.add_argument_group(name) for name in (HUB, POLICY, RUN)}
+    for option in OPTIONS:
+        default = option.default_text or option.default
+        if option.is_bool:
+            default = str(option.default).lower()
+        groups[option.group].add_argument(
+            f"--{option.name}",
+            dest=option.key,
+            type=option.parse,
+            default=argparse.SUPPRESS,
+            metavar="true|false" if option.is_bool else option.key.upper(),
+            help=f"{option.help} (default: {default})",
+            **({"nargs": "?", "const": True} if option.is_bool else {}),
+        )
+    run = groups[RUN]
+    run.add_argument("--generate-config", action="store_true", default=argparse.SUPPRESS,
+                     help="Print a config file with every option and its default, then exit.")
+    for name in sorted(IGNORED):
+        run.add_argument(f"--{name}", dest=f"ignored_{name}", nargs="?", default=argparse.SUPPRESS,
+                         help=argparse.SUPPRESS)
+    run.add_argument("--version", action="version", version=f"cull-idle {__version__}")
+    run.add_argument("-h", "--help", action="help", help="Show this help and exit.")
+    return parser
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """Rewrite every accepted spelling of an option to its dashed name."""
+    out = []
+    for index, arg in enumerate(argv):
+        if arg == "--":
+            return out + argv[index:]
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg[2:].partition("=")
+            for section in CONFIG_SECTIONS:
+                if name.startswith(section + "."):
+                    name = name[len(section) + 1 :]
+            name = name.replace("_", "-")
+            name = ALIASES.get(name, name)
+            if name.replace("-", "_") in CONFIG_ONLY:
+                raise UsageError(f"--{name} can only be set in a config file")
+            arg = f"--{name}{eq}{value}"
+        out.append(arg)
+    return out
+
+
+class _Section(dict):
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+
+class _Config(dict):
+    """Enough of traitlets' ``Config`` for ``c.IdleCuller.timeout = 3600`` files."""
+
+    def __getattr__(self, name: str) -> _Section:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.setdefault(name, _Section())
+
+
+def load_config_file(path: str, explicit: bool) -> dict[str, Any]:
+    """The settings a config file holds, by option key."""
+    if not os.path.exists(path):
+        if explicit and path != DEFAULT_CONFIG_FILE:
+            raise UsageError(f"config file {path} does not exist")
+        return {}
+    config = _Config()
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+        if path.endswith(".json"):
+            config.update({k: _Section(v) for k, v in json.loads(source).items()})
+        else:
+            namespace = {"c": config, "get_config": lambda: config, "__file__": path, "__name__": "__config__"}
+            exec(compile(source, path, "exec"), namespace)
+    except UsageError:
+        raise
+    except Exception as e:
+        raise UsageError(f"error in config file {path}: {type(e).__name__}: {e}") from None
+    settings: dict[str, Any] = {}
+    for section in CONFIG_SECTIONS:
+        for key, value in config.get(section, {}).items():
+            if key not in BY_KEY and key not in CONFIG_ONLY:
+                raise UsageError(f"config file {path}: unknown setting c.{section}.{key}")
+            if key in CONFIG_ONLY:
+                if not callable(value):
+                    raise UsageError(f"config file {path}: c.{section}.{key} must be callable")
+                settings[key] = value
+                continue
+            try:
+                settings[key] = None if value is None else BY_KEY[key].parse(value)
+            except ValueError as e:
+                raise UsageError(f"config file {path}: c.{section}.{key}: {e}") from None
+    return settings
+
+
+def generate_config() -> str:
+    lines = ["# Configuration file for cull-idle (and jupyterhub-idle-culler).", "", "c = get_config()  # noqa", ""]
+    for option in OPTIONS:
+        if option.key in ("config",):
+            continue
+        lines.append(f"## {option.help}")
+        lines.append(f"#  Default: {option.default_text or repr(option.default)}")
+        lines.append(f"# c.IdleCuller.{option.key} = {option.default!r}")
+        lines.append("")
+    lines += [
+        "## A function deciding whether an idle server may be culled:",
+        "#  hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool (or an awaitable of one)",
+        "# c.IdleCuller.cull_arbiter_hook = my_function",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def parse_settings(argv: list[str]) -> dict[str, Any]:
+    """All settings, from defaults, config file and command line; raises UsageError."""
+    try:
+        cli = vars(build_parser().parse_args(normalise_argv(argv)))
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    for key in [k for k in cli if k.startswith("ignored_")]:
+        del cli[key]
+    if cli.get("generate_config"):
+        return {"generate_config": True}
+    config_path = cli.get("config", DEFAULT_CONFIG_FILE)
+    settings = {o.key: o.default for o in OPTIONS}
+    settings["cull_arbiter_hook"] = None
+    settings.update(load_config_file(config_path, explicit="config" in cli))
+    settings.update(cli)
+    return settings
+
+
+def configure_logging(level: int, log_file: Optional[str]) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        try:
+            handlers.append(logging.FileHandler(log_file))
+        except OSError as e:
+            raise UsageError(f"cannot open log file {log_file}: {e.strerror}") from None
+    formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(max(level, logging.WARNING) if level <= logging.CRITICAL else level)
+    log.setLevel(level)
+
+
+async def serve(settings: dict[str, Any], token: str) -> int:
+    """Run until SIGINT or SIGTERM (exit 0), or one pass with --once."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    hub = _api.connect(
+        settings["url"],
+        token,
+        concurrency=settings["concurrency"],
+        ssl_enabled=settings["ssl_enabled"],
+        internal_certs_location=settings["internal_certs_location"],
+    )
+    options = dict(
+        cull_users=settings["cull_users"],
+        remove_named_servers=settings["remove_named_servers"],
+        max_age=settings["max_age"],
+        cull_admin_users=settings["cull_admin_users"],
+        api_page_size=settings["api_page_size"],
+        cull_default_servers=settings["cull_default_servers"],
+        cull_named_servers=settings["cull_named_servers"],
+        cull_arbiter=settings["cull_arbiter_hook"],
+    )
+    period = _api.default_cull_every(settings["timeout"], settings["cull_every"])
+    url = settings["url"] or os.environ.get("JUPYTERHUB_API_URL") or _api.DEFAULT_API_URL
+    log.info(
+        "cull-idle %s: culling servers idle for %ss at %s%s",
+        __version__,
+        settings["timeout"],
+        url,
+        " (one pass)" if settings["once"] else f", every {period}s",
+    )
+    if settings["once"]:
+        one_pass = asyncio.ensure_future(_api.run_pass(hub, settings["timeout"], **options))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({one_pass, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not one_pass.done():
+            one_pass.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await one_pass
+            return 0
+        return 0 if one_pass.result().complete else 1
+    await _api.run_periodically(hub, settings["timeout"], cull_every=period, stop=stop, **options)
+    log.info("Stopped")
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        settings = parse_settings(argv)
+        if settings.get("generate_config"):
+            sys.stdout.write(generate_config())
+            return 0
+        token = os.environ.get("JUPYTERHUB_API_TOKEN") or os.environ.get("JPY_API_TOKEN")
+        if not token:
+            raise UsageError("JUPYTERHUB_API_TOKEN is not set: the culler needs an API token from the environment")
+        configure_logging(settings["log_level"], settings["log_file_prefix"])
+        _api.request_timeout_from_env()
+        return asyncio.run(serve(settings, token))
+    except (UsageError, ValueError) as e:
+        sys.stderr.write(f"cull-idle: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 0

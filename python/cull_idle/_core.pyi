@@ -1,0 +1,33 @@
+from collections.abc import Awaitable
+from typing import Callable, Optional
+
+__version__: str
+
+class Hub:
+    def __new__(
+        cls,
+        url: str,
+        token: str,
+        *,
+        request_timeout: float = 60.0,
+        concurrency: int = 10,
+        ca_file: Optional[str] = None,
+        cert_file: Optional[str] = None,
+        key_file: Optional[str] = None,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> Hub: ...
+    def run_pass(
+        self,
+        *,
+        now: float,
+        inactive_limit: float,
+        max_age: float = 0.0,
+        cull_users: bool = False,
+        cull_admin_users: bool = True,
+        cull_default_servers: bool = True,
+        cull_named_servers: bool = True,
+        remove_named_servers: bool = False,
+        page_size: Optional[int] = None,
+        arbiter: Optional[Callable[[float, float, str], Awaitable[bool]]] = None,
+    ) -> Awaitable[str]: ...

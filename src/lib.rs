@@ -1,0 +1,212 @@
+//! Python bindings of cull-idle's core: a thin layer over the pure Rust modules.
+//!
+//! `hub`, `models`, `policy`, `pass` and `timestamp` carry no pyo3 imports and are tested with
+//! `cargo test`; this file only converts arguments, maps errors and bridges to asyncio.
+
+pub mod hub;
+pub mod models;
+pub mod pass;
+pub mod policy;
+pub mod timestamp;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3_async_runtimes::TaskLocals;
+
+use crate::hub::{ApiToken, HubClient, HubError, HubSettings, TlsFiles};
+use crate::pass::{run_pass, Arbiter, PassSettings};
+use crate::policy::Policy;
+
+static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
+
+/// The one place where core errors become Python exceptions.
+fn to_py_err(error: HubError) -> PyErr {
+    PyValueError::new_err(error.to_string())
+}
+
+fn seconds(name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{name} must be a positive number of seconds, not {value}"
+            ))
+        })
+}
+
+/// A connection to one Hub's REST API; reuse it across passes to keep connections alive.
+#[pyclass(frozen, module = "cull_idle._core")]
+struct Hub {
+    client: Arc<HubClient>,
+    url: String,
+}
+
+#[pymethods]
+impl Hub {
+    #[new]
+    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=10, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        url: String,
+        token: String,
+        request_timeout: f64,
+        concurrency: usize,
+        ca_file: Option<PathBuf>,
+        cert_file: Option<PathBuf>,
+        key_file: Option<PathBuf>,
+        retries: u32,
+        backoff: f64,
+    ) -> PyResult<Self> {
+        let settings = HubSettings {
+            url: url.clone(),
+            token: ApiToken::new(token),
+            request_timeout: seconds("request_timeout", request_timeout)?,
+            concurrency,
+            tls: TlsFiles {
+                ca_file,
+                cert_file,
+                key_file,
+            },
+            retries,
+            backoff: Duration::try_from_secs_f64(backoff).map_err(|_| {
+                PyValueError::new_err("backoff must be a non-negative number of seconds")
+            })?,
+        };
+        // Building the TLS client may log; never wait on it while attached (pyo3-log deadlock).
+        let client = py.detach(|| HubClient::new(&settings)).map_err(to_py_err)?;
+        Ok(Hub {
+            client: Arc::new(client),
+            url,
+        })
+    }
+
+    /// Run one pass; an awaitable resolving to the report as JSON text.
+    #[pyo3(signature = (*, now, inactive_limit, max_age=0.0, cull_users=false, cull_admin_users=true, cull_default_servers=true, cull_named_servers=true, remove_named_servers=false, page_size=None, arbiter=None))]
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+    fn run_pass<'py>(
+        &self,
+        py: Python<'py>,
+        now: f64,
+        inactive_limit: f64,
+        max_age: f64,
+        cull_users: bool,
+        cull_admin_users: bool,
+        cull_default_servers: bool,
+        cull_named_servers: bool,
+        remove_named_servers: bool,
+        page_size: Option<u64>,
+        arbiter: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !(inactive_limit.is_finite() && inactive_limit >= 0.0)
+            || !(max_age.is_finite() && max_age >= 0.0)
+        {
+            return Err(PyValueError::new_err(
+                "inactive_limit and max_age must be non-negative",
+            ));
+        }
+        if let Some(reset) = LOG_RESET.get() {
+            // Pick up logging configuration changed since the last pass.
+            reset.reset();
+        }
+        let settings = PassSettings {
+            policy: Policy {
+                inactive_limit,
+                max_age,
+                cull_users,
+                cull_admin_users,
+                cull_default_servers,
+                cull_named_servers,
+                remove_named_servers,
+            },
+            page_size: page_size.filter(|&n| n > 0),
+            now,
+        };
+        let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
+        let hook = arbiter.map(|func| PyArbiter {
+            func,
+            locals: locals.clone(),
+        });
+        let client = Arc::clone(&self.client);
+        pyo3_async_runtimes::tokio::future_into_py_with_locals(py, locals, async move {
+            let report =
+                run_pass(&client, &settings, hook.as_ref().map(|h| h as &dyn Arbiter)).await;
+            serde_json::to_string(&report).map_err(|e| PyValueError::new_err(e.to_string()))
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Hub({:?})", self.url)
+    }
+}
+
+/// An arbiter backed by a Python coroutine function `(inactive, inactive_limit, server_json)`
+/// that already handles sync/async hooks and their exceptions.
+struct PyArbiter {
+    func: Py<PyAny>,
+    locals: TaskLocals,
+}
+
+impl Arbiter for PyArbiter {
+    fn allow<'a>(
+        &'a self,
+        inactive: f64,
+        inactive_limit: f64,
+        server_json: &'a str,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            let awaiting = Python::attach(|py| {
+                let coroutine =
+                    self.func
+                        .bind(py)
+                        .call1((inactive, inactive_limit, server_json))?;
+                pyo3_async_runtimes::into_future_with_locals(&self.locals, coroutine)
+            });
+            let answer = match awaiting {
+                Ok(future) => future.await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(value) => Python::attach(|py| value.bind(py).is_truthy().unwrap_or(false)),
+                Err(e) => {
+                    log::error!(target: "cull_idle", "The cull_arbiter hook failed, not culling: {e}");
+                    false
+                }
+            }
+        })
+    }
+}
+
+#[pymodule(gil_used = false)]
+mod _core {
+    #[pymodule_export]
+    use super::Hub;
+
+    use pyo3::prelude::*;
+
+    #[pymodule_init]
+    fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        let logger = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::LoggersAndLevels)?
+            .filter(log::LevelFilter::Warn)
+            .filter_target("cull_idle".to_owned(), log::LevelFilter::Trace);
+        if let Ok(reset) = logger.install() {
+            let _ = super::LOG_RESET.set(reset);
+        }
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        // I/O-bound: two workers are plenty whatever the core count.
+        builder
+            .worker_threads(2)
+            .thread_name("cull-idle")
+            .enable_all();
+        pyo3_async_runtimes::tokio::init(builder);
+        Ok(())
+    }
+}

@@ -1,0 +1,556 @@
+//! One culling pass: list, decide, act.
+//!
+//! The pass lists every page before it stops anything. Stopping a server removes its user from
+//! the Hub's `state=ready` result, which shifts the offsets of later pages; acting while
+//! listing would make users slide past the listing unseen. Only what is to be culled is kept
+//! between the two phases, so memory grows with the work, not with the size of the Hub.
+//! Acting is concurrent across all users, bounded by the client's `concurrency`.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::hub::{parse_version, DeleteOutcome, HubClient, HubError, StopOutcome};
+use crate::models::{Server, User};
+use crate::policy::{
+    assess_server, decide_server, decide_user, default_arbiter, idle_rule_applies, user_idleness,
+    CullReason, KeepReason, Policy, UserFacts,
+};
+use crate::timestamp::format_duration;
+
+const LOG: &str = "cull_idle";
+/// Hubs from 1.3 filter users by server state.
+const STATE_FILTER_SINCE: (u64, u64, u64) = (1, 3, 0);
+/// The Hub clamps `limit` to its `api_page_max_limit`, so this asks for its largest page.
+const LARGEST_PAGE: u64 = 1_000_000;
+
+/// A `cull_arbiter` hook: may a server idle for `inactive` seconds be culled?
+/// Implementations report their own failures and answer `false` for them.
+pub trait Arbiter: Send + Sync {
+    fn allow<'a>(
+        &'a self,
+        inactive: f64,
+        inactive_limit: f64,
+        server_json: &'a str,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct PassSettings {
+    pub policy: Policy,
+    /// `None` asks for the Hub's largest page.
+    pub page_size: Option<u64>,
+    /// Seconds since the epoch; one "now" for the whole pass, like the reference.
+    pub now: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub user: String,
+    /// `None` for a user deletion.
+    pub server: Option<String>,
+    pub reason: &'static str,
+    pub inactive: Option<f64>,
+    /// `stopped`, `stopping`, `gone`, `deleted`, `kept` or `failed`.
+    pub outcome: &'static str,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Skip {
+    pub user: String,
+    pub server: Option<String>,
+    pub reason: &'static str,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PassReport {
+    /// Every page was listed (acting may still have had errors).
+    pub complete: bool,
+    pub hub_version: Option<String>,
+    pub users_seen: u64,
+    pub servers_seen: u64,
+    pub actions: Vec<Action>,
+    /// Why servers and users were kept, except the common "active" and "not-selected", which
+    /// are only counted, so the report does not grow with the size of the Hub.
+    pub skipped: Vec<Skip>,
+    pub kept_active: u64,
+    pub kept_not_selected: u64,
+    pub errors: Vec<String>,
+    pub seconds: f64,
+}
+
+impl PassReport {
+    fn count(&self, outcome: &str, servers: bool) -> usize {
+        self.actions
+            .iter()
+            .filter(|a| a.outcome == outcome && a.server.is_some() == servers)
+            .count()
+    }
+
+    fn summary(&self) -> String {
+        let failed = self
+            .actions
+            .iter()
+            .filter(|a| a.outcome == "failed")
+            .count();
+        format!(
+            "Cull pass {} in {:.2}s: {} users and {} servers seen, {} servers stopped, {} still stopping, {} users deleted, {} errors",
+            if self.complete { "done" } else { "INCOMPLETE" },
+            self.seconds,
+            self.users_seen,
+            self.servers_seen,
+            self.count("stopped", true) + self.count("gone", true),
+            self.count("stopping", true),
+            self.count("deleted", false),
+            self.errors.len().max(failed),
+        )
+    }
+}
+
+struct ServerJob {
+    name: String,
+    reason: CullReason,
+    inactive: Option<f64>,
+}
+
+struct UserJob {
+    user: String,
+    servers: Vec<ServerJob>,
+    delete: Option<(CullReason, Option<f64>)>,
+}
+
+/// Run one pass. Never fails: Hub errors are logged, retried where that helps, and recorded.
+pub async fn run_pass(
+    hub: &HubClient,
+    settings: &PassSettings,
+    arbiter: Option<&dyn Arbiter>,
+) -> PassReport {
+    let started = Instant::now();
+    let mut planner = Planner {
+        settings,
+        arbiter,
+        report: PassReport::default(),
+        jobs: Vec::new(),
+        planned: HashSet::new(),
+    };
+    planner.report.complete = planner.list_all(hub).await;
+    let Planner {
+        mut report, jobs, ..
+    } = planner;
+    act(hub, settings, jobs, &mut report).await;
+    report.seconds = started.elapsed().as_secs_f64();
+    log::info!(target: LOG, "{}", report.summary());
+    report
+}
+
+struct Planner<'a> {
+    settings: &'a PassSettings,
+    arbiter: Option<&'a dyn Arbiter>,
+    report: PassReport,
+    jobs: Vec<UserJob>,
+    planned: HashSet<String>,
+}
+
+impl Planner<'_> {
+    /// List and plan; `false` if the listing could not be completed.
+    async fn list_all(&mut self, hub: &HubClient) -> bool {
+        let version = match hub.version().await {
+            Ok(version) => version,
+            Err(e) => {
+                self.fail(&e, "cannot read the Hub's version");
+                return false;
+            }
+        };
+        let state_filter = match parse_version(&version) {
+            Some(v) => v >= STATE_FILTER_SINCE,
+            None => {
+                log::warn!(target: LOG, "The Hub reports no usable version ({version:?}); assuming a current Hub");
+                true
+            }
+        };
+        self.report.hub_version = Some(version);
+        if self.settings.policy.cull_users && state_filter {
+            if let Err(e) = self.list(hub, Some("inactive")).await {
+                self.fail(&e, "cannot list users without servers");
+                return false;
+            }
+        }
+        if let Err(e) = self.list(hub, state_filter.then_some("ready")).await {
+            self.fail(&e, "cannot list users with ready servers");
+            return false;
+        }
+        true
+    }
+
+    fn fail(&mut self, error: &HubError, what: &str) {
+        let message = format!("{what}: {error}");
+        if error.status() == Some(403) {
+            log::error!(
+                target: LOG,
+                "{message}. The culler's token needs the scopes list:users, read:users:activity, read:servers and \
+                 delete:servers (with --cull-users also delete:users and read:users)"
+            );
+        } else {
+            log::warn!(target: LOG, "{message}; the next pass will try again");
+        }
+        self.report.errors.push(message);
+    }
+
+    async fn list(&mut self, hub: &HubClient, state: Option<&str>) -> Result<(), HubError> {
+        let mut offset = 0;
+        let mut limit = Some(self.settings.page_size.unwrap_or(LARGEST_PAGE));
+        let mut pages = 0u64;
+        loop {
+            let page = hub.list_users(state, offset, limit).await?;
+            pages += 1;
+            for item in &page.items {
+                self.plan_user(item).await;
+            }
+            match page.next {
+                // Rebuilt from offset/limit against our base URL: `next.url` is built from the
+                // Host the Hub saw, which the culler may not be able to reach.
+                Some(next) if next.offset > offset => {
+                    offset = next.offset;
+                    limit = Some(next.limit.max(1));
+                }
+                Some(next) => {
+                    return Err(HubError::Decode {
+                        method: reqwest::Method::GET,
+                        path: crate::hub::users_query(state, offset, limit),
+                        detail: format!(
+                            "the next page's offset {} does not move forward",
+                            next.offset
+                        ),
+                    });
+                }
+                None => break,
+            }
+        }
+        log::debug!(target: LOG, "Listed users (state={}) in {pages} pages", state.unwrap_or("any"));
+        Ok(())
+    }
+
+    fn keep(&mut self, user: &str, server: Option<&str>, reason: &KeepReason) {
+        match reason {
+            KeepReason::Active => self.report.kept_active += 1,
+            KeepReason::NotSelected => self.report.kept_not_selected += 1,
+            other => self.report.skipped.push(Skip {
+                user: user.to_owned(),
+                server: server.map(str::to_owned),
+                reason: other.label(),
+                detail: match other {
+                    KeepReason::Pending(what) => Some(what.clone()),
+                    KeepReason::ServersAlive(n) => Some(n.to_string()),
+                    _ => None,
+                },
+            }),
+        }
+    }
+
+    async fn plan_user(&mut self, item: &RawValue) {
+        let mut user: User = match serde_json::from_str(item.get()) {
+            Ok(user) => user,
+            Err(e) => {
+                log::warn!(target: LOG, "Skipping a user the Hub described in a form that does not parse: {e}");
+                self.report.skipped.push(Skip {
+                    user: String::new(),
+                    server: None,
+                    reason: "bad-model",
+                    detail: Some(e.to_string()),
+                });
+                return;
+            }
+        };
+        self.report.users_seen += 1;
+        let Some(servers) = user.servers() else {
+            log::warn!(
+                target: LOG,
+                "Not culling user {}: the Hub sent no server information (does the token have read:servers?)",
+                user.name
+            );
+            self.keep(&user.name.clone(), None, &KeepReason::NoActivityData);
+            return;
+        };
+        let now = self.settings.now;
+        let policy = &self.settings.policy;
+        let mut to_stop = Vec::new();
+        let mut alive = 0;
+        for (name, raw) in servers.0 {
+            self.report.servers_seen += 1;
+            let log_name = if name.is_empty() {
+                user.name.clone()
+            } else {
+                format!("{}/{}", user.name, name)
+            };
+            match self.plan_server(&log_name, &name, &raw, now).await {
+                Ok((reason, inactive)) => to_stop.push(ServerJob {
+                    name,
+                    reason,
+                    inactive,
+                }),
+                Err(keep) => {
+                    alive += 1;
+                    self.keep(&user.name, Some(&name), &keep);
+                }
+            }
+        }
+        let delete = if policy.cull_users {
+            let facts = UserFacts {
+                admin: user.admin.unwrap_or(false),
+                created: user.created.as_deref(),
+                last_activity: user.last_activity.as_deref(),
+            };
+            let idleness = user_idleness(&facts, now);
+            match decide_user(policy, &facts, alive, now) {
+                Ok(reason) => Some((reason, idleness.inactive)),
+                Err(keep) => {
+                    log::debug!(
+                        target: LOG,
+                        "Not culling user {} ({}; created: {}, last active: {})",
+                        user.name,
+                        keep.label(),
+                        user.created.as_deref().unwrap_or("unknown"),
+                        user.last_activity.as_deref().unwrap_or("unknown"),
+                    );
+                    if !matches!(keep, KeepReason::ServersAlive(_)) {
+                        self.keep(&user.name, None, &keep);
+                    }
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if (to_stop.is_empty() && delete.is_none()) || !self.planned.insert(user.name.clone()) {
+            return;
+        }
+        self.jobs.push(UserJob {
+            user: user.name,
+            servers: to_stop,
+            delete,
+        });
+    }
+
+    async fn plan_server(
+        &self,
+        log_name: &str,
+        name: &str,
+        raw: &RawValue,
+        now: f64,
+    ) -> Result<(CullReason, Option<f64>), KeepReason> {
+        let server: Server = serde_json::from_str(raw.get()).map_err(|e| {
+            log::warn!(target: LOG, "Not culling server {log_name}: its model does not parse: {e}");
+            KeepReason::BadTimestamp
+        })?;
+        let idleness = assess_server(&server, now).inspect_err(|keep| match keep {
+            KeepReason::Pending(what) => {
+                log::warn!(target: LOG, "Not culling server {log_name} with pending {what}")
+            }
+            KeepReason::NotReady => {
+                log::warn!(target: LOG, "Not culling not-ready not-pending server {log_name}")
+            }
+            KeepReason::BadTimestamp => {
+                log::warn!(target: LOG, "Not culling server {log_name}: a timestamp does not parse")
+            }
+            _ => {}
+        })?;
+        let policy = &self.settings.policy;
+        let verdict = match (
+            idle_rule_applies(policy, name, &idleness),
+            idleness.inactive,
+        ) {
+            (true, Some(inactive)) => Some(match self.arbiter {
+                Some(hook) => hook.allow(inactive, policy.inactive_limit, raw.get()).await,
+                None => default_arbiter(policy, inactive),
+            }),
+            _ => None,
+        };
+        let inactive = format_duration(idleness.inactive);
+        match decide_server(policy, name, &idleness, verdict) {
+            Ok(CullReason::Idle) => {
+                log::info!(target: LOG, "Culling server {log_name} (inactive for {inactive})");
+                Ok((CullReason::Idle, idleness.inactive))
+            }
+            Ok(CullReason::MaxAge) => {
+                let age = format_duration(idleness.age);
+                log::info!(target: LOG, "Culling server {log_name} (age: {age}, inactive for {inactive})");
+                Ok((CullReason::MaxAge, idleness.inactive))
+            }
+            Err(keep) => {
+                let age = format_duration(idleness.age);
+                log::debug!(target: LOG, "Not culling server {log_name} ({}; age: {age}, inactive for {inactive})", keep.label());
+                Err(keep)
+            }
+        }
+    }
+}
+
+async fn act(
+    hub: &HubClient,
+    settings: &PassSettings,
+    jobs: Vec<UserJob>,
+    report: &mut PassReport,
+) {
+    let mut running: FuturesUnordered<_> = jobs
+        .into_iter()
+        .map(|job| run_job(hub, settings, job))
+        .collect();
+    while let Some(actions) = running.next().await {
+        for action in &actions {
+            if action.outcome == "failed" {
+                report.errors.push(format!(
+                    "{}: {}",
+                    action.server.as_ref().map_or_else(
+                        || format!("user {}", action.user),
+                        |s| log_name(&action.user, s)
+                    ),
+                    action.detail.as_deref().unwrap_or("failed")
+                ));
+            }
+        }
+        report.actions.extend(actions);
+    }
+}
+
+fn log_name(user: &str, server: &str) -> String {
+    if server.is_empty() {
+        user.to_owned()
+    } else {
+        format!("{user}/{server}")
+    }
+}
+
+async fn run_job(hub: &HubClient, settings: &PassSettings, job: UserJob) -> Vec<Action> {
+    let remove = settings.policy.remove_named_servers;
+    let user = job.user.as_str();
+    let stops = job.servers.iter().map(|s| async move {
+        let name = log_name(user, &s.name);
+        let result = hub.stop_server(user, &s.name, remove).await;
+        let (outcome, detail) = match result {
+            Ok(StopOutcome::Stopped) => {
+                log::debug!(target: LOG, "Stopped server {name}");
+                ("stopped", None)
+            }
+            Ok(StopOutcome::Stopping) => {
+                log::warn!(target: LOG, "Server {name} is slow to stop");
+                ("stopping", None)
+            }
+            Ok(StopOutcome::Gone) => {
+                log::info!(target: LOG, "Server {name} was already gone");
+                ("gone", None)
+            }
+            Err(e) => {
+                log::warn!(target: LOG, "Failed to stop server {name}: {e}");
+                ("failed", Some(e.to_string()))
+            }
+        };
+        Action {
+            user: user.to_owned(),
+            server: Some(s.name.clone()),
+            reason: reason_label(s.reason),
+            inactive: s.inactive,
+            outcome,
+            detail,
+        }
+    });
+    let mut actions: Vec<Action> = futures::future::join_all(stops).await;
+    if let Some((reason, inactive)) = job.delete {
+        let alive = actions
+            .iter()
+            .filter(|a| !matches!(a.outcome, "stopped" | "gone"))
+            .count();
+        let stopped_now = !actions.is_empty();
+        let (outcome, detail) = if alive > 0 {
+            log::debug!(target: LOG, "Not culling user {} with {alive} servers still alive", job.user);
+            ("kept", Some(format!("{alive} servers still alive")))
+        } else {
+            delete_user(hub, settings, &job.user, reason, inactive, stopped_now).await
+        };
+        actions.push(Action {
+            user: job.user,
+            server: None,
+            reason: reason_label(reason),
+            inactive,
+            outcome,
+            detail,
+        });
+    }
+    actions
+}
+
+/// Delete a user, after checking again that it has no active server and, unless this pass
+/// just stopped its servers (which moves its activity to now), that it is still to be culled.
+/// The listing may be old by now: a user who started a server since must not lose it.
+async fn delete_user(
+    hub: &HubClient,
+    settings: &PassSettings,
+    name: &str,
+    reason: CullReason,
+    inactive: Option<f64>,
+    stopped_now: bool,
+) -> (&'static str, Option<String>) {
+    let mut fresh = match hub.get_user(name).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return ("gone", None),
+        Err(e) => {
+            log::warn!(target: LOG, "Not deleting user {name}: cannot check it again: {e}");
+            return ("failed", Some(e.to_string()));
+        }
+    };
+    let active = fresh.servers().map_or(0, |s| {
+        s.0.iter()
+            .filter(|(_, raw)| {
+                serde_json::from_str::<Server>(raw.get())
+                    .map_or(true, |s| s.is_ready() || s.pending.is_some())
+            })
+            .count()
+    });
+    if active > 0 {
+        log::info!(target: LOG, "Not culling user {name}: it has {active} active servers now");
+        return ("kept", Some(format!("{active} servers became active")));
+    }
+    if !stopped_now {
+        let facts = UserFacts {
+            admin: fresh.admin.unwrap_or(false),
+            created: fresh.created.as_deref(),
+            last_activity: fresh.last_activity.as_deref(),
+        };
+        if let Err(keep) = decide_user(&settings.policy, &facts, 0, settings.now) {
+            log::info!(target: LOG, "Not culling user {name}: no longer idle ({})", keep.label());
+            return (
+                "kept",
+                Some(format!("no longer to be culled: {}", keep.label())),
+            );
+        }
+    }
+    match reason {
+        CullReason::Idle => {
+            log::info!(target: LOG, "Culling user {name} (inactive for {})", format_duration(inactive))
+        }
+        CullReason::MaxAge => {
+            log::info!(target: LOG, "Culling user {name} (max-age, inactive for {})", format_duration(inactive))
+        }
+    }
+    match hub.delete_user(name).await {
+        Ok(DeleteOutcome::Deleted) => ("deleted", None),
+        Ok(DeleteOutcome::Gone) => ("gone", None),
+        Err(e) => {
+            log::warn!(target: LOG, "Failed to delete user {name}: {e}");
+            ("failed", Some(e.to_string()))
+        }
+    }
+}
+
+fn reason_label(reason: CullReason) -> &'static str {
+    match reason {
+        CullReason::Idle => "idle",
+        CullReason::MaxAge => "max-age",
+    }
+}

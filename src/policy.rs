@@ -1,0 +1,581 @@
+//! The cull policy: which servers and users to cull, decided from what the Hub reported.
+//!
+//! Pure functions over plain numbers, so every rule of the reference culler is unit-tested
+//! here without a Hub. Times are seconds; `now` is seconds since the epoch.
+
+use std::fmt;
+
+use crate::models::Server;
+use crate::timestamp::parse_timestamp;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Idle limit in seconds (`--timeout`).
+    pub inactive_limit: f64,
+    /// Cull servers (and users) older than this regardless of activity; 0 turns it off.
+    pub max_age: f64,
+    pub cull_users: bool,
+    pub cull_admin_users: bool,
+    pub cull_default_servers: bool,
+    pub cull_named_servers: bool,
+    pub remove_named_servers: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            inactive_limit: 600.0,
+            max_age: 0.0,
+            cull_users: false,
+            cull_admin_users: true,
+            cull_default_servers: true,
+            cull_named_servers: true,
+            remove_named_servers: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CullReason {
+    Idle,
+    MaxAge,
+}
+
+impl fmt::Display for CullReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CullReason::Idle => "idle",
+            CullReason::MaxAge => "max-age",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepReason {
+    /// A spawn, stop, check or rename is in progress.
+    Pending(String),
+    NotReady,
+    /// Neither `last_activity` nor `started` (nor `created` for users) is known.
+    NoActivityData,
+    /// Active more recently than the limit.
+    Active,
+    /// Excluded by `--cull-default-servers=false` / `--cull-named-servers=false`.
+    NotSelected,
+    /// The `cull_arbiter` hook answered no (or failed).
+    Arbiter,
+    /// Admins are not deleted for inactivity with `--cull-admin-users=false`.
+    Admin,
+    /// A user with servers that are still running (or slow to stop).
+    ServersAlive(usize),
+    /// A timestamp the Hub sent could not be parsed.
+    BadTimestamp,
+}
+
+impl KeepReason {
+    /// A short stable label for reports and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            KeepReason::Pending(_) => "pending",
+            KeepReason::NotReady => "not-ready",
+            KeepReason::NoActivityData => "no-activity-data",
+            KeepReason::Active => "active",
+            KeepReason::NotSelected => "not-selected",
+            KeepReason::Arbiter => "arbiter",
+            KeepReason::Admin => "admin",
+            KeepReason::ServersAlive(_) => "servers-alive",
+            KeepReason::BadTimestamp => "bad-timestamp",
+        }
+    }
+}
+
+/// How long a server has been idle and how old it is, as far as the Hub's model tells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Idleness {
+    pub inactive: Option<f64>,
+    pub age: Option<f64>,
+}
+
+/// First step for a server: skip it outright (pending, not ready, unreadable times), or measure it.
+pub fn assess_server(server: &Server, now: f64) -> Result<Idleness, KeepReason> {
+    if let Some(pending) = server.pending.as_deref().filter(|p| !p.is_empty()) {
+        return Err(KeepReason::Pending(pending.to_owned()));
+    }
+    if !server.is_ready() {
+        return Err(KeepReason::NotReady);
+    }
+    let age = elapsed_since(server.started.as_deref(), now)?;
+    let inactive = elapsed_since(server.last_activity.as_deref(), now)?.or(age);
+    Ok(Idleness { inactive, age })
+}
+
+fn elapsed_since(timestamp: Option<&str>, now: f64) -> Result<Option<f64>, KeepReason> {
+    match timestamp {
+        None => Ok(None),
+        Some(text) => parse_timestamp(text)
+            .map(|t| Some(now - t))
+            .map_err(|_| KeepReason::BadTimestamp),
+    }
+}
+
+/// Whether the idle rule looks at this server at all: the arbiter hook is only asked about
+/// servers it could cull (so it is never called without an idle time).
+pub fn idle_rule_applies(policy: &Policy, server_name: &str, idleness: &Idleness) -> bool {
+    let selected = if server_name.is_empty() {
+        policy.cull_default_servers
+    } else {
+        policy.cull_named_servers
+    };
+    selected && idleness.inactive.is_some()
+}
+
+/// The default arbiter: idle for at least the limit.
+pub fn default_arbiter(policy: &Policy, inactive: f64) -> bool {
+    inactive >= policy.inactive_limit
+}
+
+/// Final decision for a server.
+///
+/// `arbiter` is the hook's answer, `None` when the idle rule does not apply (see
+/// [`idle_rule_applies`]). As in the reference, `max_age` culls even active servers and overrides
+/// the default/named selection and the hook.
+pub fn decide_server(
+    policy: &Policy,
+    server_name: &str,
+    idleness: &Idleness,
+    arbiter: Option<bool>,
+) -> Result<CullReason, KeepReason> {
+    let applies = idle_rule_applies(policy, server_name, idleness);
+    if applies && arbiter == Some(true) {
+        return Ok(CullReason::Idle);
+    }
+    if policy.max_age > 0.0 && idleness.age.is_some_and(|age| age >= policy.max_age) {
+        return Ok(CullReason::MaxAge);
+    }
+    Err(if idleness.inactive.is_none() {
+        KeepReason::NoActivityData
+    } else if !applies {
+        KeepReason::NotSelected
+    } else if idleness
+        .inactive
+        .is_some_and(|i| default_arbiter(policy, i))
+    {
+        // A custom hook said no to a server past the limit.
+        KeepReason::Arbiter
+    } else {
+        KeepReason::Active
+    })
+}
+
+/// The user-level facts the Hub reported.
+#[derive(Debug, Clone, Default)]
+pub struct UserFacts<'a> {
+    pub admin: bool,
+    pub created: Option<&'a str>,
+    pub last_activity: Option<&'a str>,
+}
+
+/// Whether to delete a user once all its servers are stopped (`--cull-users`).
+///
+/// `servers_alive` counts the user's servers that were not stopped in this pass: pending ones,
+/// kept ones, and ones slow to stop.
+pub fn decide_user(
+    policy: &Policy,
+    facts: &UserFacts<'_>,
+    servers_alive: usize,
+    now: f64,
+) -> Result<CullReason, KeepReason> {
+    if servers_alive > 0 {
+        return Err(KeepReason::ServersAlive(servers_alive));
+    }
+    let age = elapsed_since(facts.created, now)?;
+    let inactive = elapsed_since(facts.last_activity, now)?.or(age);
+    let idle = inactive.is_some_and(|i| i >= policy.inactive_limit);
+    if idle && (policy.cull_admin_users || !facts.admin) {
+        return Ok(CullReason::Idle);
+    }
+    // As in the reference, max-age deletes admins too.
+    if policy.max_age > 0.0 && age.is_some_and(|a| a >= policy.max_age) {
+        return Ok(CullReason::MaxAge);
+    }
+    Err(if inactive.is_none() {
+        KeepReason::NoActivityData
+    } else if idle {
+        KeepReason::Admin
+    } else {
+        KeepReason::Active
+    })
+}
+
+/// The user-level idleness, for log lines.
+pub fn user_idleness(facts: &UserFacts<'_>, now: f64) -> Idleness {
+    let age = elapsed_since(facts.created, now).ok().flatten();
+    let inactive = elapsed_since(facts.last_activity, now)
+        .ok()
+        .flatten()
+        .or(age);
+    Idleness { inactive, age }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: f64 = 1_795_773_600.0; // 2026-11-27T10:00:00Z
+
+    fn ts(seconds_ago: f64) -> String {
+        let t = chrono::DateTime::from_timestamp_micros(((NOW - seconds_ago) * 1e6).round() as i64)
+            .unwrap();
+        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
+
+    fn server(last_activity: Option<f64>, started: Option<f64>) -> Server {
+        Server {
+            last_activity: last_activity.map(ts),
+            started: started.map(ts),
+            pending: None,
+            ready: Some(true),
+            url: Some("/user/u/".into()),
+        }
+    }
+
+    fn decide(policy: &Policy, name: &str, s: &Server) -> Result<CullReason, KeepReason> {
+        let idleness = assess_server(s, NOW)?;
+        let arbiter = idle_rule_applies(policy, name, &idleness)
+            .then(|| default_arbiter(policy, idleness.inactive.unwrap()));
+        decide_server(policy, name, &idleness, arbiter)
+    }
+
+    #[test]
+    fn pending_servers_are_skipped() {
+        for what in ["spawn", "stop", "check", "rename"] {
+            let s = Server {
+                pending: Some(what.into()),
+                ..server(Some(9999.0), Some(9999.0))
+            };
+            assert_eq!(
+                decide(&Policy::default(), "", &s),
+                Err(KeepReason::Pending(what.into()))
+            );
+        }
+        // An empty pending string is no pending action.
+        let s = Server {
+            pending: Some(String::new()),
+            ..server(Some(9999.0), Some(9999.0))
+        };
+        assert_eq!(decide(&Policy::default(), "", &s), Ok(CullReason::Idle));
+    }
+
+    #[test]
+    fn not_ready_servers_are_skipped() {
+        let s = Server {
+            ready: Some(false),
+            ..server(Some(9999.0), None)
+        };
+        assert_eq!(
+            decide(&Policy::default(), "", &s),
+            Err(KeepReason::NotReady)
+        );
+        let legacy = Server {
+            ready: None,
+            url: None,
+            ..server(Some(9999.0), None)
+        };
+        assert_eq!(
+            decide(&Policy::default(), "", &legacy),
+            Err(KeepReason::NotReady)
+        );
+        let legacy_ready = Server {
+            ready: None,
+            ..server(Some(9999.0), None)
+        };
+        assert_eq!(
+            decide(&Policy::default(), "", &legacy_ready),
+            Ok(CullReason::Idle)
+        );
+    }
+
+    #[test]
+    fn idle_limit_is_inclusive() {
+        let p = Policy::default();
+        assert_eq!(
+            decide(&p, "", &server(Some(600.0), Some(700.0))),
+            Ok(CullReason::Idle)
+        );
+        assert_eq!(
+            decide(&p, "", &server(Some(599.0), Some(700.0))),
+            Err(KeepReason::Active)
+        );
+    }
+
+    #[test]
+    fn started_is_used_when_last_activity_is_missing() {
+        let p = Policy::default();
+        assert_eq!(
+            decide(&p, "", &server(None, Some(601.0))),
+            Ok(CullReason::Idle)
+        );
+        assert_eq!(
+            decide(&p, "", &server(None, Some(10.0))),
+            Err(KeepReason::Active)
+        );
+    }
+
+    #[test]
+    fn no_times_at_all_is_never_culled_and_never_arbitrated() {
+        let p = Policy {
+            max_age: 1.0,
+            ..Policy::default()
+        };
+        let s = server(None, None);
+        let idleness = assess_server(&s, NOW).unwrap();
+        assert!(!idle_rule_applies(&p, "", &idleness));
+        assert_eq!(
+            decide_server(&p, "", &idleness, None),
+            Err(KeepReason::NoActivityData)
+        );
+    }
+
+    #[test]
+    fn future_activity_is_not_idle() {
+        let p = Policy::default();
+        assert_eq!(
+            decide(&p, "", &server(Some(-3600.0), Some(7200.0))),
+            Err(KeepReason::Active)
+        );
+    }
+
+    #[test]
+    fn unparsable_timestamps_skip_the_server() {
+        let mut s = server(Some(9999.0), None);
+        s.last_activity = Some("last tuesday".into());
+        assert_eq!(
+            decide(&Policy::default(), "", &s),
+            Err(KeepReason::BadTimestamp)
+        );
+        let mut s = server(Some(9999.0), None);
+        s.started = Some("??".into());
+        assert_eq!(
+            decide(
+                &Policy {
+                    max_age: 1.0,
+                    ..Policy::default()
+                },
+                "",
+                &s
+            ),
+            Err(KeepReason::BadTimestamp)
+        );
+    }
+
+    #[test]
+    fn default_and_named_selection() {
+        let only_named = Policy {
+            cull_default_servers: false,
+            ..Policy::default()
+        };
+        let only_default = Policy {
+            cull_named_servers: false,
+            ..Policy::default()
+        };
+        let idle = server(Some(9999.0), Some(9999.0));
+        assert_eq!(decide(&only_named, "", &idle), Err(KeepReason::NotSelected));
+        assert_eq!(decide(&only_named, "gpu", &idle), Ok(CullReason::Idle));
+        assert_eq!(decide(&only_default, "", &idle), Ok(CullReason::Idle));
+        assert_eq!(
+            decide(&only_default, "gpu", &idle),
+            Err(KeepReason::NotSelected)
+        );
+    }
+
+    #[test]
+    fn max_age_culls_active_servers_and_overrides_selection_and_arbiter() {
+        let p = Policy {
+            max_age: 3600.0,
+            cull_default_servers: false,
+            ..Policy::default()
+        };
+        let old_but_active = server(Some(1.0), Some(3600.0));
+        assert_eq!(decide(&p, "", &old_but_active), Ok(CullReason::MaxAge));
+        let idleness = assess_server(&old_but_active, NOW).unwrap();
+        assert_eq!(
+            decide_server(&p, "x", &idleness, Some(false)),
+            Ok(CullReason::MaxAge)
+        );
+        let young = server(Some(1.0), Some(3599.0));
+        assert_eq!(decide(&p, "", &young), Err(KeepReason::NotSelected));
+    }
+
+    #[test]
+    fn max_age_zero_is_off() {
+        let p = Policy {
+            max_age: 0.0,
+            ..Policy::default()
+        };
+        assert_eq!(
+            decide(&p, "", &server(Some(1.0), Some(1e9))),
+            Err(KeepReason::Active)
+        );
+    }
+
+    #[test]
+    fn idle_reason_wins_over_max_age() {
+        let p = Policy {
+            max_age: 10.0,
+            ..Policy::default()
+        };
+        assert_eq!(
+            decide(&p, "", &server(Some(9999.0), Some(9999.0))),
+            Ok(CullReason::Idle)
+        );
+    }
+
+    #[test]
+    fn custom_arbiter_answers_are_obeyed() {
+        let p = Policy::default();
+        let fresh = assess_server(&server(Some(5.0), Some(5.0)), NOW).unwrap();
+        assert_eq!(
+            decide_server(&p, "", &fresh, Some(true)),
+            Ok(CullReason::Idle)
+        );
+        let stale = assess_server(&server(Some(9999.0), Some(9999.0)), NOW).unwrap();
+        assert_eq!(
+            decide_server(&p, "", &stale, Some(false)),
+            Err(KeepReason::Arbiter)
+        );
+        assert_eq!(
+            decide_server(&p, "", &fresh, Some(false)),
+            Err(KeepReason::Active)
+        );
+    }
+
+    fn user(
+        admin: bool,
+        created: Option<f64>,
+        last: Option<f64>,
+    ) -> (bool, Option<String>, Option<String>) {
+        (admin, created.map(ts), last.map(ts))
+    }
+
+    fn decide_u(
+        p: &Policy,
+        u: &(bool, Option<String>, Option<String>),
+        alive: usize,
+    ) -> Result<CullReason, KeepReason> {
+        let facts = UserFacts {
+            admin: u.0,
+            created: u.1.as_deref(),
+            last_activity: u.2.as_deref(),
+        };
+        decide_user(p, &facts, alive, NOW)
+    }
+
+    #[test]
+    fn users_with_live_servers_are_kept() {
+        let p = Policy {
+            cull_users: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            decide_u(&p, &user(false, Some(1e6), Some(1e6)), 1),
+            Err(KeepReason::ServersAlive(1))
+        );
+    }
+
+    #[test]
+    fn idle_users_are_deleted_with_created_fallback() {
+        let p = Policy {
+            cull_users: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            decide_u(&p, &user(false, Some(10.0), Some(600.0)), 0),
+            Ok(CullReason::Idle)
+        );
+        assert_eq!(
+            decide_u(&p, &user(false, Some(10.0), Some(599.0)), 0),
+            Err(KeepReason::Active)
+        );
+        assert_eq!(
+            decide_u(&p, &user(false, Some(700.0), None), 0),
+            Ok(CullReason::Idle)
+        );
+        assert_eq!(
+            decide_u(&p, &user(false, None, None), 0),
+            Err(KeepReason::NoActivityData)
+        );
+    }
+
+    #[test]
+    fn admin_exemption_applies_to_inactivity_only() {
+        let keep_admins = Policy {
+            cull_users: true,
+            cull_admin_users: false,
+            ..Policy::default()
+        };
+        assert_eq!(
+            decide_u(&keep_admins, &user(true, Some(1e5), Some(1e5)), 0),
+            Err(KeepReason::Admin)
+        );
+        assert_eq!(
+            decide_u(&keep_admins, &user(false, Some(1e5), Some(1e5)), 0),
+            Ok(CullReason::Idle)
+        );
+        let with_age = Policy {
+            max_age: 3600.0,
+            ..keep_admins.clone()
+        };
+        assert_eq!(
+            decide_u(&with_age, &user(true, Some(1e5), Some(1e5)), 0),
+            Ok(CullReason::MaxAge)
+        );
+        assert_eq!(
+            decide_u(&with_age, &user(true, Some(1e5), Some(1.0)), 0),
+            Ok(CullReason::MaxAge)
+        );
+        let default = Policy {
+            cull_users: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            decide_u(&default, &user(true, Some(1e5), Some(1e5)), 0),
+            Ok(CullReason::Idle)
+        );
+    }
+
+    #[test]
+    fn user_max_age_without_created_is_unknown() {
+        let p = Policy {
+            cull_users: true,
+            max_age: 10.0,
+            ..Policy::default()
+        };
+        assert_eq!(
+            decide_u(&p, &user(false, None, Some(1.0)), 0),
+            Err(KeepReason::Active)
+        );
+    }
+
+    #[test]
+    fn user_timestamps_that_do_not_parse_keep_the_user() {
+        let p = Policy {
+            cull_users: true,
+            ..Policy::default()
+        };
+        let facts = UserFacts {
+            admin: false,
+            created: Some("nope"),
+            last_activity: None,
+        };
+        assert_eq!(
+            decide_user(&p, &facts, 0, NOW),
+            Err(KeepReason::BadTimestamp)
+        );
+    }
+
+    #[test]
+    fn labels_are_stable() {
+        assert_eq!(KeepReason::Pending("spawn".into()).label(), "pending");
+        assert_eq!(KeepReason::ServersAlive(2).label(), "servers-alive");
+        assert_eq!(CullReason::MaxAge.to_string(), "max-age");
+    }
+}

@@ -1,0 +1,52 @@
+"""JupyterHub config for the tests and the demo; everything variable comes from the environment."""
+
+import os
+
+import testhub
+
+c = get_config()  # noqa: F821
+here = os.environ["TEST_HUB_DIR"]
+
+c.JupyterHub.ip = "127.0.0.1"
+c.JupyterHub.port = int(os.environ["TEST_PROXY_PORT"])
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(os.environ["TEST_HUB_PORT"])
+c.JupyterHub.db_url = f"sqlite:///{here}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret = os.urandom(32)
+c.JupyterHub.proxy_class = testhub.InMemoryProxy
+c.JupyterHub.spawner_class = testhub.NoProcessSpawner
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.allow_all = True
+c.Authenticator.admin_users = {"admin-user"}
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = 0
+c.JupyterHub.api_page_default_limit = int(os.environ.get("TEST_PAGE_DEFAULT", "5"))
+c.JupyterHub.api_page_max_limit = int(os.environ.get("TEST_PAGE_MAX", "20"))
+# Only the tests move activity: no proxy polling, no single-user activity reports.
+c.JupyterHub.last_activity_interval = 3600
+c.JupyterHub.tornado_settings = {
+    "slow_stop_timeout": float(os.environ.get("TEST_SLOW_STOP_TIMEOUT", "2")),
+    "slow_spawn_timeout": 0.1,
+}
+c.Spawner.start_timeout = 3600
+c.Spawner.http_timeout = 30
+c.JupyterHub.extra_handlers = [(r"/api/testing", testhub.TestingHandler)]
+
+culler_scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+services = [
+    {"name": "test-admin", "api_token": os.environ["TEST_ADMIN_TOKEN"], "admin": True},
+    {"name": "culler", "api_token": os.environ["TEST_CULL_TOKEN"]},
+    {"name": "culler-users", "api_token": os.environ["TEST_CULL_USERS_TOKEN"]},
+]
+managed = os.environ.get("TEST_MANAGED_CULLER")
+if managed:
+    services.append({"name": "culler-managed", "command": managed.split("\x1f")})
+c.JupyterHub.services = services
+c.JupyterHub.load_roles = [
+    {"name": "culler", "scopes": culler_scopes, "services": ["culler"]},
+    {
+        "name": "culler-users",
+        "scopes": [*culler_scopes, "delete:users", "read:users"],
+        "services": ["culler-users", "culler-managed"] if managed else ["culler-users"],
+    },
+]

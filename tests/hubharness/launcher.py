@@ -1,0 +1,178 @@
+"""Start a throw-away JupyterHub on loopback and talk to it as an admin.
+
+Used by the test suite and by the demo. The Hub runs as a subprocess with its own temporary
+directory and free ports; its log goes to ``hub.log`` in that directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import quote
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TestHub:
+    def __init__(self, extra_env: Optional[dict[str, str]] = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="cull-idle-hub-"))
+        self.port = free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/hub/api"
+        self.admin_token = secrets.token_hex(16)
+        self.cull_token = secrets.token_hex(16)
+        self.cull_users_token = secrets.token_hex(16)
+        self.env = {
+            **os.environ,
+            "TEST_HUB_DIR": str(self.dir),
+            "TEST_HUB_PORT": str(self.port),
+            "TEST_PROXY_PORT": str(free_port()),
+            "TEST_ADMIN_TOKEN": self.admin_token,
+            "TEST_CULL_TOKEN": self.cull_token,
+            "TEST_CULL_USERS_TOKEN": self.cull_users_token,
+            "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+            **(extra_env or {}),
+        }
+        self.proc: Optional[subprocess.Popen] = None
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {self.admin_token}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "hub.log"
+
+    def start(self, timeout: float = 60) -> TestHub:
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "jupyterhub_config.py")],
+            cwd=self.dir,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterHub exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(self.api_url + "/", timeout=1).ok:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"JupyterHub did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- admin helpers --------------------------------------------------------------------------
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.api_url + path, timeout=60, **kwargs)
+
+    def create_users(self, names: list[str], admin: bool = False) -> None:
+        for start in range(0, len(names), 100):
+            r = self.api("POST", "/users", json={"usernames": names[start : start + 100], "admin": admin})
+            assert r.status_code == 201, r.text
+
+    def start_server(self, user: str, server: str = "") -> None:
+        path = f"/users/{quote(user, safe='')}/server"
+        if server:
+            path = f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}"
+        r = self.api("POST", path)
+        assert r.status_code in (201, 202), (user, server, r.status_code, r.text)
+        if r.status_code == 202 and not (user.startswith("pending") or server.startswith("pending")):
+            self.wait_for(lambda: self.running(user, server), f"{user}/{server} to be ready")
+
+    def wait_for(self, condition: Any, what: str, timeout: float = 30) -> None:
+        """Poll the Hub until ``condition()`` holds (the Hub offers no event to wait on)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+    def start_servers(self, pairs: list[tuple[str, str]]) -> None:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda p: self.start_server(*p), pairs))
+
+    def set_times(self, items: list[dict[str, Any]]) -> None:
+        r = self.api("POST", "/testing", json={"items": items})
+        assert r.status_code == 204, r.text
+
+    def user(self, name: str, stopped: bool = False) -> Optional[dict[str, Any]]:
+        query = "?include_stopped_servers" if stopped else ""
+        r = self.api("GET", f"/users/{quote(name, safe='')}{query}")
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return r.json()
+
+    def running(self, name: str, server: str = "") -> bool:
+        user = self.user(name)
+        model = (user or {}).get("servers", {}).get(server)
+        return bool(model and model.get("ready"))
+
+    def stop_stats(self) -> dict[str, int]:
+        return self.api("GET", "/testing").json()
+
+    def reset_stop_stats(self) -> None:
+        self.api("DELETE", "/testing")
+
+    def all_user_names(self) -> list[str]:
+        names, offset = [], 0
+        while True:
+            r = self.api(
+                "GET", f"/users?offset={offset}", headers={"Accept": "application/jupyterhub-pagination+json"}
+            )
+            r.raise_for_status()
+            page = r.json()
+            names += [u["name"] for u in page["items"]]
+            if not page["_pagination"]["next"]:
+                return names
+            offset = page["_pagination"]["next"]["offset"]
+
+    def delete_all_users(self, timeout: float = 60) -> None:
+        """Delete every user (and so every server), waiting out slow stops."""
+        deadline = time.monotonic() + timeout
+        while True:
+            names = self.all_user_names()
+            if not names:
+                return
+            for name in names:
+                user = self.user(name) or {}
+                for server, model in user.get("servers", {}).items():
+                    if model.get("pending") != "stop":
+                        path = f"/users/{quote(name, safe='')}/server"
+                        if server:
+                            path = f"/users/{quote(name, safe='')}/servers/{quote(server, safe='')}"
+                        self.api("DELETE", path)
+                self.api("DELETE", f"/users/{quote(name, safe='')}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"could not delete users: {self.all_user_names()}")
+            time.sleep(0.2)
