@@ -90,7 +90,7 @@ impl HubSettings {
 pub enum HubError {
     #[error("invalid configuration: {0}")]
     Config(String),
-    #[error("{method} {path}: the Hub answered {status}{}", message_suffix(.message))]
+    #[error("{method} {path}: the Hub answered {status}{}", message_suffix(.message.as_deref()))]
     Status {
         method: Method,
         path: String,
@@ -123,11 +123,8 @@ pub enum HubError {
     },
 }
 
-fn message_suffix(message: &Option<String>) -> String {
-    message
-        .as_deref()
-        .map(|m| format!(": {m}"))
-        .unwrap_or_default()
+fn message_suffix(message: Option<&str>) -> String {
+    message.map(|m| format!(": {m}")).unwrap_or_default()
 }
 
 impl HubError {

@@ -26,7 +26,7 @@ use crate::policy::Policy;
 static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
 
 /// The one place where core errors become Python exceptions.
-fn to_py_err(error: HubError) -> PyErr {
+fn to_py_err(error: &HubError) -> PyErr {
     PyValueError::new_err(error.to_string())
 }
 
@@ -81,7 +81,9 @@ impl Hub {
             })?,
         };
         // Building the TLS client may log; never wait on it while attached (pyo3-log deadlock).
-        let client = py.detach(|| HubClient::new(&settings)).map_err(to_py_err)?;
+        let client = py
+            .detach(|| HubClient::new(&settings))
+            .map_err(|e| to_py_err(&e))?;
         Ok(Hub {
             client: Arc::new(client),
             url,
@@ -105,9 +107,8 @@ impl Hub {
         page_size: Option<u64>,
         arbiter: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if !(inactive_limit.is_finite() && inactive_limit >= 0.0)
-            || !(max_age.is_finite() && max_age >= 0.0)
-        {
+        let non_negative = |x: f64| x.is_finite() && x >= 0.0;
+        if !(non_negative(inactive_limit) && non_negative(max_age)) {
             return Err(PyValueError::new_err(
                 "inactive_limit and max_age must be non-negative",
             ));

@@ -168,13 +168,13 @@ impl Planner<'_> {
                 return false;
             }
         };
-        let state_filter = match parse_version(&version) {
-            Some(v) => v >= STATE_FILTER_SINCE,
-            None => {
+        let state_filter = parse_version(&version).map_or_else(
+            || {
                 log::warn!(target: LOG, "The Hub reports no usable version ({version:?}); assuming a current Hub");
                 true
-            }
-        };
+            },
+            |v| v >= STATE_FILTER_SINCE,
+        );
         self.report.hub_version = Some(version);
         if self.settings.policy.cull_users && state_filter {
             if let Err(e) = self.list(hub, Some("inactive")).await {
@@ -351,13 +351,13 @@ impl Planner<'_> {
         })?;
         let idleness = assess_server(&server, now).inspect_err(|keep| match keep {
             KeepReason::Pending(what) => {
-                log::warn!(target: LOG, "Not culling server {log_name} with pending {what}")
+                log::warn!(target: LOG, "Not culling server {log_name} with pending {what}");
             }
             KeepReason::NotReady => {
-                log::warn!(target: LOG, "Not culling not-ready not-pending server {log_name}")
+                log::warn!(target: LOG, "Not culling not-ready not-pending server {log_name}");
             }
             KeepReason::BadTimestamp => {
-                log::warn!(target: LOG, "Not culling server {log_name}: a timestamp does not parse")
+                log::warn!(target: LOG, "Not culling server {log_name}: a timestamp does not parse");
             }
             _ => {}
         })?;
@@ -532,10 +532,10 @@ async fn delete_user(
     }
     match reason {
         CullReason::Idle => {
-            log::info!(target: LOG, "Culling user {name} (inactive for {})", format_duration(inactive))
+            log::info!(target: LOG, "Culling user {name} (inactive for {})", format_duration(inactive));
         }
         CullReason::MaxAge => {
-            log::info!(target: LOG, "Culling user {name} (max-age, inactive for {})", format_duration(inactive))
+            log::info!(target: LOG, "Culling user {name} (max-age, inactive for {})", format_duration(inactive));
         }
     }
     match hub.delete_user(name).await {

@@ -222,6 +222,7 @@ mod tests {
 
     const NOW: f64 = 1_795_773_600.0; // 2026-11-27T10:00:00Z
 
+    #[allow(clippy::cast_possible_truncation)]
     fn ts(seconds_ago: f64) -> String {
         let t = chrono::DateTime::from_timestamp_micros(((NOW - seconds_ago) * 1e6).round() as i64)
             .unwrap();

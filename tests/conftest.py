@@ -6,7 +6,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hubharness.launcher import TestHub  # noqa: E402
+from hubharness.launcher import TestHub
 
 
 @pytest.fixture(scope="session")

@@ -72,12 +72,18 @@ async def test_started_is_used_without_last_activity_and_no_times_means_keep(hub
 async def test_pending_spawns_are_not_touched(hub):
     # A user with only a pending spawn is not in state=ready; this one also has a ready default
     # server, so it is listed and its pending (and long idle-looking) named server is seen.
-    setup_servers(hub, {("waiter", ""): {"last_activity_ago": ACTIVE}, ("idle1", ""): {"last_activity_ago": IDLE}})
+    setup_servers(
+        hub, {("waiter", ""): {"last_activity_ago": ACTIVE}, ("idle1", ""): {"last_activity_ago": IDLE}}
+    )
     hub.start_server("waiter", "pending-lab")
-    hub.set_times([{"user": "waiter", "server": "pending-lab", "last_activity_ago": IDLE, "started_ago": IDLE}])
+    hub.set_times(
+        [{"user": "waiter", "server": "pending-lab", "last_activity_ago": IDLE, "started_ago": IDLE}]
+    )
     report = await cull(hub.api_url, hub.cull_token, 600)
     assert outcomes(report) == {("idle1", ""): "stopped"}
-    assert ("waiter", "pending-lab", "pending", "spawn") in {(s.user, s.server, s.reason, s.detail) for s in report.skipped}
+    assert ("waiter", "pending-lab", "pending", "spawn") in {
+        (s.user, s.server, s.reason, s.detail) for s in report.skipped
+    }
     assert hub.user("waiter")["servers"]["pending-lab"]["pending"] == "spawn"
 
 
@@ -114,7 +120,9 @@ async def test_named_servers_are_kept_without_remove(hub):
     ],
 )
 async def test_default_and_named_selection(hub, flags, expected):
-    setup_servers(hub, {("dee", ""): {"last_activity_ago": IDLE}, ("dee", "lab"): {"last_activity_ago": IDLE}})
+    setup_servers(
+        hub, {("dee", ""): {"last_activity_ago": IDLE}, ("dee", "lab"): {"last_activity_ago": IDLE}}
+    )
     report = await cull(hub.api_url, hub.cull_token, 600, **flags)
     assert outcomes(report) == expected
     assert report.kept_not_selected == 1
@@ -154,15 +162,15 @@ async def test_user_culling(hub):
             {"user": "boss", "server": "", "last_activity_ago": ACTIVE, "user_last_activity_ago": IDLE},
         ]
     )
-    report = await cull(
-        hub.api_url, hub.cull_users_token, 600, cull_users=True, cull_admin_users=False
-    )
+    report = await cull(hub.api_url, hub.cull_users_token, 600, cull_users=True, cull_admin_users=False)
     deleted = {a.user for a in report.deleted}
     assert deleted == {"gone-idle", "never-started"}
     assert hub.user("gone-idle") is None and hub.user("never-started") is None
     # recent's server was idle, the user was not: server stopped, user kept.
     assert outcomes(report)[("recent", "")] == "stopped" and hub.user("recent") is not None
-    assert hub.user("admin-idle") is not None and ("admin-idle", "admin") in {(s.user, s.reason) for s in report.skipped}
+    assert hub.user("admin-idle") is not None and ("admin-idle", "admin") in {
+        (s.user, s.reason) for s in report.skipped
+    }
     assert hub.running("boss")
 
 
@@ -180,9 +188,7 @@ async def test_user_culling_rechecks_before_deleting(hub):
         return False
 
     setup_servers(hub, {("zz-listed-later", ""): {"last_activity_ago": IDLE}})
-    report = await cull(
-        hub.api_url, hub.cull_users_token, 600, cull_users=True, cull_arbiter=arbiter
-    )
+    report = await cull(hub.api_url, hub.cull_users_token, 600, cull_users=True, cull_arbiter=arbiter)
     assert started and hub.running("comeback")
     kept = [a for a in report.actions if a.user == "comeback"]
     assert kept and kept[0].outcome == "kept"
@@ -332,7 +338,9 @@ async def test_periodic_loop_passes_until_stopped(hub):
         return False
 
     await asyncio.wait_for(
-        cull_idle.cull_idle_periodically(hub.api_url, hub.cull_token, 600, cull_every=1, stop=stop, cull_arbiter=arbiter),
+        cull_idle.cull_idle_periodically(
+            hub.api_url, hub.cull_token, 600, cull_every=1, stop=stop, cull_arbiter=arbiter
+        ),
         timeout=20,
     )
     assert len(passes) == 2 and hub.running("max")

@@ -177,7 +177,9 @@ def connect(
     )
 
 
-def _arbiter_adapter(hook: CullArbiter, logger: logging.Logger) -> Callable[[float, float, str], Awaitable[bool]]:
+def _arbiter_adapter(
+    hook: CullArbiter, logger: logging.Logger
+) -> Callable[[float, float, str], Awaitable[bool]]:
     async def arbitrate(inactive: float, inactive_limit: float, server_json: str) -> bool:
         server = json.loads(server_json)
         limit: Union[int, float] = int(inactive_limit) if inactive_limit.is_integer() else inactive_limit
@@ -188,7 +190,8 @@ def _arbiter_adapter(hook: CullArbiter, logger: logging.Logger) -> Callable[[flo
             return bool(answer)
         except Exception:
             logger.exception(
-                "cull_arbiter failed for server %s; not culling it", server.get("full_name") or server.get("name")
+                "cull_arbiter failed for server %s; not culling it",
+                server.get("full_name") or server.get("name"),
             )
             return False
 
@@ -379,11 +382,15 @@ async def cull_idle_periodically(
     await run_periodically(hub, inactive_limit, logger, cull_every=cull_every, stop=stop, **options)
 
 
-def cull_idle_blocking(url: Optional[str], api_token: str, inactive_limit: float, **kwargs: Any) -> CullReport:
+def cull_idle_blocking(
+    url: Optional[str], api_token: str, inactive_limit: float, **kwargs: Any
+) -> CullReport:
     """:func:`cull_idle` for code without an event loop."""
     return asyncio.run(cull_idle(url, api_token, inactive_limit, **kwargs))
 
 
-def cull_idle_periodically_blocking(url: Optional[str], api_token: str, inactive_limit: float, **kwargs: Any) -> None:
+def cull_idle_periodically_blocking(
+    url: Optional[str], api_token: str, inactive_limit: float, **kwargs: Any
+) -> None:
     """:func:`cull_idle_periodically` for code without an event loop; Ctrl-C ends it."""
     asyncio.run(cull_idle_periodically(url, api_token, inactive_limit, **kwargs))

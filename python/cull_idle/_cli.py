@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, NoReturn, Optional
 
@@ -76,8 +77,15 @@ def parse_text(text: Any) -> str:
     return text
 
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "warning": logging.WARNING,
-          "error": logging.ERROR, "critical": logging.CRITICAL, "none": logging.CRITICAL + 10}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "none": logging.CRITICAL + 10,
+}
 
 
 def parse_level(text: Any) -> int:
@@ -112,38 +120,97 @@ class Option:
 
 HUB, POLICY, RUN = "Hub connection", "Policy", "Output and running"
 OPTIONS = [
-    Option("url", parse_text, None, "The Hub API URL.", HUB,
-           f"$JUPYTERHUB_API_URL, else {_api.DEFAULT_API_URL}"),
-    Option("concurrency", parse_count, 10,
-           "At most this many requests to the Hub at once, across all users (0 means the default, 10).", HUB),
+    Option(
+        "url", parse_text, None, "The Hub API URL.", HUB, f"$JUPYTERHUB_API_URL, else {_api.DEFAULT_API_URL}"
+    ),
+    Option(
+        "concurrency",
+        parse_count,
+        10,
+        "At most this many requests to the Hub at once, across all users (0 means the default, 10).",
+        HUB,
+    ),
     Option("api-page-size", parse_count, 0, "Users per page when listing (0: the Hub's largest page).", HUB),
-    Option("ssl-enabled", parse_bool, False,
-           "Use the Hub's internal SSL certificates under --internal-certs-location (with internal_ssl the "
-           "JUPYTERHUB_SSL_* variables a managed service is given are used without this flag).", HUB),
-    Option("internal-certs-location", parse_text, "internal-ssl",
-           "Where JupyterHub's internal_ssl certificates are (JupyterHub.internal_certs_location).", HUB),
+    Option(
+        "ssl-enabled",
+        parse_bool,
+        False,
+        "Use the Hub's internal SSL certificates under --internal-certs-location (with internal_ssl the "
+        "JUPYTERHUB_SSL_* variables a managed service is given are used without this flag).",
+        HUB,
+    ),
+    Option(
+        "internal-certs-location",
+        parse_text,
+        "internal-ssl",
+        "Where JupyterHub's internal_ssl certificates are (JupyterHub.internal_certs_location).",
+        HUB,
+    ),
     Option("timeout", parse_seconds, 600, "Cull servers idle for at least this many seconds.", POLICY),
-    Option("cull-every", parse_seconds, 0, "Seconds between passes (0: half the timeout, at least 1).", POLICY,
-           "0, i.e. timeout // 2"),
-    Option("max-age", parse_seconds, 0,
-           "Also cull servers (and with --cull-users, users) older than this, even if active (0: off).", POLICY),
-    Option("cull-users", parse_bool, False,
-           "Also delete users that have no running server and are idle for --timeout (or older than --max-age).",
-           POLICY),
-    Option("cull-admin-users", parse_bool, True,
-           "With --cull-users, delete idle admin users too (max-age applies to admins either way).", POLICY),
-    Option("remove-named-servers", parse_bool, False,
-           "Remove named servers when culling them, not only stop them.", POLICY),
+    Option(
+        "cull-every",
+        parse_seconds,
+        0,
+        "Seconds between passes (0: half the timeout, at least 1).",
+        POLICY,
+        "0, i.e. timeout // 2",
+    ),
+    Option(
+        "max-age",
+        parse_seconds,
+        0,
+        "Also cull servers (and with --cull-users, users) older than this, even if active (0: off).",
+        POLICY,
+    ),
+    Option(
+        "cull-users",
+        parse_bool,
+        False,
+        "Also delete users that have no running server and are idle for --timeout (or older than --max-age).",
+        POLICY,
+    ),
+    Option(
+        "cull-admin-users",
+        parse_bool,
+        True,
+        "With --cull-users, delete idle admin users too (max-age applies to admins either way).",
+        POLICY,
+    ),
+    Option(
+        "remove-named-servers",
+        parse_bool,
+        False,
+        "Remove named servers when culling them, not only stop them.",
+        POLICY,
+    ),
     Option("cull-default-servers", parse_bool, True, "Cull idle default servers.", POLICY),
     Option("cull-named-servers", parse_bool, True, "Cull idle named servers.", POLICY),
-    Option("once", parse_bool, False,
-           "Run one pass and exit: 0 if the pass completed, 1 if the Hub could not be read.", RUN),
-    Option("log-level", parse_level, logging.INFO, "debug, info, warning, error or critical (alias --logging).",
-           RUN, "info"),
-    Option("log-file-prefix", parse_text, None, "Also write the log to this file (as tornado's option did).", RUN),
-    Option("config", parse_text, DEFAULT_CONFIG_FILE,
-           "A Python config file setting c.IdleCuller.<option> (and c.IdleCuller.cull_arbiter_hook); "
-           "the default is read only if it exists.", RUN),
+    Option(
+        "once",
+        parse_bool,
+        False,
+        "Run one pass and exit: 0 if the pass completed, 1 if the Hub could not be read.",
+        RUN,
+    ),
+    Option(
+        "log-level",
+        parse_level,
+        logging.INFO,
+        "debug, info, warning, error or critical (alias --logging).",
+        RUN,
+        "info",
+    ),
+    Option(
+        "log-file-prefix", parse_text, None, "Also write the log to this file (as tornado's option did).", RUN
+    ),
+    Option(
+        "config",
+        parse_text,
+        DEFAULT_CONFIG_FILE,
+        "A Python config file setting c.IdleCuller.<option> (and c.IdleCuller.cull_arbiter_hook); "
+        "the default is read only if it exists.",
+        RUN,
+    ),
 ]
 BY_NAME = {o.name: o for o in OPTIONS}
 BY_KEY = {o.key: o for o in OPTIONS}
@@ -152,8 +219,14 @@ CONFIG_ONLY = {"cull_arbiter_hook"}
 #: Other spellings of an option name (after dashes replace underscores).
 ALIASES = {"logging": "log-level"}
 #: tornado.options flags of 1.x and the old script that no longer do anything: accepted, then ignored.
-IGNORED = {"log-to-stderr", "log-file-max-size", "log-file-num-backups", "log-rotate-mode", "log-rotate-when",
-           "log-rotate-interval"}
+IGNORED = {
+    "log-to-stderr",
+    "log-file-max-size",
+    "log-file-num-backups",
+    "log-rotate-mode",
+    "log-rotate-when",
+    "log-rotate-interval",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -186,11 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
             **({"nargs": "?", "const": True} if option.is_bool else {}),
         )
     run = groups[RUN]
-    run.add_argument("--generate-config", action="store_true", default=argparse.SUPPRESS,
-                     help="Print a config file with every option and its default, then exit.")
+    run.add_argument(
+        "--generate-config",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="Print a config file with every option and its default, then exit.",
+    )
     for name in sorted(IGNORED):
-        run.add_argument(f"--{name}", dest=f"ignored_{name}", nargs="?", default=argparse.SUPPRESS,
-                         help=argparse.SUPPRESS)
+        run.add_argument(
+            f"--{name}", dest=f"ignored_{name}", nargs="?", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     run.add_argument("--version", action="version", version=f"cull-idle {__version__}")
     run.add_argument("-h", "--help", action="help", help="Show this help and exit.")
     return parser
@@ -249,7 +327,12 @@ def load_config_file(path: str, explicit: bool) -> dict[str, Any]:
         if path.endswith(".json"):
             config.update({k: _Section(v) for k, v in json.loads(source).items()})
         else:
-            namespace = {"c": config, "get_config": lambda: config, "__file__": path, "__name__": "__config__"}
+            namespace = {
+                "c": config,
+                "get_config": lambda: config,
+                "__file__": path,
+                "__name__": "__config__",
+            }
             exec(compile(source, path, "exec"), namespace)
     except UsageError:
         raise
@@ -273,7 +356,12 @@ def load_config_file(path: str, explicit: bool) -> dict[str, Any]:
 
 
 def generate_config() -> str:
-    lines = ["# Configuration file for cull-idle (and jupyterhub-idle-culler).", "", "c = get_config()  # noqa", ""]
+    lines = [
+        "# Configuration file for cull-idle (and jupyterhub-idle-culler).",
+        "",
+        "c = get_config()  # noqa",
+        "",
+    ]
     for option in OPTIONS:
         if option.key in ("config",):
             continue
@@ -373,8 +461,15 @@ async def serve(settings: dict[str, Any], token: str) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # Until the event loop takes over, SIGTERM (what the Hub sends after SIGINT) ends quietly too.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         settings = parse_settings(argv)
         if settings.get("generate_config"):
@@ -382,7 +477,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         token = os.environ.get("JUPYTERHUB_API_TOKEN") or os.environ.get("JPY_API_TOKEN")
         if not token:
-            raise UsageError("JUPYTERHUB_API_TOKEN is not set: the culler needs an API token from the environment")
+            raise UsageError(
+                "JUPYTERHUB_API_TOKEN is not set: the culler needs an API token from the environment"
+            )
         configure_logging(settings["log_level"], settings["log_file_prefix"])
         _api.request_timeout_from_env()
         return asyncio.run(serve(settings, token))

@@ -13,7 +13,13 @@ c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = int(os.environ["TEST_HUB_PORT"])
 c.JupyterHub.db_url = f"sqlite:///{here}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret = os.urandom(32)
-c.JupyterHub.proxy_class = testhub.InMemoryProxy
+if os.environ.get("TEST_CHP_COMMAND"):
+    # The Python configurable-http-proxy from PyPI, as a real Hub would run it.
+    c.ConfigurableHTTPProxy.command = os.environ["TEST_CHP_COMMAND"].split("\x1f")
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{os.environ['TEST_CHP_API_PORT']}"
+    c.ConfigurableHTTPProxy.auth_token = os.urandom(16).hex()
+else:
+    c.JupyterHub.proxy_class = testhub.InMemoryProxy
 c.JupyterHub.spawner_class = testhub.NoProcessSpawner
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
