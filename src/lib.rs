@@ -10,14 +10,18 @@ pub mod policy;
 pub mod timestamp;
 
 use std::future::Future;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
+use tokio::task::AbortHandle;
 
 use crate::hub::{ApiToken, HubClient, HubError, HubSettings, TlsFiles};
 use crate::pass::{run_pass, Arbiter, PassSettings};
@@ -90,12 +94,13 @@ impl Hub {
         })
     }
 
-    /// Run one pass; an awaitable resolving to the report as JSON text.
+    /// Start one pass on the runtime; see [`PassHandle`]. Must be called from a running
+    /// asyncio loop when an arbiter is given (it is awaited on that loop).
     #[pyo3(signature = (*, now, inactive_limit, max_age=0.0, cull_users=false, cull_admin_users=true, cull_default_servers=true, cull_named_servers=true, remove_named_servers=false, page_size=None, arbiter=None))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
-    fn run_pass<'py>(
+    fn start_pass(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         now: f64,
         inactive_limit: f64,
         max_age: f64,
@@ -106,7 +111,7 @@ impl Hub {
         remove_named_servers: bool,
         page_size: Option<u64>,
         arbiter: Option<Py<PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    ) -> PyResult<PassHandle> {
         let non_negative = |x: f64| x.is_finite() && x >= 0.0;
         if !(non_negative(inactive_limit) && non_negative(max_age)) {
             return Err(PyValueError::new_err(
@@ -130,21 +135,83 @@ impl Hub {
             page_size: page_size.filter(|&n| n > 0),
             now,
         };
-        let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
-        let hook = arbiter.map(|func| PyArbiter {
-            func,
-            locals: locals.clone(),
-        });
+        let hook = match arbiter {
+            Some(func) => Some(PyArbiter {
+                func,
+                locals: pyo3_async_runtimes::tokio::get_current_locals(py)?,
+            }),
+            None => None,
+        };
+        let (reader, writer) = UnixStream::pair()?;
+        let slot = Arc::new(Mutex::new(None));
+        let filled = Arc::clone(&slot);
         let client = Arc::clone(&self.client);
-        pyo3_async_runtimes::tokio::future_into_py_with_locals(py, locals, async move {
+        let task = pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+            // Declared first, dropped last: the byte is written once the report is in the
+            // slot and everything else of this task is gone, or when the task is aborted.
+            let _done = DoneSignal(writer);
             let report =
                 run_pass(&client, &settings, hook.as_ref().map(|h| h as &dyn Arbiter)).await;
-            serde_json::to_string(&report).map_err(|e| PyValueError::new_err(e.to_string()))
+            let json = serde_json::to_string(&report).map_err(|e| e.to_string());
+            *filled.lock().unwrap_or_else(PoisonError::into_inner) = Some(json);
+        });
+        Ok(PassHandle {
+            reader,
+            slot,
+            abort: task.abort_handle(),
         })
     }
 
     fn __repr__(&self) -> String {
         format!("Hub({:?})", self.url)
+    }
+}
+
+/// A pass running on the runtime.
+///
+/// Completion is signalled by one byte on a socket (watched by the asyncio loop with
+/// `add_reader`), never by a runtime thread calling into Python: a thread still inside the
+/// interpreter when `asyncio.run()` returns and Python finalizes crashes the process.
+#[pyclass(frozen, module = "cull_idle._core")]
+struct PassHandle {
+    reader: UnixStream,
+    slot: Arc<Mutex<Option<Result<String, String>>>>,
+    abort: AbortHandle,
+}
+
+#[pymethods]
+impl PassHandle {
+    /// The file descriptor that becomes readable when the pass has finished or was cancelled.
+    fn fileno(&self) -> i32 {
+        self.reader.as_raw_fd()
+    }
+
+    /// Abandon the pass; requests in flight are dropped. `fileno()` still signals the end.
+    fn cancel(&self) {
+        self.abort.abort();
+    }
+
+    /// The report as JSON text, or `None` while running or after a cancellation.
+    fn result(&self) -> PyResult<Option<String>> {
+        match self
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            Some(Ok(json)) => Ok(Some(json)),
+            Some(Err(e)) => Err(PyValueError::new_err(e)),
+            None => Ok(None),
+        }
+    }
+}
+
+struct DoneSignal(UnixStream);
+
+impl Drop for DoneSignal {
+    fn drop(&mut self) {
+        // A failed write can only mean the reader is gone, and then nobody is waiting.
+        let _ = self.0.write_all(b"!");
     }
 }
 
@@ -188,7 +255,7 @@ impl Arbiter for PyArbiter {
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]
-    use super::Hub;
+    use super::{Hub, PassHandle};
 
     use pyo3::prelude::*;
 

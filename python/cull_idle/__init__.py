@@ -3,22 +3,7 @@
 ``from cull_idle import cull_idle`` replaces ``from jupyterhub_idle_culler import cull_idle``.
 """
 
-from ._api import (
-    Action,
-    CullArbiter,
-    CullReport,
-    Skip,
-    connect,
-    cull_idle,
-    cull_idle_blocking,
-    cull_idle_periodically,
-    cull_idle_periodically_blocking,
-    default_cull_arbiter,
-    run_pass,
-    run_periodically,
-    utcnow,
-)
-from ._core import __version__
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "Action",
@@ -36,3 +21,37 @@ __all__ = [
     "run_periodically",
     "utcnow",
 ]
+
+if TYPE_CHECKING:
+    from ._api import (
+        Action,
+        CullArbiter,
+        CullReport,
+        Skip,
+        connect,
+        cull_idle,
+        cull_idle_blocking,
+        cull_idle_periodically,
+        cull_idle_periodically_blocking,
+        default_cull_arbiter,
+        run_pass,
+        run_periodically,
+        utcnow,
+    )
+    from ._core import __version__
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use, so that `python -m cull_idle` can take over SIGINT and SIGTERM
+    # before the slower imports (asyncio, the extension module) run.
+    if name == "__version__":
+        from ._core import __version__
+
+        return __version__
+    if name in __all__:
+        from . import _api
+
+        value = getattr(_api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cull_idle' has no attribute {name!r}")

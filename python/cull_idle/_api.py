@@ -249,13 +249,15 @@ async def run_pass(
     if api_page_size < 0:
         raise ValueError(f"api_page_size must not be negative, not {api_page_size}")
     # Looked up through the package at each pass, so patching ``cull_idle.utcnow`` moves time.
-    from . import utcnow as now_function
+    import cull_idle
+
+    now_function = cull_idle.utcnow
 
     with _logging_to(logger) as target:
         hook = None
         if cull_arbiter is not None and cull_arbiter is not default_cull_arbiter:
             hook = _arbiter_adapter(cull_arbiter, target)
-        text = await hub.run_pass(
+        handle = hub.start_pass(
             now=now_function().timestamp(),
             inactive_limit=float(inactive_limit),
             max_age=float(max_age),
@@ -267,7 +269,29 @@ async def run_pass(
             page_size=api_page_size or None,
             arbiter=hook,
         )
+        text = await _finished(handle)
     return CullReport._from_json(text)
+
+
+async def _finished(handle: _core.PassHandle) -> str:
+    """Wait for a pass; on cancellation, abort it and wait until the core has let go of it."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    fd = handle.fileno()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+    try:
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            handle.cancel()
+            await asyncio.shield(done)
+            raise
+    finally:
+        loop.remove_reader(fd)
+    text = handle.result()
+    if text is None:
+        raise RuntimeError("the cull pass ended without a report (an internal error in cull-idle's core)")
+    return text
 
 
 async def cull_idle(

@@ -413,12 +413,40 @@ def configure_logging(level: int, log_file: Optional[str]) -> None:
     log.setLevel(level)
 
 
+#: Where SIGINT/SIGTERM go once the event loop runs: (loop, stop event).
+_stop_target: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    if _stop_target:
+        loop, stop = _stop_target[-1]
+        loop.call_soon_threadsafe(stop.set)
+    else:
+        raise KeyboardInterrupt
+
+
+def install_signal_handlers() -> None:
+    """SIGINT (what a Hub sends first) and SIGTERM end the culler quietly with status 0.
+
+    Plain ``signal.signal`` handlers for the life of the process: no window between start-up
+    and the event loop where a signal could be lost (asyncio's own SIGINT handling has one).
+    """
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _on_signal)
+
+
 async def serve(settings: dict[str, Any], token: str) -> int:
     """Run until SIGINT or SIGTERM (exit 0), or one pass with --once."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    _stop_target.append((asyncio.get_running_loop(), stop))
+    try:
+        return await _serve(settings, token, stop)
+    finally:
+        _stop_target.pop()
+
+
+async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> int:
     hub = _api.connect(
         settings["url"],
         token,
@@ -461,15 +489,9 @@ async def serve(settings: dict[str, Any], token: str) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # Until the event loop takes over, SIGTERM (what the Hub sends after SIGINT) ends quietly too.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
+    install_signal_handlers()
     try:
         settings = parse_settings(argv)
         if settings.get("generate_config"):

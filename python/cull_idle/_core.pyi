@@ -17,7 +17,7 @@ class Hub:
         retries: int = 3,
         backoff: float = 0.5,
     ) -> Hub: ...
-    def run_pass(
+    def start_pass(
         self,
         *,
         now: float,
@@ -30,4 +30,9 @@ class Hub:
         remove_named_servers: bool = False,
         page_size: Optional[int] = None,
         arbiter: Optional[Callable[[float, float, str], Awaitable[bool]]] = None,
-    ) -> Awaitable[str]: ...
+    ) -> PassHandle: ...
+
+class PassHandle:
+    def fileno(self) -> int: ...
+    def cancel(self) -> None: ...
+    def result(self) -> Optional[str]: ...
