@@ -9,6 +9,6 @@ scripts/setup-dev.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
-ruff check python tests demo
-ruff format --check python tests demo
+ruff check python tests demo bench
+ruff format --check python tests demo bench
 python -m pytest "$@"

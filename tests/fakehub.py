@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +34,7 @@ class FakeHub:
     """``routes`` maps ``"METHOD /path?query"`` prefixes to a list of replies served in turn
     (the last one repeats). Every request is recorded in ``requests``."""
 
-    def __init__(self, routes: dict[str, list[Any]]) -> None:
+    def __init__(self, routes: dict[str, list[Any]], ssl_context: Optional[ssl.SSLContext] = None) -> None:
         self.routes = {k: list(v) for k, v in routes.items()}
         self.requests: list[tuple[float, str, str, dict[str, str], bytes]] = []
         self.lock = threading.Lock()
@@ -87,7 +88,14 @@ class FakeHub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hub/api"
+        self.client_certs: list[Any] = []
+        scheme = "http"
+        if ssl_context is not None:
+            scheme = "https"
+            self.server.socket = _RecordingSocket(
+                ssl_context.wrap_socket(self.server.socket, server_side=True), self
+            )
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/hub/api"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def _next(self, key: str) -> Any:
@@ -106,6 +114,22 @@ class FakeHub:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class _RecordingSocket:
+    """A TLS listening socket that records each client's certificate (the handshake runs in
+    accept(); a failed handshake drops that connection only)."""
+
+    def __init__(self, sock: ssl.SSLSocket, hub: FakeHub) -> None:
+        self._sock, self._hub = sock, hub
+
+    def accept(self) -> Any:
+        conn, addr = self._sock.accept()
+        self._hub.client_certs.append(conn.getpeercert())
+        return conn, addr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 VERSION = {"GET /": [(200, {"version": "6.1.1"})]}

@@ -2,6 +2,8 @@
 
 import logging
 import signal
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -313,3 +315,32 @@ def test_unreachable_hub_keeps_the_process_up(no_hub_env):
     assert "Traceback" not in culler.output
     code, output = run(["--once", f"--url={url}"], {"JUPYTERHUB_API_TOKEN": "t0ken-value"})
     assert code == 1 and "t0ken-value" not in output
+
+
+def test_blocking_loop_ends_on_ctrl_c_without_a_crash(hub):
+    """A script's Ctrl-C raises KeyboardInterrupt out of the blocking loop; the process ends
+    normally, with no runtime thread left inside the interpreter as it finalizes."""
+    script = (
+        "import logging, sys, cull_idle\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "try:\n"
+        "    cull_idle.cull_idle_periodically_blocking(\n"
+        f"        {hub.api_url!r}, {hub.cull_token!r}, 600, cull_every=1\n"
+        "    )\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout
+    passes = 0
+    for line in proc.stdout:
+        if "Cull pass done" in line:
+            passes += 1
+            if passes == 2:
+                break
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "interrupted" in out, out
+    assert "Fatal Python error" not in out
