@@ -77,6 +77,21 @@ class Culler:
             self.proc.wait()
 
 
+def signal_after(
+    args: list[str], env: dict[str, str], pattern: str, signum: int
+) -> tuple[Culler, int, float]:
+    """Start a culler and send ``signum`` once a line matches ``pattern``.
+
+    Returns the culler, its exit status and the seconds it took to exit after the signal."""
+    culler = Culler(args, env)
+    try:
+        culler.wait_for(pattern)
+        code, seconds = culler.signal_and_time(signum)
+    finally:
+        culler.kill()
+    return culler, code, seconds
+
+
 def run(
     args: list[str], env: dict[str, str], timeout: float = 60, cwd: Optional[str] = None
 ) -> tuple[int, str]:

@@ -10,7 +10,7 @@ import pytest
 
 from cull_idle import _cli
 
-from culler_process import SIGNALS, Culler, run
+from culler_process import SIGNALS, Culler, run, signal_after
 
 IDLE, ACTIVE = 700, 10
 
@@ -222,12 +222,8 @@ def test_zero_to_jupyterhub_line(idle_and_active):
         f"--url={hub.api_url} --timeout=3600 --cull-every=600 --concurrency=10 --cull-users "
         "--cull-admin-users=false --remove-named-servers --max-age=86400"
     ).split()
-    culler = Culler(line, {"JUPYTERHUB_API_TOKEN": hub.cull_users_token})
-    try:
-        culler.wait_for(r"Cull pass done")
-        code, seconds = culler.signal_and_time(signal.SIGTERM)
-    finally:
-        culler.kill()
+    env = {"JUPYTERHUB_API_TOKEN": hub.cull_users_token}
+    culler, code, seconds = signal_after(line, env, r"Cull pass done", signal.SIGTERM)
     assert code == 0 and seconds < 1
     assert hub.user("idle-a") is None and hub.user("idle-b") is None
     assert hub.user("active-c") is not None and hub.running("active-c")
@@ -245,12 +241,8 @@ def test_littlest_jupyterhub_line(idle_and_active):
         "--cull-users",
         "--remove-named-servers",
     ]
-    culler = Culler(line, {"JUPYTERHUB_API_TOKEN": hub.cull_users_token, "JUPYTERHUB_API_URL": hub.api_url})
-    try:
-        culler.wait_for(r"Cull pass done")
-        code, seconds = culler.signal_and_time(signal.SIGINT)
-    finally:
-        culler.kill()
+    env = {"JUPYTERHUB_API_TOKEN": hub.cull_users_token, "JUPYTERHUB_API_URL": hub.api_url}
+    culler, code, seconds = signal_after(line, env, r"Cull pass done", signal.SIGINT)
     assert code == 0 and seconds < 1
     # TLJH keeps admins deletable: the default --cull-admin-users is true.
     assert {n for n in ["idle-a", "idle-b", "admin-user"] if hub.user(n) is None} == {
@@ -268,12 +260,9 @@ def test_signals_end_a_pass_in_flight(hub, signum):
     hub.create_users(names)
     hub.start_servers([(n, "") for n in names])
     hub.set_times([{"user": n, "server": "", "last_activity_ago": IDLE} for n in names])
-    culler = Culler([f"--url={hub.api_url}", "--log-level=debug"], {"JUPYTERHUB_API_TOKEN": hub.cull_token})
-    try:
-        culler.wait_for(r"DELETE /users/slow\d/server")  # stops in flight; each takes seconds
-        code, seconds = culler.signal_and_time(signum)
-    finally:
-        culler.kill()
+    args, env = [f"--url={hub.api_url}", "--log-level=debug"], {"JUPYTERHUB_API_TOKEN": hub.cull_token}
+    # Sent while the stops are in flight (each takes seconds inside the Hub).
+    culler, code, seconds = signal_after(args, env, r"DELETE /users/slow\d/server", signum)
     assert code == 0 and seconds < 1
     assert "Cull pass done" not in culler.output
     assert "Traceback" not in culler.output
