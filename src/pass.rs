@@ -94,12 +94,8 @@ impl PassReport {
             .count()
     }
 
+    /// One line for the log; `errors` already holds every failed action.
     fn summary(&self) -> String {
-        let failed = self
-            .actions
-            .iter()
-            .filter(|a| a.outcome == "failed")
-            .count();
         format!(
             "Cull pass {} in {:.2}s: {} users and {} servers seen, {} servers stopped, {} still stopping, {} users deleted, {} errors",
             if self.complete { "done" } else { "INCOMPLETE" },
@@ -109,7 +105,7 @@ impl PassReport {
             self.count("stopped", true) + self.count("gone", true),
             self.count("stopping", true),
             self.count("deleted", false),
-            self.errors.len().max(failed),
+            self.errors.len(),
         )
     }
 }

@@ -344,3 +344,25 @@ async def test_periodic_loop_passes_until_stopped(hub):
         timeout=20,
     )
     assert len(passes) == 2 and hub.running("max")
+
+
+async def test_periodic_loop_survives_a_pass_that_raises(hub, caplog):
+    setup_servers(hub, {("ned", ""): {"last_activity_ago": IDLE}})
+    stop = asyncio.Event()
+    calls = []
+    real = cull_idle.utcnow
+
+    def flaky_now():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("clock exploded")
+        stop.set()
+        return real()
+
+    with mock.patch("cull_idle.utcnow", flaky_now), caplog.at_level(logging.ERROR, logger="cull_idle"):
+        await asyncio.wait_for(
+            cull_idle.cull_idle_periodically(hub.api_url, hub.cull_token, 600, cull_every=1, stop=stop),
+            timeout=20,
+        )
+    assert len(calls) == 2 and not hub.running("ned")
+    assert "The cull pass failed" in caplog.text and "clock exploded" in caplog.text

@@ -345,6 +345,27 @@ def default_cull_every(inactive_limit: float, cull_every: float = 0) -> float:
     return cull_every if cull_every > 0 else max(1, int(inactive_limit) // 2)
 
 
+async def pass_unless_stopped(
+    hub: _core.Hub,
+    inactive_limit: float,
+    logger: Optional[logging.Logger],
+    stop: asyncio.Event,
+    **options: Any,
+) -> Optional[CullReport]:
+    """One pass, abandoned (``None``) as soon as ``stop`` is set."""
+    one_pass = asyncio.ensure_future(run_pass(hub, inactive_limit, logger, **options))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({one_pass, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not one_pass.done():
+            one_pass.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await one_pass
+    return None if one_pass.cancelled() else one_pass.result()
+
+
 async def run_periodically(
     hub: _core.Hub,
     inactive_limit: float,
@@ -357,24 +378,17 @@ async def run_periodically(
     """Pass after pass over an existing connection; see :func:`cull_idle_periodically`."""
     period = default_cull_every(inactive_limit, cull_every)
     stop = stop or asyncio.Event()
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        while not stop.is_set():
-            started = time.monotonic()
-            one_pass = asyncio.ensure_future(run_pass(hub, inactive_limit, logger, **options))
-            await asyncio.wait({one_pass, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            if not one_pass.done():
-                one_pass.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await one_pass
-                return
-            one_pass.result()
-            delay = period - (time.monotonic() - started)
-            if delay > 0:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(stopping), delay)
-    finally:
-        stopping.cancel()
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            await pass_unless_stopped(hub, inactive_limit, logger, stop, **options)
+        except Exception:
+            # Not a Hub error (those are in the report): a bug. Keep culling all the same.
+            (logger or log).exception("The cull pass failed; the next pass will try again")
+        delay = period - (time.monotonic() - started)
+        if delay > 0 and not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
 
 
 async def cull_idle_periodically(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -474,16 +473,8 @@ async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> i
         " (one pass)" if settings["once"] else f", every {period}s",
     )
     if settings["once"]:
-        one_pass = asyncio.ensure_future(_api.run_pass(hub, settings["timeout"], **options))
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({one_pass, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not one_pass.done():
-            one_pass.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await one_pass
-            return 0
-        return 0 if one_pass.result().complete else 1
+        report = await _api.pass_unless_stopped(hub, settings["timeout"], None, stop, **options)
+        return 1 if report is not None and not report.complete else 0
     await _api.run_periodically(hub, settings["timeout"], cull_every=period, stop=stop, **options)
     log.info("Stopped")
     return 0
@@ -503,7 +494,6 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "JUPYTERHUB_API_TOKEN is not set: the culler needs an API token from the environment"
             )
         configure_logging(settings["log_level"], settings["log_file_prefix"])
-        _api.request_timeout_from_env()
         return asyncio.run(serve(settings, token))
     except (UsageError, ValueError) as e:
         sys.stderr.write(f"cull-idle: error: {e}\n")
