@@ -349,6 +349,7 @@ async def test_periodic_loop_passes_until_stopped(hub):
 async def test_periodic_loop_survives_a_pass_that_raises(hub, caplog):
     setup_servers(hub, {("ned", ""): {"last_activity_ago": IDLE}})
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
     calls = []
     real = cull_idle.utcnow
 
@@ -356,13 +357,22 @@ async def test_periodic_loop_survives_a_pass_that_raises(hub, caplog):
         calls.append(1)
         if len(calls) == 1:
             raise RuntimeError("clock exploded")
-        stop.set()
         return real()
 
-    with mock.patch("cull_idle.utcnow", flaky_now), caplog.at_level(logging.ERROR, logger="cull_idle"):
-        await asyncio.wait_for(
-            cull_idle.cull_idle_periodically(hub.api_url, hub.cull_token, 600, cull_every=1, stop=stop),
-            timeout=20,
-        )
+    class StopAfterPass(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("Cull pass done"):
+                loop.call_soon_threadsafe(stop.set)  # records come from the core's threads
+
+    handler = StopAfterPass()
+    logging.getLogger("cull_idle").addHandler(handler)
+    try:
+        with mock.patch("cull_idle.utcnow", flaky_now), caplog.at_level(logging.INFO, logger="cull_idle"):
+            await asyncio.wait_for(
+                cull_idle.cull_idle_periodically(hub.api_url, hub.cull_token, 600, cull_every=1, stop=stop),
+                timeout=20,
+            )
+    finally:
+        logging.getLogger("cull_idle").removeHandler(handler)
     assert len(calls) == 2 and not hub.running("ned")
     assert "The cull pass failed" in caplog.text and "clock exploded" in caplog.text
