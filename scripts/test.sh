@@ -11,4 +11,6 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
 ruff check python tests demo bench
 ruff format --check python tests demo bench
+python -m mypy --strict python/cull_idle
+python -m mypy.stubtest cull_idle._core
 python -m pytest "$@"

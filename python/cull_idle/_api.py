@@ -29,7 +29,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def default_cull_arbiter(*, inactive: timedelta, inactive_limit: int, server: dict, **kwargs: Any) -> bool:
+def default_cull_arbiter(
+    *, inactive: timedelta, inactive_limit: int, server: dict[str, Any], **kwargs: Any
+) -> bool:
     """The reference's rule: cull when idle for at least the limit."""
     return inactive is not None and inactive.total_seconds() >= inactive_limit
 
@@ -142,12 +144,13 @@ def tls_files(ssl_enabled: bool, internal_certs_location: str) -> dict[str, Opti
     }
     if ssl_enabled:
         location = internal_certs_location or "internal-ssl"
-        layout = {
-            "ca_file": os.path.join(location, "hub-ca", "hub-ca.crt"),
+        ca_file = os.path.join(location, "hub-ca", "hub-ca.crt")
+        layout: dict[str, Optional[str]] = {
+            "ca_file": ca_file,
             "cert_file": os.path.join(location, "hub-internal", "hub-internal.crt"),
             "key_file": os.path.join(location, "hub-internal", "hub-internal.key"),
         }
-        if os.path.exists(layout["ca_file"]) or not any(env.values()):
+        if os.path.exists(ca_file) or not any(env.values()):
             log.debug("ssl_enabled: using certificates under %s", location)
             return layout
     return env
@@ -167,13 +170,16 @@ def connect(
         raise ValueError("an API token is required (JUPYTERHUB_API_TOKEN)")
     if concurrency < 0:
         raise ValueError(f"concurrency must not be negative, not {concurrency}")
+    files = tls_files(ssl_enabled, internal_certs_location)
     return _core.Hub(
         url or os.environ.get("JUPYTERHUB_API_URL") or DEFAULT_API_URL,
         api_token,
         # 0 meant "no semaphore" in the reference, where tornado's client still capped it at 10.
         concurrency=concurrency or 10,
         request_timeout=request_timeout if request_timeout is not None else request_timeout_from_env(),
-        **tls_files(ssl_enabled, internal_certs_location),
+        ca_file=files["ca_file"],
+        cert_file=files["cert_file"],
+        key_file=files["key_file"],
     )
 
 
@@ -276,9 +282,14 @@ async def run_pass(
 async def _finished(handle: _core.PassHandle) -> str:
     """Wait for a pass; on cancellation, abort it and wait until the core has let go of it."""
     loop = asyncio.get_running_loop()
-    done = loop.create_future()
+    done: asyncio.Future[None] = loop.create_future()
     fd = handle.fileno()
-    loop.add_reader(fd, lambda: done.done() or done.set_result(None))
+
+    def readable() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, readable)
     try:
         try:
             await asyncio.shield(done)

@@ -248,6 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
         default = option.default_text or option.default
         if option.is_bool:
             default = str(option.default).lower()
+        # A bare boolean flag means true, as in 1.x; `--flag false` and `--flag=false` also work.
+        bare: dict[str, Any] = {"nargs": "?", "const": True} if option.is_bool else {}
         groups[option.group].add_argument(
             f"--{option.name}",
             dest=option.key,
@@ -255,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             metavar="true|false" if option.is_bool else option.key.upper(),
             help=f"{option.help} (default: {default})",
-            **({"nargs": "?", "const": True} if option.is_bool else {}),
+            **bare,
         )
     run = groups[RUN]
     run.add_argument(
@@ -275,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def normalise_argv(argv: list[str]) -> list[str]:
     """Rewrite every accepted spelling of an option to its dashed name."""
-    out = []
+    out: list[str] = []
     for index, arg in enumerate(argv):
         if arg == "--":
             return out + argv[index:]
@@ -293,7 +295,7 @@ def normalise_argv(argv: list[str]) -> list[str]:
     return out
 
 
-class _Section(dict):
+class _Section(dict[str, Any]):
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
@@ -304,13 +306,14 @@ class _Section(dict):
         self[name] = value
 
 
-class _Config(dict):
+class _Config(dict[str, Any]):
     """Enough of traitlets' ``Config`` for ``c.IdleCuller.timeout = 3600`` files."""
 
     def __getattr__(self, name: str) -> _Section:
         if name.startswith("__"):
             raise AttributeError(name)
-        return self.setdefault(name, _Section())
+        section: _Section = self.setdefault(name, _Section())
+        return section
 
 
 def load_config_file(path: str, explicit: bool) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 from collections.abc import Awaitable
-from typing import Callable, Optional
+from typing import Callable, Optional, final
 
+__all__ = ["Hub", "PassHandle", "__version__"]
 __version__: str
 
+@final
 class Hub:
     def __new__(
         cls,
@@ -32,6 +34,7 @@ class Hub:
         arbiter: Optional[Callable[[float, float, str], Awaitable[bool]]] = None,
     ) -> PassHandle: ...
 
+@final
 class PassHandle:
     def fileno(self) -> int: ...
     def cancel(self) -> None: ...
