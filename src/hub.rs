@@ -248,6 +248,20 @@ impl HubClient {
         Ok(root.version.unwrap_or_default())
     }
 
+    /// The scopes of the token, from `GET {url}/user` (JupyterHub ≥ 2.0 expands implied ones);
+    /// `None` from Hubs that do not report scopes.
+    pub async fn token_scopes(&self) -> Result<Option<Vec<String>>, HubError> {
+        #[derive(serde::Deserialize)]
+        struct WhoAmI {
+            #[serde(default)]
+            scopes: Option<Vec<String>>,
+        }
+        let path = "/user".to_owned();
+        let reply = self.request(Method::GET, &path, None, false).await?;
+        expect_success(&Method::GET, &path, &reply)?;
+        decode::<WhoAmI>(&Method::GET, &path, &reply.body).map(|w| w.scopes)
+    }
+
     /// One page of `GET {url}/users`.
     pub async fn list_users(
         &self,

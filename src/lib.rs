@@ -94,9 +94,9 @@ impl Hub {
         })
     }
 
-    /// Start one pass on the runtime; see [`PassHandle`]. Must be called from a running
+    /// Start one pass on the runtime; see [`Task`]. Must be called from a running
     /// asyncio loop when an arbiter is given (it is awaited on that loop).
-    #[pyo3(signature = (*, now, inactive_limit, max_age=0.0, cull_users=false, cull_admin_users=true, cull_default_servers=true, cull_named_servers=true, remove_named_servers=false, page_size=None, arbiter=None))]
+    #[pyo3(signature = (*, now, inactive_limit, max_age=0.0, cull_users=false, cull_admin_users=true, cull_default_servers=true, cull_named_servers=true, remove_named_servers=false, page_size=None, arbiter=None, user_inactive_limit=None, exclude_users=Vec::new(), exclude_groups=Vec::new(), group_limits=Vec::new(), dry_run=false, max_culls=None))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn start_pass(
         &self,
@@ -111,11 +111,21 @@ impl Hub {
         remove_named_servers: bool,
         page_size: Option<u64>,
         arbiter: Option<Py<PyAny>>,
-    ) -> PyResult<PassHandle> {
+        user_inactive_limit: Option<f64>,
+        exclude_users: Vec<String>,
+        exclude_groups: Vec<String>,
+        group_limits: Vec<(String, f64)>,
+        dry_run: bool,
+        max_culls: Option<usize>,
+    ) -> PyResult<Task> {
         let non_negative = |x: f64| x.is_finite() && x >= 0.0;
-        if !(non_negative(inactive_limit) && non_negative(max_age)) {
+        let limits_ok = non_negative(inactive_limit)
+            && non_negative(max_age)
+            && user_inactive_limit.is_none_or(non_negative)
+            && group_limits.iter().all(|&(_, limit)| non_negative(limit));
+        if !limits_ok {
             return Err(PyValueError::new_err(
-                "inactive_limit and max_age must be non-negative",
+                "time limits must be non-negative numbers of seconds",
             ));
         }
         if let Some(reset) = LOG_RESET.get() {
@@ -131,9 +141,15 @@ impl Hub {
                 cull_default_servers,
                 cull_named_servers,
                 remove_named_servers,
+                user_inactive_limit,
+                exclude_users,
+                exclude_groups,
+                group_limits,
             },
             page_size: page_size.filter(|&n| n > 0),
             now,
+            dry_run,
+            max_culls,
         };
         let hook = match arbiter {
             Some(func) => Some(PyArbiter {
@@ -142,23 +158,20 @@ impl Hub {
             }),
             None => None,
         };
-        let (reader, writer) = UnixStream::pair()?;
-        let slot = Arc::new(Mutex::new(None));
-        let filled = Arc::clone(&slot);
         let client = Arc::clone(&self.client);
-        let task = pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
-            // Declared first, dropped last: the byte is written once the report is in the
-            // slot and everything else of this task is gone, or when the task is aborted.
-            let _done = DoneSignal(writer);
+        Task::spawn(async move {
             let report =
                 run_pass(&client, &settings, hook.as_ref().map(|h| h as &dyn Arbiter)).await;
-            let json = serde_json::to_string(&report).map_err(|e| e.to_string());
-            *filled.lock().unwrap_or_else(PoisonError::into_inner) = Some(json);
-        });
-        Ok(PassHandle {
-            reader,
-            slot,
-            abort: task.abort_handle(),
+            serde_json::to_string(&report).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Start reading the token's scopes (`GET /user`); the task's result is a JSON list.
+    fn start_token_scopes(&self) -> PyResult<Task> {
+        let client = Arc::clone(&self.client);
+        Task::spawn(async move {
+            let scopes = client.token_scopes().await.map_err(|e| e.to_string())?;
+            serde_json::to_string(&scopes).map_err(|e| e.to_string())
         })
     }
 
@@ -167,31 +180,54 @@ impl Hub {
     }
 }
 
-/// A pass running on the runtime.
+/// Work (a pass, a scope check) running on the runtime, with a JSON result.
 ///
 /// Completion is signalled by one byte on a socket (watched by the asyncio loop with
 /// `add_reader`), never by a runtime thread calling into Python: a thread still inside the
 /// interpreter when `asyncio.run()` returns and Python finalizes crashes the process.
 #[pyclass(frozen, module = "cull_idle._core")]
-struct PassHandle {
+struct Task {
     reader: UnixStream,
     slot: Arc<Mutex<Option<Result<String, String>>>>,
     abort: AbortHandle,
 }
 
+impl Task {
+    fn spawn(
+        work: impl Future<Output = Result<String, String>> + Send + 'static,
+    ) -> PyResult<Task> {
+        let (reader, writer) = UnixStream::pair()?;
+        let slot = Arc::new(Mutex::new(None));
+        let filled = Arc::clone(&slot);
+        let task = pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+            // Declared first, dropped last: the byte is written once the result is in the
+            // slot and everything else of this task is gone, or when the task is aborted.
+            let _done = DoneSignal(writer);
+            let result = work.await;
+            *filled.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+        });
+        Ok(Task {
+            reader,
+            slot,
+            abort: task.abort_handle(),
+        })
+    }
+}
+
 #[pymethods]
-impl PassHandle {
-    /// The file descriptor that becomes readable when the pass has finished or was cancelled.
+impl Task {
+    /// The file descriptor that becomes readable when the work has finished or was cancelled.
     fn fileno(&self) -> i32 {
         self.reader.as_raw_fd()
     }
 
-    /// Abandon the pass; requests in flight are dropped. `fileno()` still signals the end.
+    /// Abandon the work; requests in flight are dropped. `fileno()` still signals the end.
     fn cancel(&self) {
         self.abort.abort();
     }
 
-    /// The report as JSON text, or `None` while running or after a cancellation.
+    /// The result as JSON text, or `None` while running or after a cancellation; a failure
+    /// raises `ValueError` with its message.
     fn result(&self) -> PyResult<Option<String>> {
         match self
             .slot
@@ -215,7 +251,7 @@ impl Drop for DoneSignal {
     }
 }
 
-/// An arbiter backed by a Python coroutine function `(inactive, inactive_limit, server_json)`
+/// An arbiter backed by a Python coroutine function `(inactive, inactive_limit, server_json, user_json)`
 /// that already handles sync/async hooks and their exceptions.
 struct PyArbiter {
     func: Py<PyAny>,
@@ -228,13 +264,14 @@ impl Arbiter for PyArbiter {
         inactive: f64,
         inactive_limit: f64,
         server_json: &'a str,
+        user_json: &'a str,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
         Box::pin(async move {
             let awaiting = Python::attach(|py| {
                 let coroutine =
                     self.func
                         .bind(py)
-                        .call1((inactive, inactive_limit, server_json))?;
+                        .call1((inactive, inactive_limit, server_json, user_json))?;
                 pyo3_async_runtimes::into_future_with_locals(&self.locals, coroutine)
             });
             let answer = match awaiting {
@@ -255,7 +292,7 @@ impl Arbiter for PyArbiter {
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]
-    use super::{Hub, PassHandle};
+    use super::{Hub, Task};
 
     use pyo3::prelude::*;
 

@@ -28,6 +28,23 @@ pub struct User {
     pub server: Option<Option<String>>,
     #[serde(default)]
     pub pending: Option<String>,
+    /// Only with `read:users:groups` (or `read:users`).
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+}
+
+impl User {
+    /// What an arbiter hook is told about the user: the model without its servers.
+    pub fn hook_model(&self) -> String {
+        serde_json::json!({
+            "name": self.name,
+            "admin": self.admin,
+            "groups": self.groups,
+            "created": self.created,
+            "last_activity": self.last_activity,
+        })
+        .to_string()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -29,7 +29,8 @@ const STATE_FILTER_SINCE: (u64, u64, u64) = (1, 3, 0);
 /// The Hub clamps `limit` to its `api_page_max_limit`, so this asks for its largest page.
 const LARGEST_PAGE: u64 = 1_000_000;
 
-/// A `cull_arbiter` hook: may a server idle for `inactive` seconds be culled?
+/// A `cull_arbiter` hook: may a server idle for `inactive` seconds be culled? It is given the
+/// server's model as the Hub sent it, and the user's (name, admin, groups, times) as JSON.
 /// Implementations report their own failures and answer `false` for them.
 pub trait Arbiter: Send + Sync {
     fn allow<'a>(
@@ -37,6 +38,7 @@ pub trait Arbiter: Send + Sync {
         inactive: f64,
         inactive_limit: f64,
         server_json: &'a str,
+        user_json: &'a str,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 }
 
@@ -47,6 +49,10 @@ pub struct PassSettings {
     pub page_size: Option<u64>,
     /// Seconds since the epoch; one "now" for the whole pass, like the reference.
     pub now: f64,
+    /// Decide and report, but send no DELETE.
+    pub dry_run: bool,
+    /// At most this many stops and deletions in one pass; the rest wait for the next pass.
+    pub max_culls: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -56,7 +62,8 @@ pub struct Action {
     pub server: Option<String>,
     pub reason: &'static str,
     pub inactive: Option<f64>,
-    /// `stopped`, `stopping`, `gone`, `deleted`, `kept` or `failed`.
+    /// `stopped`, `stopping`, `gone`, `deleted`, `kept` or `failed`; in a dry run `would-stop`
+    /// or `would-delete`.
     pub outcome: &'static str,
     pub detail: Option<String>,
 }
@@ -73,6 +80,7 @@ pub struct Skip {
 pub struct PassReport {
     /// Every page was listed (acting may still have had errors).
     pub complete: bool,
+    pub dry_run: bool,
     pub hub_version: Option<String>,
     pub users_seen: u64,
     pub servers_seen: u64,
@@ -96,6 +104,18 @@ impl PassReport {
 
     /// One line for the log; `errors` already holds every failed action.
     fn summary(&self) -> String {
+        if self.dry_run {
+            return format!(
+                "Cull pass {} in {:.2}s (DRY RUN, nothing was stopped): {} users and {} servers seen, {} servers would be stopped, {} users would be deleted, {} errors",
+                if self.complete { "done" } else { "INCOMPLETE" },
+                self.seconds,
+                self.users_seen,
+                self.servers_seen,
+                self.count("would-stop", true),
+                self.count("would-delete", false),
+                self.errors.len(),
+            );
+        }
         format!(
             "Cull pass {} in {:.2}s: {} users and {} servers seen, {} servers stopped, {} still stopping, {} users deleted, {} errors",
             if self.complete { "done" } else { "INCOMPLETE" },
@@ -122,6 +142,21 @@ struct UserJob {
     delete: Option<(CullReason, Option<f64>)>,
 }
 
+impl UserJob {
+    /// How long the longest-idle part of this job has been idle (for `max_culls` ordering).
+    fn idlest(&self) -> f64 {
+        self.servers
+            .iter()
+            .filter_map(|s| s.inactive)
+            .chain(self.delete.and_then(|(_, inactive)| inactive))
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    fn culls(&self) -> usize {
+        self.servers.len() + usize::from(self.delete.is_some())
+    }
+}
+
 /// Run one pass. Never fails: Hub errors are logged, retried where that helps, and recorded.
 pub async fn run_pass(
     hub: &HubClient,
@@ -132,7 +167,10 @@ pub async fn run_pass(
     let mut planner = Planner {
         settings,
         arbiter,
-        report: PassReport::default(),
+        report: PassReport {
+            dry_run: settings.dry_run,
+            ..PassReport::default()
+        },
         jobs: Vec::new(),
         planned: HashSet::new(),
     };
@@ -265,6 +303,11 @@ impl Planner<'_> {
             }
         };
         self.report.users_seen += 1;
+        let groups = user.groups.clone().unwrap_or_default();
+        if let Some(keep) = self.user_gate(&user, &groups) {
+            self.keep(&user.name, None, &keep);
+            return;
+        }
         let Some(servers) = user.servers() else {
             log::warn!(
                 target: LOG,
@@ -274,8 +317,13 @@ impl Planner<'_> {
             self.keep(&user.name.clone(), None, &KeepReason::NoActivityData);
             return;
         };
-        let now = self.settings.now;
         let policy = &self.settings.policy;
+        let limit = policy.server_limit(&groups);
+        let user_json = if self.arbiter.is_some() {
+            user.hook_model()
+        } else {
+            String::new()
+        };
         let mut to_stop = Vec::new();
         let mut alive = 0;
         for (name, raw) in servers.0 {
@@ -285,7 +333,10 @@ impl Planner<'_> {
             } else {
                 format!("{}/{}", user.name, name)
             };
-            match self.plan_server(&log_name, &name, &raw, now).await {
+            match self
+                .plan_server(&log_name, &name, &raw, limit, &user_json)
+                .await
+            {
                 Ok((reason, inactive)) => to_stop.push(ServerJob {
                     name,
                     reason,
@@ -298,29 +349,7 @@ impl Planner<'_> {
             }
         }
         let delete = if policy.cull_users {
-            let facts = UserFacts {
-                admin: user.admin.unwrap_or(false),
-                created: user.created.as_deref(),
-                last_activity: user.last_activity.as_deref(),
-            };
-            let idleness = user_idleness(&facts, now);
-            match decide_user(policy, &facts, alive, now) {
-                Ok(reason) => Some((reason, idleness.inactive)),
-                Err(keep) => {
-                    log::debug!(
-                        target: LOG,
-                        "Not culling user {} ({}; created: {}, last active: {})",
-                        user.name,
-                        keep.label(),
-                        user.created.as_deref().unwrap_or("unknown"),
-                        user.last_activity.as_deref().unwrap_or("unknown"),
-                    );
-                    if !matches!(keep, KeepReason::ServersAlive(_)) {
-                        self.keep(&user.name, None, &keep);
-                    }
-                    None
-                }
-            }
+            self.plan_user_deletion(&user, &groups, alive)
         } else {
             None
         };
@@ -334,13 +363,68 @@ impl Planner<'_> {
         });
     }
 
+    /// Users no rule may touch: exempt ones, and with group rules, those whose groups are unknown.
+    fn user_gate(&self, user: &User, groups: &[String]) -> Option<KeepReason> {
+        let policy = &self.settings.policy;
+        if policy.uses_groups() && user.groups.is_none() {
+            log::warn!(
+                target: LOG,
+                "Not culling user {}: group rules are set but the Hub did not say which groups it is in \
+                 (the token needs read:users:groups)",
+                user.name
+            );
+            return Some(KeepReason::NoGroups);
+        }
+        if policy.is_exempt(&user.name, groups) {
+            log::debug!(target: LOG, "Not culling user {}: exempt", user.name);
+            return Some(KeepReason::Exempt);
+        }
+        None
+    }
+
+    /// Whether to delete the user after its servers are stopped (`alive` of them are kept).
+    fn plan_user_deletion(
+        &mut self,
+        user: &User,
+        groups: &[String],
+        alive: usize,
+    ) -> Option<(CullReason, Option<f64>)> {
+        let policy = &self.settings.policy;
+        let now = self.settings.now;
+        let facts = UserFacts {
+            admin: user.admin.unwrap_or(false),
+            created: user.created.as_deref(),
+            last_activity: user.last_activity.as_deref(),
+        };
+        let idleness = user_idleness(&facts, now);
+        match decide_user(policy, policy.user_limit(groups), &facts, alive, now) {
+            Ok(reason) => Some((reason, idleness.inactive)),
+            Err(keep) => {
+                log::debug!(
+                    target: LOG,
+                    "Not culling user {} ({}; created: {}, last active: {})",
+                    user.name,
+                    keep.label(),
+                    user.created.as_deref().unwrap_or("unknown"),
+                    user.last_activity.as_deref().unwrap_or("unknown"),
+                );
+                if !matches!(keep, KeepReason::ServersAlive(_)) {
+                    self.keep(&user.name, None, &keep);
+                }
+                None
+            }
+        }
+    }
+
     async fn plan_server(
         &self,
         log_name: &str,
         name: &str,
         raw: &RawValue,
-        now: f64,
+        limit: f64,
+        user_json: &str,
     ) -> Result<(CullReason, Option<f64>), KeepReason> {
+        let now = self.settings.now;
         let server: Server = serde_json::from_str(raw.get()).map_err(|e| {
             log::warn!(target: LOG, "Not culling server {log_name}: its model does not parse: {e}");
             KeepReason::BadTimestamp
@@ -363,24 +447,33 @@ impl Planner<'_> {
             idleness.inactive,
         ) {
             (true, Some(inactive)) => Some(match self.arbiter {
-                Some(hook) => hook.allow(inactive, policy.inactive_limit, raw.get()).await,
-                None => default_arbiter(policy, inactive),
+                Some(hook) => hook.allow(inactive, limit, raw.get(), user_json).await,
+                None => default_arbiter(limit, inactive),
             }),
             _ => None,
         };
         let inactive = format_duration(idleness.inactive);
-        match decide_server(policy, name, &idleness, verdict) {
-            Ok(CullReason::Idle) => {
-                log::info!(target: LOG, "Culling server {log_name} (inactive for {inactive})");
-                Ok((CullReason::Idle, idleness.inactive))
-            }
-            Ok(CullReason::MaxAge) => {
-                let age = format_duration(idleness.age);
-                log::info!(target: LOG, "Culling server {log_name} (age: {age}, inactive for {inactive})");
-                Ok((CullReason::MaxAge, idleness.inactive))
+        let age = format_duration(idleness.age);
+        match decide_server(policy, limit, name, &idleness, verdict) {
+            Ok(reason) => {
+                let verb = if self.settings.dry_run {
+                    "Would cull"
+                } else {
+                    "Culling"
+                };
+                let detail = match reason {
+                    CullReason::Idle => format!("inactive for {inactive}"),
+                    CullReason::MaxAge => format!("age: {age}, inactive for {inactive}"),
+                };
+                log::info!(
+                    target: LOG,
+                    server = name, action = "stop-server", reason = reason_label(reason),
+                    idle_seconds = idle_seconds(idleness.inactive).as_str();
+                    "{verb} server {log_name} ({detail})"
+                );
+                Ok((reason, idleness.inactive))
             }
             Err(keep) => {
-                let age = format_duration(idleness.age);
                 log::debug!(target: LOG, "Not culling server {log_name} ({}; age: {age}, inactive for {inactive})", keep.label());
                 Err(keep)
             }
@@ -388,12 +481,25 @@ impl Planner<'_> {
     }
 }
 
+fn idle_seconds(inactive: Option<f64>) -> String {
+    inactive.map_or_else(String::new, |s| format!("{s:.0}"))
+}
+
 async fn act(
     hub: &HubClient,
     settings: &PassSettings,
-    jobs: Vec<UserJob>,
+    mut jobs: Vec<UserJob>,
     report: &mut PassReport,
 ) {
+    if let Some(cap) = settings.max_culls {
+        apply_cap(cap, &mut jobs, report);
+    }
+    if settings.dry_run {
+        for job in jobs {
+            report.actions.extend(dry_run_actions(job));
+        }
+        return;
+    }
     let mut running: FuturesUnordered<_> = jobs
         .into_iter()
         .map(|job| run_job(hub, settings, job))
@@ -413,6 +519,83 @@ async fn act(
         }
         report.actions.extend(actions);
     }
+}
+
+/// Keep at most `cap` stops and deletions, the longest idle first; record the rest as skipped.
+/// A user is only deleted if all of its stops fit under the cap as well.
+fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassReport) {
+    let wanted: usize = jobs.iter().map(UserJob::culls).sum();
+    if wanted <= cap {
+        return;
+    }
+    jobs.sort_by(|a, b| b.idlest().total_cmp(&a.idlest()));
+    let mut budget = cap;
+    let mut kept = Vec::new();
+    for mut job in jobs.drain(..) {
+        let fit = job.servers.len().min(budget);
+        let cut = job.servers.len() - fit;
+        budget -= fit;
+        for server in job.servers.drain(fit..) {
+            report.skipped.push(Skip {
+                user: job.user.clone(),
+                server: Some(server.name),
+                reason: "cap",
+                detail: None,
+            });
+        }
+        if job.delete.is_some() {
+            if cut == 0 && budget > 0 {
+                budget -= 1;
+            } else {
+                job.delete = None;
+                report.skipped.push(Skip {
+                    user: job.user.clone(),
+                    server: None,
+                    reason: "cap",
+                    detail: None,
+                });
+            }
+        }
+        if job.culls() > 0 {
+            kept.push(job);
+        }
+    }
+    *jobs = kept;
+    log::warn!(
+        target: LOG,
+        "Cull cap reached: {cap} of {wanted} stops and deletions this pass (--max-culls-per-pass); the rest wait for the next pass"
+    );
+}
+
+fn dry_run_actions(job: UserJob) -> Vec<Action> {
+    let mut actions: Vec<Action> = job
+        .servers
+        .into_iter()
+        .map(|s| Action {
+            user: job.user.clone(),
+            server: Some(s.name),
+            reason: reason_label(s.reason),
+            inactive: s.inactive,
+            outcome: "would-stop",
+            detail: None,
+        })
+        .collect();
+    if let Some((reason, inactive)) = job.delete {
+        log::info!(
+            target: LOG,
+            action = "delete-user", reason = reason_label(reason), idle_seconds = idle_seconds(inactive).as_str();
+            "Would delete user {} ({reason}, inactive for {})", job.user, format_duration(inactive)
+        );
+        actions.push(Action {
+            user: job.user,
+            server: None,
+            reason: reason_label(reason),
+            inactive,
+            outcome: "would-delete",
+            detail: None,
+        });
+    }
+    actions
 }
 
 fn log_name(user: &str, server: &str) -> String {
@@ -518,7 +701,9 @@ async fn delete_user(
             created: fresh.created.as_deref(),
             last_activity: fresh.last_activity.as_deref(),
         };
-        if let Err(keep) = decide_user(&settings.policy, &facts, 0, settings.now) {
+        let groups = fresh.groups.clone().unwrap_or_default();
+        let limit = settings.policy.user_limit(&groups);
+        if let Err(keep) = decide_user(&settings.policy, limit, &facts, 0, settings.now) {
             log::info!(target: LOG, "Not culling user {name}: no longer idle ({})", keep.label());
             return (
                 "kept",
@@ -548,5 +733,101 @@ fn reason_label(reason: CullReason) -> &'static str {
     match reason {
         CullReason::Idle => "idle",
         CullReason::MaxAge => "max-age",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(user: &str, servers: &[(&str, f64)], delete: Option<f64>) -> UserJob {
+        UserJob {
+            user: user.to_owned(),
+            servers: servers
+                .iter()
+                .map(|&(name, inactive)| ServerJob {
+                    name: name.to_owned(),
+                    reason: CullReason::Idle,
+                    inactive: Some(inactive),
+                })
+                .collect(),
+            delete: delete.map(|inactive| (CullReason::Idle, Some(inactive))),
+        }
+    }
+
+    fn planned(jobs: &[UserJob]) -> Vec<String> {
+        let mut out = Vec::new();
+        for j in jobs {
+            out.extend(j.servers.iter().map(|s| format!("{}/{}", j.user, s.name)));
+            if j.delete.is_some() {
+                out.push(format!("delete {}", j.user));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn under_the_cap_nothing_changes() {
+        let mut jobs = vec![
+            job("a", &[("", 10.0)], None),
+            job("b", &[("", 20.0)], Some(20.0)),
+        ];
+        let mut report = PassReport::default();
+        apply_cap(3, &mut jobs, &mut report);
+        assert_eq!(planned(&jobs), ["a/", "b/", "delete b"]);
+        assert!(report.skipped.is_empty());
+    }
+
+    #[test]
+    fn the_cap_keeps_the_idlest_first() {
+        let mut jobs = vec![
+            job("a", &[("", 100.0)], None),
+            job("b", &[("", 900.0)], None),
+            job("c", &[("", 500.0)], None),
+        ];
+        let mut report = PassReport::default();
+        apply_cap(2, &mut jobs, &mut report);
+        assert_eq!(planned(&jobs), ["b/", "c/"]);
+        assert_eq!(report.skipped.len(), 1);
+        assert_eq!(
+            (report.skipped[0].user.as_str(), report.skipped[0].reason),
+            ("a", "cap")
+        );
+    }
+
+    #[test]
+    fn a_user_is_not_deleted_when_any_of_its_stops_was_cut() {
+        let mut jobs = vec![
+            job("a", &[("", 900.0), ("x", 800.0)], Some(900.0)),
+            job("b", &[], Some(10.0)),
+        ];
+        let mut report = PassReport::default();
+        apply_cap(1, &mut jobs, &mut report);
+        assert_eq!(planned(&jobs), ["a/"]);
+        let skipped: Vec<_> = report
+            .skipped
+            .iter()
+            .map(|s| (s.user.as_str(), s.server.as_deref()))
+            .collect();
+        assert_eq!(skipped, [("a", Some("x")), ("a", None), ("b", None)]);
+    }
+
+    #[test]
+    fn a_deletion_counts_against_the_cap() {
+        let mut jobs = vec![
+            job("a", &[("", 900.0)], Some(900.0)),
+            job("b", &[("", 10.0)], None),
+        ];
+        let mut report = PassReport::default();
+        apply_cap(2, &mut jobs, &mut report);
+        assert_eq!(planned(&jobs), ["a/", "delete a"]);
+        assert_eq!(report.skipped.len(), 1);
+    }
+
+    #[test]
+    fn dry_runs_report_what_would_happen() {
+        let actions = dry_run_actions(job("a", &[("", 900.0)], Some(900.0)));
+        let outcomes: Vec<_> = actions.iter().map(|a| a.outcome).collect();
+        assert_eq!(outcomes, ["would-stop", "would-delete"]);
     }
 }

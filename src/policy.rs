@@ -19,6 +19,125 @@ pub struct Policy {
     pub cull_default_servers: bool,
     pub cull_named_servers: bool,
     pub remove_named_servers: bool,
+    /// Idle limit for deleting users; `None` uses the user's server limit.
+    pub user_inactive_limit: Option<f64>,
+    /// Users whose name matches one of these shell-style globs are never culled nor deleted.
+    pub exclude_users: Vec<String>,
+    /// Members of these Hub groups are never culled nor deleted.
+    pub exclude_groups: Vec<String>,
+    /// Per-group idle limits for servers; a user in several of these groups gets the largest.
+    pub group_limits: Vec<(String, f64)>,
+}
+
+impl Policy {
+    /// Whether decisions need the users' groups (which the token must be allowed to see).
+    pub fn uses_groups(&self) -> bool {
+        !self.exclude_groups.is_empty() || !self.group_limits.is_empty()
+    }
+
+    /// Exempt by name or by group membership.
+    pub fn is_exempt(&self, user: &str, groups: &[String]) -> bool {
+        self.exclude_users
+            .iter()
+            .any(|pattern| glob_match(pattern, user))
+            || groups.iter().any(|g| self.exclude_groups.contains(g))
+    }
+
+    /// The idle limit for a user's servers: the largest limit of its groups that have one.
+    pub fn server_limit(&self, groups: &[String]) -> f64 {
+        self.group_limits
+            .iter()
+            .filter(|(group, _)| groups.contains(group))
+            .map(|&(_, limit)| limit)
+            .reduce(f64::max)
+            .unwrap_or(self.inactive_limit)
+    }
+
+    /// The idle limit for deleting a user.
+    pub fn user_limit(&self, groups: &[String]) -> f64 {
+        self.user_inactive_limit
+            .unwrap_or_else(|| self.server_limit(groups))
+    }
+}
+
+/// Shell-style matching as Python's `fnmatch.fnmatchcase`: `*`, `?`, `[abc]`, `[a-z]`, `[!abc]`.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    // Iterative matching with one backtrack point for the last `*` (linear in practice).
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() {
+            match pattern[p] {
+                '*' => {
+                    star = Some((p, t));
+                    p += 1;
+                    continue;
+                }
+                '?' => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                '[' => {
+                    if let Some((matched, next)) = match_class(&pattern, p, text[t]) {
+                        if matched {
+                            p = next;
+                            t += 1;
+                            continue;
+                        }
+                    } else if text[t] == '[' {
+                        // An unclosed `[` is a literal, as in fnmatch.
+                        p += 1;
+                        t += 1;
+                        continue;
+                    }
+                }
+                c if c == text[t] => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((star_p, star_t)) => {
+                p = star_p + 1;
+                t = star_t + 1;
+                star = Some((star_p, star_t + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// Match `c` against the class starting at `pattern[start] == '['`: `(matched, index after ']')`,
+/// or `None` if the class is not closed.
+fn match_class(pattern: &[char], start: usize, c: char) -> Option<(bool, usize)> {
+    let mut i = start + 1;
+    let negate = pattern.get(i) == Some(&'!');
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    while i < pattern.len() {
+        if pattern[i] == ']' && !first {
+            return Some((matched != negate, i + 1));
+        }
+        first = false;
+        if i + 2 < pattern.len() && pattern[i + 1] == '-' && pattern[i + 2] != ']' {
+            matched |= pattern[i] <= c && c <= pattern[i + 2];
+            i += 3;
+        } else {
+            matched |= pattern[i] == c;
+            i += 1;
+        }
+    }
+    None
 }
 
 impl Default for Policy {
@@ -31,6 +150,10 @@ impl Default for Policy {
             cull_default_servers: true,
             cull_named_servers: true,
             remove_named_servers: false,
+            user_inactive_limit: None,
+            exclude_users: Vec::new(),
+            exclude_groups: Vec::new(),
+            group_limits: Vec::new(),
         }
     }
 }
@@ -65,6 +188,10 @@ pub enum KeepReason {
     Arbiter,
     /// Admins are not deleted for inactivity with `--cull-admin-users=false`.
     Admin,
+    /// Excluded by `--exclude-users` or `--exclude-groups`.
+    Exempt,
+    /// Group rules are configured but the Hub did not say which groups the user is in.
+    NoGroups,
     /// A user with servers that are still running (or slow to stop).
     ServersAlive(usize),
     /// A timestamp the Hub sent could not be parsed.
@@ -82,6 +209,8 @@ impl KeepReason {
             KeepReason::NotSelected => "not-selected",
             KeepReason::Arbiter => "arbiter",
             KeepReason::Admin => "admin",
+            KeepReason::Exempt => "exempt",
+            KeepReason::NoGroups => "no-groups",
             KeepReason::ServersAlive(_) => "servers-alive",
             KeepReason::BadTimestamp => "bad-timestamp",
         }
@@ -129,17 +258,18 @@ pub fn idle_rule_applies(policy: &Policy, server_name: &str, idleness: &Idleness
 }
 
 /// The default arbiter: idle for at least the limit.
-pub fn default_arbiter(policy: &Policy, inactive: f64) -> bool {
-    inactive >= policy.inactive_limit
+pub fn default_arbiter(limit: f64, inactive: f64) -> bool {
+    inactive >= limit
 }
 
-/// Final decision for a server.
+/// Final decision for a server whose idle limit is `limit`.
 ///
 /// `arbiter` is the hook's answer, `None` when the idle rule does not apply (see
 /// [`idle_rule_applies`]). As in the reference, `max_age` culls even active servers and overrides
 /// the default/named selection and the hook.
 pub fn decide_server(
     policy: &Policy,
+    limit: f64,
     server_name: &str,
     idleness: &Idleness,
     arbiter: Option<bool>,
@@ -155,10 +285,7 @@ pub fn decide_server(
         KeepReason::NoActivityData
     } else if !applies {
         KeepReason::NotSelected
-    } else if idleness
-        .inactive
-        .is_some_and(|i| default_arbiter(policy, i))
-    {
+    } else if idleness.inactive.is_some_and(|i| default_arbiter(limit, i)) {
         // A custom hook said no to a server past the limit.
         KeepReason::Arbiter
     } else {
@@ -174,12 +301,14 @@ pub struct UserFacts<'a> {
     pub last_activity: Option<&'a str>,
 }
 
-/// Whether to delete a user once all its servers are stopped (`--cull-users`).
+/// Whether to delete a user, idle for at least `limit`, once all its servers are stopped
+/// (`--cull-users`).
 ///
 /// `servers_alive` counts the user's servers that were not stopped in this pass: pending ones,
 /// kept ones, and ones slow to stop.
 pub fn decide_user(
     policy: &Policy,
+    limit: f64,
     facts: &UserFacts<'_>,
     servers_alive: usize,
     now: f64,
@@ -189,7 +318,7 @@ pub fn decide_user(
     }
     let age = elapsed_since(facts.created, now)?;
     let inactive = elapsed_since(facts.last_activity, now)?.or(age);
-    let idle = inactive.is_some_and(|i| i >= policy.inactive_limit);
+    let idle = inactive.is_some_and(|i| i >= limit);
     if idle && (policy.cull_admin_users || !facts.admin) {
         return Ok(CullReason::Idle);
     }
@@ -242,8 +371,8 @@ mod tests {
     fn decide(policy: &Policy, name: &str, s: &Server) -> Result<CullReason, KeepReason> {
         let idleness = assess_server(s, NOW)?;
         let arbiter = idle_rule_applies(policy, name, &idleness)
-            .then(|| default_arbiter(policy, idleness.inactive.unwrap()));
-        decide_server(policy, name, &idleness, arbiter)
+            .then(|| default_arbiter(policy.inactive_limit, idleness.inactive.unwrap()));
+        decide_server(policy, policy.inactive_limit, name, &idleness, arbiter)
     }
 
     #[test]
@@ -331,7 +460,7 @@ mod tests {
         let idleness = assess_server(&s, NOW).unwrap();
         assert!(!idle_rule_applies(&p, "", &idleness));
         assert_eq!(
-            decide_server(&p, "", &idleness, None),
+            decide_server(&p, p.inactive_limit, "", &idleness, None),
             Err(KeepReason::NoActivityData)
         );
     }
@@ -399,7 +528,7 @@ mod tests {
         assert_eq!(decide(&p, "", &old_but_active), Ok(CullReason::MaxAge));
         let idleness = assess_server(&old_but_active, NOW).unwrap();
         assert_eq!(
-            decide_server(&p, "x", &idleness, Some(false)),
+            decide_server(&p, p.inactive_limit, "x", &idleness, Some(false)),
             Ok(CullReason::MaxAge)
         );
         let young = server(Some(1.0), Some(3599.0));
@@ -435,16 +564,16 @@ mod tests {
         let p = Policy::default();
         let fresh = assess_server(&server(Some(5.0), Some(5.0)), NOW).unwrap();
         assert_eq!(
-            decide_server(&p, "", &fresh, Some(true)),
+            decide_server(&p, 600.0, "", &fresh, Some(true)),
             Ok(CullReason::Idle)
         );
         let stale = assess_server(&server(Some(9999.0), Some(9999.0)), NOW).unwrap();
         assert_eq!(
-            decide_server(&p, "", &stale, Some(false)),
+            decide_server(&p, 600.0, "", &stale, Some(false)),
             Err(KeepReason::Arbiter)
         );
         assert_eq!(
-            decide_server(&p, "", &fresh, Some(false)),
+            decide_server(&p, 600.0, "", &fresh, Some(false)),
             Err(KeepReason::Active)
         );
     }
@@ -467,7 +596,7 @@ mod tests {
             created: u.1.as_deref(),
             last_activity: u.2.as_deref(),
         };
-        decide_user(p, &facts, alive, NOW)
+        decide_user(p, p.inactive_limit, &facts, alive, NOW)
     }
 
     #[test]
@@ -568,8 +697,119 @@ mod tests {
             last_activity: None,
         };
         assert_eq!(
-            decide_user(&p, &facts, 0, NOW),
+            decide_user(&p, 600.0, &facts, 0, NOW),
             Err(KeepReason::BadTimestamp)
+        );
+    }
+
+    #[test]
+    fn globs_match_like_fnmatch() {
+        let cases = [
+            ("*", "anyone", true),
+            ("admin-*", "admin-alice", true),
+            ("admin-*", "alice", false),
+            ("?ob", "bob", true),
+            ("?ob", "blob", false),
+            ("[bc]at", "cat", true),
+            ("[!bc]at", "cat", false),
+            ("[!bc]at", "rat", true),
+            ("u[0-9][0-9]", "u42", true),
+            ("u[0-9][0-9]", "u4x", false),
+            ("*@example.org", "ann@example.org", true),
+            ("*@example.org", "ann@example.com", false),
+            ("a*b*c", "aXXbYYc", true),
+            ("a*b*c", "aXXbYY", false),
+            ("exact", "exact", true),
+            ("exact", "Exact", false),
+            ("[]x]", "]", true),
+            ("[unclosed", "[unclosed", true),
+            ("ü*", "ünï", true),
+            ("", "", true),
+            ("", "x", false),
+            ("**", "", true),
+        ];
+        for (pattern, text, expected) in cases {
+            assert_eq!(
+                glob_match(pattern, text),
+                expected,
+                "{pattern:?} ~ {text:?}"
+            );
+        }
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn exemptions_by_name_and_group() {
+        let p = Policy {
+            exclude_users: names(&["admin-*", "bob"]),
+            exclude_groups: names(&["staff"]),
+            ..Policy::default()
+        };
+        assert!(p.is_exempt("admin-1", &[]));
+        assert!(p.is_exempt("bob", &[]));
+        assert!(p.is_exempt("carol", &names(&["students", "staff"])));
+        assert!(!p.is_exempt("carol", &names(&["students"])));
+        assert!(!p.is_exempt("bobby", &[]));
+        assert!(p.uses_groups());
+        assert!(!Policy {
+            exclude_users: names(&["x"]),
+            ..Policy::default()
+        }
+        .uses_groups());
+    }
+
+    #[test]
+    fn group_limits_take_the_largest_of_the_user_s_groups() {
+        let p = Policy {
+            group_limits: vec![
+                ("gpu".into(), 7200.0),
+                ("workshop".into(), 300.0),
+                ("long".into(), 86400.0),
+            ],
+            ..Policy::default()
+        };
+        assert_eq!(p.server_limit(&[]), 600.0);
+        assert_eq!(p.server_limit(&names(&["other"])), 600.0);
+        assert_eq!(p.server_limit(&names(&["workshop"])), 300.0);
+        assert_eq!(p.server_limit(&names(&["workshop", "gpu"])), 7200.0);
+        assert_eq!(p.server_limit(&names(&["gpu", "long"])), 86400.0);
+        assert_eq!(p.user_limit(&names(&["gpu"])), 7200.0);
+        let separate = Policy {
+            user_inactive_limit: Some(3.0 * 86400.0),
+            ..p
+        };
+        assert_eq!(separate.user_limit(&names(&["gpu"])), 3.0 * 86400.0);
+    }
+
+    #[test]
+    fn the_limit_given_is_the_one_used() {
+        let p = Policy::default();
+        let idleness = assess_server(&server(Some(1000.0), Some(1000.0)), NOW).unwrap();
+        let verdict = Some(default_arbiter(7200.0, idleness.inactive.unwrap()));
+        assert_eq!(
+            decide_server(&p, 7200.0, "", &idleness, verdict),
+            Err(KeepReason::Active)
+        );
+        let verdict = Some(default_arbiter(900.0, idleness.inactive.unwrap()));
+        assert_eq!(
+            decide_server(&p, 900.0, "", &idleness, verdict),
+            Ok(CullReason::Idle)
+        );
+        let facts = UserFacts {
+            admin: false,
+            created: None,
+            last_activity: Some("2026-11-27T09:40:00Z"),
+        };
+        assert_eq!(
+            decide_user(&p, 1000.0, &facts, 0, NOW),
+            Ok(CullReason::Idle)
+        );
+        assert_eq!(
+            decide_user(&p, 1300.0, &facts, 0, NOW),
+            Err(KeepReason::Active)
         );
     }
 

@@ -9,14 +9,15 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union
 
 from . import _core
 
 log = logging.getLogger("cull_idle")
+T = TypeVar("T")
 
 #: An arbiter hook: ``hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool`` (or awaitable).
 CullArbiter = Callable[..., Union[bool, Awaitable[bool]]]
@@ -183,14 +184,26 @@ def connect(
     )
 
 
+def _accepts_user(hook: CullArbiter) -> bool:
+    """Whether the hook takes ``user=`` (by name or through ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "user" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 def _arbiter_adapter(
     hook: CullArbiter, logger: logging.Logger
-) -> Callable[[float, float, str], Awaitable[bool]]:
-    async def arbitrate(inactive: float, inactive_limit: float, server_json: str) -> bool:
+) -> Callable[[float, float, str, str], Awaitable[bool]]:
+    with_user = _accepts_user(hook)
+
+    async def arbitrate(inactive: float, inactive_limit: float, server_json: str, user_json: str) -> bool:
         server = json.loads(server_json)
         limit: Union[int, float] = int(inactive_limit) if inactive_limit.is_integer() else inactive_limit
+        extra = {"user": json.loads(user_json)} if with_user else {}
         try:
-            answer = hook(inactive=timedelta(seconds=inactive), inactive_limit=limit, server=server)
+            answer = hook(inactive=timedelta(seconds=inactive), inactive_limit=limit, server=server, **extra)
             if inspect.isawaitable(answer):
                 answer = await answer
             return bool(answer)
@@ -246,14 +259,26 @@ async def run_pass(
     cull_default_servers: bool = True,
     cull_named_servers: bool = True,
     cull_arbiter: Optional[CullArbiter] = None,
+    dry_run: bool = False,
+    user_timeout: Optional[float] = None,
+    exclude_users: Iterable[str] = (),
+    exclude_groups: Iterable[str] = (),
+    group_timeouts: Optional[Mapping[str, float]] = None,
+    max_culls_per_pass: int = 0,
 ) -> CullReport:
     """One pass over an existing connection (see :func:`connect`)."""
-    if inactive_limit < 0:
-        raise ValueError(f"inactive_limit must not be negative, not {inactive_limit}")
-    if max_age < 0:
-        raise ValueError(f"max_age must not be negative, not {max_age}")
-    if api_page_size < 0:
-        raise ValueError(f"api_page_size must not be negative, not {api_page_size}")
+    for name, value in [
+        ("inactive_limit", inactive_limit),
+        ("max_age", max_age),
+        ("api_page_size", api_page_size),
+        ("user_timeout", user_timeout or 0),
+        ("max_culls_per_pass", max_culls_per_pass),
+        *((f"group_timeouts[{g!r}]", t) for g, t in (group_timeouts or {}).items()),
+    ]:
+        if value < 0:
+            raise ValueError(f"{name} must not be negative, not {value}")
+    if isinstance(exclude_users, str) or isinstance(exclude_groups, str):
+        raise ValueError("exclude_users and exclude_groups take lists of names")
     # Looked up through the package at each pass, so patching ``cull_idle.utcnow`` moves time.
     import cull_idle
 
@@ -274,13 +299,61 @@ async def run_pass(
             remove_named_servers=remove_named_servers,
             page_size=api_page_size or None,
             arbiter=hook,
+            user_inactive_limit=None if user_timeout is None else float(user_timeout),
+            exclude_users=list(exclude_users),
+            exclude_groups=list(exclude_groups),
+            group_limits=[(g, float(t)) for g, t in (group_timeouts or {}).items()],
+            dry_run=dry_run,
+            max_culls=max_culls_per_pass or None,
         )
         text = await _finished(handle)
     return CullReport._from_json(text)
 
 
-async def _finished(handle: _core.PassHandle) -> str:
-    """Wait for a pass; on cancellation, abort it and wait until the core has let go of it."""
+async def token_scopes(hub: _core.Hub) -> Optional[list[str]]:
+    """The token's scopes as the Hub reports them (``None`` for Hubs that report none).
+
+    Raises ``ValueError`` when the Hub cannot be asked.
+    """
+    scopes: Optional[list[str]] = json.loads(await _finished(hub.start_token_scopes()))
+    return scopes
+
+
+#: What each scope is needed for; the first element says whether running without it is unsafe.
+def scope_problems(
+    scopes: Iterable[str], *, cull_users: bool = False, uses_groups: bool = False
+) -> list[tuple[bool, str]]:
+    """Missing scopes for the features in use: ``(fatal, message)`` pairs."""
+    have = {s.split("!", 1)[0] for s in scopes}
+    # Hubs expand implied scopes in GET /user; these cover the case where one does not.
+    if "admin:users" in have:
+        have |= {"read:users", "delete:users", "list:users"}
+    if "read:users" in have:
+        have |= {"read:users:groups", "read:users:activity"}
+    if "servers" in have or "admin:servers" in have:
+        have |= {"read:servers", "delete:servers"}
+    needed = [
+        (False, "list:users", "listing users"),
+        (False, "read:servers", "seeing servers"),
+        (False, "read:users:activity", "seeing users' activity"),
+        (False, "delete:servers", "stopping servers"),
+    ]
+    if cull_users:
+        needed += [
+            (False, "delete:users", "--cull-users (deleting users)"),
+            (False, "read:users", "--cull-users with users' `created` time (max-age, never-active users)"),
+        ]
+    if uses_groups:
+        needed.append((True, "read:users:groups", "--exclude-groups/--group-timeout (seeing users' groups)"))
+    return [
+        (fatal, f"the token lacks the scope {scope}, needed for {what}")
+        for fatal, scope, what in needed
+        if scope not in have
+    ]
+
+
+async def _finished(handle: _core.Task) -> str:
+    """Wait for a core task; on cancellation, abort it and wait until the core has let go of it."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
     fd = handle.fileno()
@@ -301,7 +374,7 @@ async def _finished(handle: _core.PassHandle) -> str:
         loop.remove_reader(fd)
     text = handle.result()
     if text is None:
-        raise RuntimeError("the cull pass ended without a report (an internal error in cull-idle's core)")
+        raise RuntimeError("a core task ended without a result (an internal error in cull-idle)")
     return text
 
 
@@ -322,8 +395,13 @@ async def cull_idle(
     cull_default_servers: bool = True,
     cull_named_servers: bool = True,
     cull_arbiter: Optional[CullArbiter] = None,
+    **extensions: Any,
 ) -> CullReport:
     """One culling pass, with jupyterhub-idle-culler's arguments and meanings.
+
+    cull-idle's own options are keyword-only extensions: ``dry_run``, ``user_timeout``,
+    ``exclude_users``, ``exclude_groups``, ``group_timeouts`` and ``max_culls_per_pass`` (see
+    :func:`run_pass`).
 
     Hub errors never raise: they are logged, retried where that helps, and recorded in the
     returned report (``report.complete`` is false when the users could not all be listed).
@@ -348,12 +426,28 @@ async def cull_idle(
         cull_default_servers=cull_default_servers,
         cull_named_servers=cull_named_servers,
         cull_arbiter=cull_arbiter,
+        **extensions,
     )
 
 
 def default_cull_every(inactive_limit: float, cull_every: float = 0) -> float:
     """``cull_every`` as the reference reads it: 0 (or unset) means half the timeout, at least 1 s."""
     return cull_every if cull_every > 0 else max(1, int(inactive_limit) // 2)
+
+
+async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> Optional[T]:
+    """``await work``, abandoned (``None``) as soon as ``stop`` is set."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return None if task.cancelled() else task.result()
 
 
 async def pass_unless_stopped(
@@ -364,17 +458,7 @@ async def pass_unless_stopped(
     **options: Any,
 ) -> Optional[CullReport]:
     """One pass, abandoned (``None``) as soon as ``stop`` is set."""
-    one_pass = asyncio.ensure_future(run_pass(hub, inactive_limit, logger, **options))
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({one_pass, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not one_pass.done():
-            one_pass.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await one_pass
-    return None if one_pass.cancelled() else one_pass.result()
+    return await until_stopped(run_pass(hub, inactive_limit, logger, **options), stop)
 
 
 async def run_periodically(

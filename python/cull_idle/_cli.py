@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, NoReturn, Optional
 
 from . import _api
@@ -76,6 +77,40 @@ def parse_text(text: Any) -> str:
     return text
 
 
+def parse_names(value: Any) -> list[str]:
+    """``a,b`` (or a list of such) as a list of names."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise BadValue(f"expected comma-separated names, not {value!r}")
+    names = [n.strip() for item in items for n in item.split(",") if n.strip()]
+    if isinstance(value, str) and not names:
+        raise BadValue(f"expected comma-separated names, not {value!r}")
+    return names
+
+
+def parse_group_timeouts(value: Any) -> dict[str, int]:
+    """``GROUP=SECONDS`` (or a dict, or a list of such) as ``{group: seconds}``."""
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise BadValue(f"expected GROUP=SECONDS, not {value!r}")
+        pairs = []
+        for item in items:
+            group, eq, seconds = str(item).partition("=")
+            if not eq or not group.strip():
+                raise BadValue(f"expected GROUP=SECONDS, not {item!r}")
+            pairs.append((group.strip(), seconds))
+    return {group: parse_seconds(seconds) for group, seconds in pairs}
+
+
+def parse_log_format(value: Any) -> str:
+    if value not in ("text", "json"):
+        raise BadValue(f"expected text or json, not {value!r}")
+    return str(value)
+
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -107,6 +142,8 @@ class Option:
     group: str
     #: Where the default comes from, when it is not a constant.
     default_text: Optional[str] = None
+    #: May be given several times on the command line; the values are combined.
+    repeat: bool = False
 
     @property
     def key(self) -> str:
@@ -185,6 +222,58 @@ OPTIONS = [
     Option("cull-default-servers", parse_bool, True, "Cull idle default servers.", POLICY),
     Option("cull-named-servers", parse_bool, True, "Cull idle named servers.", POLICY),
     Option(
+        "dry-run",
+        parse_bool,
+        False,
+        "Decide and log what would be stopped or deleted, but send no DELETE.",
+        POLICY,
+    ),
+    Option(
+        "user-timeout",
+        parse_seconds,
+        None,
+        "With --cull-users, delete users idle for this many seconds.",
+        POLICY,
+        "--timeout",
+    ),
+    Option(
+        "exclude-users",
+        parse_names,
+        [],
+        "Never cull or delete these users: NAME[,NAME...], shell-style globs allowed (repeatable).",
+        POLICY,
+        "none",
+        repeat=True,
+    ),
+    Option(
+        "exclude-groups",
+        parse_names,
+        [],
+        "Never cull or delete members of these Hub groups: GROUP[,GROUP...] (repeatable; the token "
+        "needs read:users:groups).",
+        POLICY,
+        "none",
+        repeat=True,
+    ),
+    Option(
+        "group-timeout",
+        parse_group_timeouts,
+        {},
+        "GROUP=SECONDS: the idle limit for servers of this group's members; the largest of a user's "
+        "groups applies (repeatable; the token needs read:users:groups).",
+        POLICY,
+        "none",
+        repeat=True,
+    ),
+    Option(
+        "max-culls-per-pass",
+        parse_count,
+        0,
+        "Stop at most this many servers and users in one pass, the longest idle first; the rest wait "
+        "for the next pass (0: no cap).",
+        POLICY,
+    ),
+    Option(
         "once",
         parse_bool,
         False,
@@ -198,6 +287,13 @@ OPTIONS = [
         "debug, info, warning, error or critical (alias --logging).",
         RUN,
         "info",
+    ),
+    Option(
+        "log-format",
+        parse_log_format,
+        "text",
+        "text (JupyterHub's format) or json (one object a line, for log shippers).",
+        RUN,
     ),
     Option(
         "log-file-prefix", parse_text, None, "Also write the log to this file (as tornado's option did).", RUN
@@ -249,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
         if option.is_bool:
             default = str(option.default).lower()
         # A bare boolean flag means true, as in 1.x; `--flag false` and `--flag=false` also work.
-        bare: dict[str, Any] = {"nargs": "?", "const": True} if option.is_bool else {}
+        extra: dict[str, Any] = {"nargs": "?", "const": True} if option.is_bool else {}
+        if option.repeat:
+            extra["action"] = "append"
         groups[option.group].add_argument(
             f"--{option.name}",
             dest=option.key,
@@ -257,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             metavar="true|false" if option.is_bool else option.key.upper(),
             help=f"{option.help} (default: {default})",
-            **bare,
+            **extra,
         )
     run = groups[RUN]
     run.add_argument(
@@ -388,6 +486,14 @@ def parse_settings(argv: list[str]) -> dict[str, Any]:
         raise UsageError(str(e)) from None
     for key in [k for k in cli if k.startswith("ignored_")]:
         del cli[key]
+    for option in OPTIONS:
+        if option.repeat and option.key in cli:
+            values = cli[option.key]
+            cli[option.key] = (
+                {k: v for d in values for k, v in d.items()}
+                if isinstance(option.default, dict)
+                else [n for names in values for n in names]
+            )
     if cli.get("generate_config"):
         return {"generate_config": True}
     config_path = cli.get("config", DEFAULT_CONFIG_FILE)
@@ -398,14 +504,37 @@ def parse_settings(argv: list[str]) -> dict[str, Any]:
     return settings
 
 
-def configure_logging(level: int, log_file: Optional[str]) -> None:
+#: Structured fields the core attaches to decision records.
+DECISION_FIELDS = ("user", "server", "action", "reason", "idle_seconds")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and a decision's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in DECISION_FIELDS:
+            value = getattr(record, name, None)
+            if value not in (None, ""):
+                entry[name] = float(value) if name == "idle_seconds" else value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: int, log_file: Optional[str], log_format: str = "text") -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         try:
             handlers.append(logging.FileHandler(log_file))
         except OSError as e:
             raise UsageError(f"cannot open log file {log_file}: {e.strerror}") from None
-    formatter = logging.Formatter(LOG_FORMAT, DATE_FORMAT)
+    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(LOG_FORMAT, DATE_FORMAT)
     for handler in handlers:
         handler.setFormatter(formatter)
     root = logging.getLogger()
@@ -448,6 +577,29 @@ async def serve(settings: dict[str, Any], token: str) -> int:
         _stop_target.pop()
 
 
+async def check_scopes(hub: Any, settings: dict[str, Any], stop: asyncio.Event) -> bool:
+    """Warn about missing scopes; refuse to run (UsageError) where that would be unsafe.
+
+    ``False`` if stopped meanwhile."""
+    try:
+        scopes = await _api.until_stopped(_api.token_scopes(hub), stop)
+    except ValueError as e:
+        log.warning("Cannot check the token's scopes (%s); the culler will keep users it cannot judge", e)
+        return not stop.is_set()
+    if stop.is_set():
+        return False
+    if scopes is None:
+        return True
+    uses_groups = bool(settings["exclude_groups"] or settings["group_timeout"])
+    for fatal, message in _api.scope_problems(
+        scopes, cull_users=settings["cull_users"], uses_groups=uses_groups
+    ):
+        if fatal:
+            raise UsageError(f"{message}; refusing to run rather than cull users who may be exempt")
+        log.warning("The %s", message)
+    return True
+
+
 async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> int:
     hub = _api.connect(
         settings["url"],
@@ -465,8 +617,16 @@ async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> i
         cull_default_servers=settings["cull_default_servers"],
         cull_named_servers=settings["cull_named_servers"],
         cull_arbiter=settings["cull_arbiter_hook"],
+        dry_run=settings["dry_run"],
+        user_timeout=settings["user_timeout"],
+        exclude_users=settings["exclude_users"],
+        exclude_groups=settings["exclude_groups"],
+        group_timeouts=settings["group_timeout"],
+        max_culls_per_pass=settings["max_culls_per_pass"],
     )
     period = _api.default_cull_every(settings["timeout"], settings["cull_every"])
+    if not await check_scopes(hub, settings, stop):
+        return 0
     url = settings["url"] or os.environ.get("JUPYTERHUB_API_URL") or _api.DEFAULT_API_URL
     log.info(
         "cull-idle %s: culling servers idle for %ss at %s%s",
@@ -496,7 +656,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             raise UsageError(
                 "JUPYTERHUB_API_TOKEN is not set: the culler needs an API token from the environment"
             )
-        configure_logging(settings["log_level"], settings["log_file_prefix"])
+        configure_logging(settings["log_level"], settings["log_file_prefix"], settings["log_format"])
         return asyncio.run(serve(settings, token))
     except (UsageError, ValueError) as e:
         sys.stderr.write(f"cull-idle: error: {e}\n")

@@ -1,7 +1,7 @@
 from collections.abc import Awaitable
 from typing import Callable, Optional, final
 
-__all__ = ["Hub", "PassHandle", "__version__"]
+__all__ = ["Hub", "Task", "__version__"]
 __version__: str
 
 @final
@@ -31,11 +31,18 @@ class Hub:
         cull_named_servers: bool = True,
         remove_named_servers: bool = False,
         page_size: Optional[int] = None,
-        arbiter: Optional[Callable[[float, float, str], Awaitable[bool]]] = None,
-    ) -> PassHandle: ...
+        arbiter: Optional[Callable[[float, float, str, str], Awaitable[bool]]] = None,
+        user_inactive_limit: Optional[float] = None,
+        exclude_users: list[str] = ...,
+        exclude_groups: list[str] = ...,
+        group_limits: list[tuple[str, float]] = ...,
+        dry_run: bool = False,
+        max_culls: Optional[int] = None,
+    ) -> Task: ...
+    def start_token_scopes(self) -> Task: ...
 
 @final
-class PassHandle:
+class Task:
     def fileno(self) -> int: ...
     def cancel(self) -> None: ...
     def result(self) -> Optional[str]: ...
