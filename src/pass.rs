@@ -334,7 +334,7 @@ impl Planner<'_> {
                 format!("{}/{}", user.name, name)
             };
             match self
-                .plan_server(&log_name, &name, &raw, limit, &user_json)
+                .plan_server(&user.name, &log_name, &name, &raw, limit, &user_json)
                 .await
             {
                 Ok((reason, inactive)) => to_stop.push(ServerJob {
@@ -418,6 +418,7 @@ impl Planner<'_> {
 
     async fn plan_server(
         &self,
+        user: &str,
         log_name: &str,
         name: &str,
         raw: &RawValue,
@@ -467,7 +468,7 @@ impl Planner<'_> {
                 };
                 log::info!(
                     target: LOG,
-                    server = name, action = "stop-server", reason = reason_label(reason),
+                    user = user, server = name, action = "stop-server", reason = reason_label(reason),
                     idle_seconds = idle_seconds(idleness.inactive).as_str();
                     "{verb} server {log_name} ({detail})"
                 );
@@ -583,7 +584,8 @@ fn dry_run_actions(job: UserJob) -> Vec<Action> {
     if let Some((reason, inactive)) = job.delete {
         log::info!(
             target: LOG,
-            action = "delete-user", reason = reason_label(reason), idle_seconds = idle_seconds(inactive).as_str();
+            user = job.user.as_str(), action = "delete-user", reason = reason_label(reason),
+            idle_seconds = idle_seconds(inactive).as_str();
             "Would delete user {} ({reason}, inactive for {})", job.user, format_duration(inactive)
         );
         actions.push(Action {
@@ -711,14 +713,16 @@ async fn delete_user(
             );
         }
     }
-    match reason {
-        CullReason::Idle => {
-            log::info!(target: LOG, "Culling user {name} (inactive for {})", format_duration(inactive));
-        }
-        CullReason::MaxAge => {
-            log::info!(target: LOG, "Culling user {name} (max-age, inactive for {})", format_duration(inactive));
-        }
-    }
+    let detail = match reason {
+        CullReason::Idle => format!("inactive for {}", format_duration(inactive)),
+        CullReason::MaxAge => format!("max-age, inactive for {}", format_duration(inactive)),
+    };
+    log::info!(
+        target: LOG,
+        user = name, action = "delete-user", reason = reason_label(reason),
+        idle_seconds = idle_seconds(inactive).as_str();
+        "Culling user {name} ({detail})"
+    );
     match hub.delete_user(name).await {
         Ok(DeleteOutcome::Deleted) => ("deleted", None),
         Ok(DeleteOutcome::Gone) => ("gone", None),

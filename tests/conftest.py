@@ -22,6 +22,7 @@ def hub(hub_session):
     hub_session.reset_stop_stats()
     yield hub_session
     hub_session.delete_all_users()
+    hub_session.delete_all_groups()
 
 
 @pytest.fixture

@@ -520,8 +520,10 @@ class JsonFormatter(logging.Formatter):
         }
         for name in DECISION_FIELDS:
             value = getattr(record, name, None)
-            if value not in (None, ""):
-                entry[name] = float(value) if name == "idle_seconds" else value
+            if name == "idle_seconds" and value:
+                entry[name] = float(value)
+            elif name != "idle_seconds" and value is not None:
+                entry[name] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -43,12 +43,18 @@ services = [
     {"name": "test-admin", "api_token": os.environ["TEST_ADMIN_TOKEN"], "admin": True},
     {"name": "culler", "api_token": os.environ["TEST_CULL_TOKEN"]},
     {"name": "culler-users", "api_token": os.environ["TEST_CULL_USERS_TOKEN"]},
+    {"name": "culler-groups", "api_token": os.environ["TEST_CULL_GROUPS_TOKEN"]},
 ]
 managed = os.environ.get("TEST_MANAGED_CULLER")
 if managed:
     services.append({"name": "culler-managed", "command": managed.split("\x1f")})
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = [
+    {
+        "name": "culler-groups",
+        "scopes": [*culler_scopes, "delete:users", "read:users:groups"],
+        "services": ["culler-groups"],
+    },
     {"name": "culler", "scopes": culler_scopes, "services": ["culler"]},
     {
         "name": "culler-users",

@@ -39,6 +39,7 @@ class TestHub:
         self.admin_token = secrets.token_hex(16)
         self.cull_token = secrets.token_hex(16)
         self.cull_users_token = secrets.token_hex(16)
+        self.cull_groups_token = secrets.token_hex(16)
         self.env = {
             **os.environ,
             "TEST_HUB_DIR": str(self.dir),
@@ -47,6 +48,7 @@ class TestHub:
             "TEST_ADMIN_TOKEN": self.admin_token,
             "TEST_CULL_TOKEN": self.cull_token,
             "TEST_CULL_USERS_TOKEN": self.cull_users_token,
+            "TEST_CULL_GROUPS_TOKEN": self.cull_groups_token,
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
             **(extra_env or {}),
         }
@@ -99,6 +101,14 @@ class TestHub:
         for start in range(0, len(names), 100):
             r = self.api("POST", "/users", json={"usernames": names[start : start + 100], "admin": admin})
             assert r.status_code == 201, r.text
+
+    def create_group(self, name: str, users: list[str]) -> None:
+        r = self.api("POST", f"/groups/{quote(name, safe='')}", json={"users": users})
+        assert r.status_code == 201, r.text
+
+    def delete_all_groups(self) -> None:
+        for group in self.api("GET", "/groups").json():
+            self.api("DELETE", f"/groups/{quote(group['name'], safe='')}")
 
     def start_server(self, user: str, server: str = "") -> None:
         path = f"/users/{quote(user, safe='')}/server"

@@ -1,0 +1,156 @@
+"""Operator options against a real JupyterHub: dry runs, exemptions, group and user timeouts,
+the per-pass cap, the hook's user model, JSON logs and the scope self-check."""
+
+import json
+import logging
+
+from cull_idle import cull_idle as cull
+
+from culler_process import run
+from test_hub_culling import ACTIVE, IDLE, outcomes, setup_servers
+
+
+def idle(*names, **times):
+    """Default servers for ``names``, idle (or as ``times`` say)."""
+    return {(n, ""): {"last_activity_ago": IDLE, **times} for n in names}
+
+
+def once(hub, token, *args):
+    return run(["--once", f"--url={hub.api_url}", *args], {"JUPYTERHUB_API_TOKEN": token})
+
+
+async def test_dry_run_sends_no_delete(hub, caplog):
+    setup_servers(hub, {("dry1", ""): {"last_activity_ago": IDLE, "user_last_activity_ago": IDLE}})
+    with caplog.at_level(logging.INFO, logger="cull_idle"):
+        report = await cull(hub.api_url, hub.cull_users_token, 600, cull_users=True, dry_run=True)
+    assert outcomes(report) == {("dry1", ""): "would-stop", ("dry1", None): "would-delete"}
+    assert hub.running("dry1") and hub.user("dry1") is not None
+    assert "Would cull server dry1 (inactive for" in caplog.text
+    assert "Would delete user dry1" in caplog.text
+    assert "DRY RUN, nothing was stopped" in caplog.text
+
+
+def test_dry_run_once_from_the_command_line(hub):
+    setup_servers(hub, idle("dry2"))
+    code, out = once(hub, hub.cull_token, "--dry-run")
+    assert code == 0 and "1 servers would be stopped" in out
+    assert hub.running("dry2")
+
+
+async def test_excluded_users_by_glob_are_never_culled(hub):
+    setup_servers(hub, idle("staff-ann", "bob", "cat", user_last_activity_ago=IDLE))
+    report = await cull(
+        hub.api_url, hub.cull_users_token, 600, cull_users=True, exclude_users=["staff-*", "bob"], max_age=1
+    )
+    assert {a.user for a in report.actions} == {"cat"}
+    assert hub.running("staff-ann") and hub.running("bob")
+    assert {(s.user, s.reason) for s in report.skipped} >= {("staff-ann", "exempt"), ("bob", "exempt")}
+
+
+async def test_excluded_groups_are_never_culled(hub):
+    setup_servers(hub, idle("ta1", "student1"))
+    hub.create_group("teaching-assistants", ["ta1"])
+    report = await cull(hub.api_url, hub.cull_groups_token, 600, exclude_groups=["teaching-assistants"])
+    assert outcomes(report) == {("student1", ""): "stopped"}
+    assert hub.running("ta1")
+
+
+async def test_group_rules_keep_users_whose_groups_are_not_visible(hub):
+    """A token without read:users:groups cannot tell who is exempt: nobody is culled."""
+    setup_servers(hub, idle("ta2", "student2"))
+    hub.create_group("teaching-assistants", ["ta2"])
+    report = await cull(hub.api_url, hub.cull_token, 600, exclude_groups=["teaching-assistants"])
+    assert report.actions == []
+    assert {(s.user, s.reason) for s in report.skipped} == {("ta2", "no-groups"), ("student2", "no-groups")}
+    assert hub.running("ta2") and hub.running("student2")
+
+
+def test_group_rules_without_the_scope_refuse_to_start(hub):
+    setup_servers(hub, idle("student3"))
+    code, out = once(hub, hub.cull_token, "--exclude-groups=staff")
+    assert code == 2 and "read:users:groups" in out and "refusing to run" in out
+    assert out.count("cull-idle: error:") == 1 and "Traceback" not in out
+    assert hub.running("student3")
+
+
+async def test_group_timeouts_take_the_largest(hub):
+    setup_servers(
+        hub,
+        {
+            ("gpu1", ""): {"last_activity_ago": 3000},
+            ("plain1", ""): {"last_activity_ago": 3000},
+            ("workshop1", ""): {"last_activity_ago": 400},
+            ("both1", ""): {"last_activity_ago": 3000},
+        },
+    )
+    hub.create_group("gpu", ["gpu1", "both1"])
+    hub.create_group("workshop", ["workshop1", "both1"])
+    report = await cull(
+        hub.api_url, hub.cull_groups_token, 600, group_timeouts={"gpu": 7200, "workshop": 300}
+    )
+    # gpu keeps a server the default would cull; workshop culls one the default would keep;
+    # a member of both gets the larger limit.
+    assert {a.user for a in report.stopped} == {"plain1", "workshop1"}
+    assert hub.running("gpu1") and hub.running("both1")
+
+
+async def test_user_timeout_separates_user_deletion(hub):
+    hub.create_users(["recent-user", "old-user"])
+    hub.start_servers([("recent-user", ""), ("old-user", "")])
+    hub.set_times(
+        [
+            {"user": "recent-user", "server": "", "last_activity_ago": IDLE, "user_last_activity_ago": IDLE},
+            {"user": "old-user", "server": "", "last_activity_ago": 5000, "user_last_activity_ago": 5000},
+        ]
+    )
+    report = await cull(hub.api_url, hub.cull_users_token, 600, cull_users=True, user_timeout=3600)
+    assert {a.user for a in report.stopped} == {"recent-user", "old-user"}
+    assert [a.user for a in report.deleted] == ["old-user"]
+    assert hub.user("recent-user") is not None and hub.user("old-user") is None
+
+
+async def test_the_cap_stops_the_idlest_first(hub, caplog):
+    spec = {(f"capped{i}", ""): {"last_activity_ago": 1000 + 100 * i} for i in range(5)}
+    setup_servers(hub, spec)
+    with caplog.at_level(logging.WARNING, logger="cull_idle"):
+        report = await cull(hub.api_url, hub.cull_token, 600, max_culls_per_pass=2)
+    assert {a.user for a in report.stopped} == {"capped4", "capped3"}
+    assert sorted(s.user for s in report.skipped if s.reason == "cap") == ["capped0", "capped1", "capped2"]
+    assert sum(hub.running(f"capped{i}") for i in range(5)) == 3
+    assert "Cull cap reached: 2 of 5" in caplog.text
+    report = await cull(hub.api_url, hub.cull_token, 600, max_culls_per_pass=2)
+    assert {a.user for a in report.stopped} == {"capped2", "capped1"}
+
+
+async def test_hooks_that_take_user_receive_the_user_model(hub):
+    setup_servers(hub, idle("hook-a", "hook-b"))
+    hub.create_group("protected", ["hook-a"])
+    seen = {}
+
+    def by_group(*, inactive, inactive_limit, server, user):
+        seen[user["name"]] = user
+        return "protected" not in user["groups"]
+
+    report = await cull(hub.api_url, hub.cull_groups_token, 600, cull_arbiter=by_group)
+    assert {a.user for a in report.stopped} == {"hook-b"}
+    assert seen["hook-a"]["groups"] == ["protected"] and seen["hook-b"]["admin"] is False
+
+
+def test_json_logs_parse_line_by_line(hub):
+    setup_servers(hub, {**idle("json1"), **idle("json2", last_activity_ago=ACTIVE)})
+    code, out = once(hub, hub.cull_token, "--log-format=json", "--log-level=debug")
+    assert code == 0
+    entries = [json.loads(line) for line in out.splitlines()]
+    assert all({"time", "level", "logger", "message"} <= e.keys() for e in entries)
+    decision = next(e for e in entries if e["message"].startswith("Culling server json1"))
+    assert decision["server"] == "" and decision["action"] == "stop-server" and decision["reason"] == "idle"
+    assert decision["idle_seconds"] >= IDLE
+    assert any(e["message"].startswith("Cull pass done") for e in entries)
+
+
+def test_missing_scopes_are_named_at_start_up(hub):
+    code, out = once(hub, hub.cull_token, "--cull-users")
+    assert code == 0
+    assert "lacks the scope delete:users" in out and "lacks the scope read:users" in out
+    code, out = once(hub, hub.cull_users_token, "--cull-users")
+    assert code == 0 and "lacks the scope" not in out
