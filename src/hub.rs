@@ -172,6 +172,9 @@ struct Reply {
 
 pub struct HubClient {
     base: String,
+    /// Failed request attempts (retried ones too) by kind: an HTTP status, or `timeout`,
+    /// `connect`, `transport`, `decode`. Taken by each pass.
+    error_counts: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     client: reqwest::Client,
     limiter: Arc<Semaphore>,
     request_timeout: Duration,
@@ -227,6 +230,7 @@ impl HubClient {
         })?;
         Ok(HubClient {
             base,
+            error_counts: std::sync::Mutex::default(),
             client,
             limiter: Arc::new(Semaphore::new(settings.concurrency)),
             request_timeout: settings.request_timeout,
@@ -318,6 +322,36 @@ impl HubClient {
         }
     }
 
+    /// The failed attempts counted since the last call, by kind.
+    pub fn take_error_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        std::mem::take(
+            &mut *self
+                .error_counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    fn count_error(&self, result: &Result<Reply, HubError>) {
+        let kind = match result {
+            Ok(reply) if reply.status.is_client_error() || reply.status.is_server_error() => {
+                reply.status.as_u16().to_string()
+            }
+            Err(HubError::Status { status, .. }) => status.to_string(),
+            Err(HubError::Timeout { .. }) => "timeout".to_owned(),
+            Err(HubError::Connect { .. }) => "connect".to_owned(),
+            Err(HubError::Transport { .. }) => "transport".to_owned(),
+            Err(HubError::Decode { .. }) => "decode".to_owned(),
+            Ok(_) | Err(HubError::Config(_)) => return,
+        };
+        *self
+            .error_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(kind)
+            .or_default() += 1;
+    }
+
     /// Send with retries. Non-transient statuses are returned for the caller to interpret.
     async fn request(
         &self,
@@ -329,6 +363,7 @@ impl HubClient {
         let mut attempt = 0;
         loop {
             let result = self.send_once(&method, path, json_body, paginated).await;
+            self.count_error(&result);
             let (error, retry_after) = match result {
                 Ok(reply)
                     if reply.status.is_server_error()

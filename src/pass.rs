@@ -91,6 +91,9 @@ pub struct PassReport {
     pub kept_active: u64,
     pub kept_not_selected: u64,
     pub errors: Vec<String>,
+    /// Failed requests to the Hub during the pass (each retry counts), by HTTP status or by
+    /// `timeout`, `connect`, `transport`, `decode`. A 404 to a stop is counted here too.
+    pub request_errors: std::collections::BTreeMap<String, u64>,
     pub seconds: f64,
 }
 
@@ -180,6 +183,7 @@ pub async fn run_pass(
     } = planner;
     act(hub, settings, jobs, &mut report).await;
     report.seconds = started.elapsed().as_secs_f64();
+    report.request_errors = hub.take_error_counts();
     log::info!(target: LOG, "{}", report.summary());
     report
 }

@@ -3,10 +3,15 @@ the per-pass cap, the hook's user model, JSON logs and the scope self-check."""
 
 import json
 import logging
+import signal
+import sys
+import urllib.error
+import urllib.request
 
 from cull_idle import cull_idle as cull
 
-from culler_process import run
+from culler_process import Culler, run
+from hubharness.launcher import TestHub, free_port
 from test_hub_culling import ACTIVE, IDLE, outcomes, setup_servers
 
 
@@ -154,3 +159,90 @@ def test_missing_scopes_are_named_at_start_up(hub):
     assert "lacks the scope delete:users" in out and "lacks the scope read:users" in out
     code, out = once(hub, hub.cull_users_token, "--cull-users")
     assert code == 0 and "lacks the scope" not in out
+
+
+def http_get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
+
+
+def sample(text, name):
+    """The value of one Prometheus sample, e.g. ``cull_idle_passes_total``."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_metrics_count_exactly_what_a_pass_did(hub):
+    setup_servers(hub, {**idle("m-idle1", "m-idle2", "m-exempt"), **idle("m-busy", last_activity_ago=ACTIVE)})
+    port = free_port()
+    args = [
+        f"--url={hub.api_url}",
+        f"--metrics-bind=127.0.0.1:{port}",
+        "--cull-every=3600",
+        "--exclude-users=m-exempt",
+        "--log-level=debug",
+    ]
+    culler = Culler(args, {"JUPYTERHUB_API_TOKEN": hub.cull_token})
+    try:
+        culler.wait_for("Next pass in")  # logged once the pass is counted
+        code, kind, text = http_get(f"http://127.0.0.1:{port}/metrics")
+        assert code == 200 and kind.startswith("text/plain; version=0.0.4")
+        assert sample(text, "cull_idle_passes_total") == 1
+        assert sample(text, "cull_idle_passes_failed_total") == 0
+        assert sample(text, 'cull_idle_servers_stopped_total{reason="idle"}') == 2
+        assert sample(text, 'cull_idle_skipped_total{reason="exempt"}') == 1
+        assert sample(text, "cull_idle_last_success_timestamp_seconds") > 0
+        code, _, body = http_get(f"http://127.0.0.1:{port}/health")
+        assert code == 200 and json.loads(body)["status"] == "ok" and json.loads(body)["passes"] == 1
+        assert http_get(f"http://127.0.0.1:{port}/nope")[0] == 404
+        code, _ = culler.signal_and_time(signal.SIGTERM)
+    finally:
+        culler.kill()
+    assert code == 0
+
+
+def test_health_fails_and_errors_are_counted_while_the_hub_is_down(no_hub_env):
+    port = free_port()
+    url = f"http://127.0.0.1:{free_port()}/hub/api"
+    args = [f"--url={url}", f"--metrics-bind=127.0.0.1:{port}", "--cull-every=3600", "--log-level=debug"]
+    culler = Culler(args, {"JUPYTERHUB_API_TOKEN": "t"})
+    try:
+        culler.wait_for("Next pass in")  # logged once the pass is counted
+        code, _, body = http_get(f"http://127.0.0.1:{port}/health")
+        assert code == 503 and json.loads(body)["status"] == "failing"
+        text = http_get(f"http://127.0.0.1:{port}/metrics")[2]
+        assert sample(text, "cull_idle_passes_failed_total") == 1
+        # GET /user at start-up, then GET / in the pass: each 1 try + 3 retries.
+        assert sample(text, 'cull_idle_hub_request_errors_total{status="connect"}') == 8
+    finally:
+        culler.kill()
+
+
+def test_managed_service_with_url_serves_metrics_under_its_prefix(no_hub_env):
+    """The Hub exits if a managed service with a url does not answer; this one does."""
+    port = free_port()
+    command = "\x1f".join([sys.executable, "-m", "cull_idle", "--timeout=3600"])
+    managed = TestHub(
+        extra_env={"TEST_MANAGED_CULLER": command, "TEST_MANAGED_URL": f"http://127.0.0.1:{port}"}
+    )
+    managed.start()
+    try:
+        base = f"http://127.0.0.1:{port}/services/culler-managed"
+
+        def healthy():
+            try:
+                return http_get(base + "/health")[0] == 200
+            except urllib.error.URLError:  # not listening yet
+                return False
+
+        managed.wait_for(healthy, "the culler's health endpoint")
+        text = http_get(base + "/metrics")[2]
+        assert sample(text, "cull_idle_passes_total") >= 1
+        assert managed.proc.poll() is None
+    finally:
+        managed.stop()

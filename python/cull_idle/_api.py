@@ -79,7 +79,11 @@ class CullReport:
     kept_active: int = 0
     kept_not_selected: int = 0
     errors: list[str] = field(default_factory=list)
+    #: Failed requests to the Hub (retries too), by HTTP status or ``timeout``/``connect``/...
+    request_errors: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Nothing was stopped or deleted: outcomes are ``would-stop`` / ``would-delete``.
+    dry_run: bool = False
 
     @property
     def stopped(self) -> list[Action]:
@@ -116,7 +120,9 @@ class CullReport:
             kept_active=raw["kept_active"],
             kept_not_selected=raw["kept_not_selected"],
             errors=raw["errors"],
+            request_errors=raw["request_errors"],
             seconds=raw["seconds"],
+            dry_run=raw["dry_run"],
         )
 
 
@@ -468,19 +474,29 @@ async def run_periodically(
     *,
     cull_every: float = 0,
     stop: Optional[asyncio.Event] = None,
+    on_pass: Optional[Callable[[Optional[CullReport]], None]] = None,
     **options: Any,
 ) -> None:
-    """Pass after pass over an existing connection; see :func:`cull_idle_periodically`."""
+    """Pass after pass over an existing connection; see :func:`cull_idle_periodically`.
+
+    ``on_pass`` is called after each pass with its report (``None`` if the pass raised).
+    """
     period = default_cull_every(inactive_limit, cull_every)
     stop = stop or asyncio.Event()
     while not stop.is_set():
         started = time.monotonic()
         try:
-            await pass_unless_stopped(hub, inactive_limit, logger, stop, **options)
+            report = await pass_unless_stopped(hub, inactive_limit, logger, stop, **options)
         except Exception:
             # Not a Hub error (those are in the report): a bug. Keep culling all the same.
             (logger or log).exception("The cull pass failed; the next pass will try again")
+            if on_pass:
+                on_pass(None)
+        else:
+            if report is not None and on_pass:
+                on_pass(report)
         delay = period - (time.monotonic() - started)
+        log.debug("Next pass in %.1fs", max(delay, 0))
         if delay > 0 and not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)

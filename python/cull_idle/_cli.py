@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, NoReturn, Optional
 
-from . import _api
+from . import _api, _metrics
 from ._core import __version__
 
 LOG_FORMAT = "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s %(module)s:%(lineno)d] %(message)s"
@@ -103,6 +103,14 @@ def parse_group_timeouts(value: Any) -> dict[str, int]:
                 raise BadValue(f"expected GROUP=SECONDS, not {item!r}")
             pairs.append((group.strip(), seconds))
     return {group: parse_seconds(seconds) for group, seconds in pairs}
+
+
+def parse_address(value: Any) -> tuple[str, int]:
+    """``HOST:PORT``."""
+    host, colon, port = str(value).rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadValue(f"expected HOST:PORT, not {value!r}")
+    return host.strip("[]"), int(port)
 
 
 def parse_log_format(value: Any) -> str:
@@ -287,6 +295,15 @@ OPTIONS = [
         "debug, info, warning, error or critical (alias --logging).",
         RUN,
         "info",
+    ),
+    Option(
+        "metrics-bind",
+        parse_address,
+        None,
+        "Serve Prometheus metrics at /metrics and a health check at /health on HOST:PORT. As a "
+        "Hub-managed service with a url, they are served there without this option.",
+        RUN,
+        "$JUPYTERHUB_SERVICE_URL, if any",
     ),
     Option(
         "log-format",
@@ -627,8 +644,7 @@ async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> i
         max_culls_per_pass=settings["max_culls_per_pass"],
     )
     period = _api.default_cull_every(settings["timeout"], settings["cull_every"])
-    if not await check_scopes(hub, settings, stop):
-        return 0
+
     url = settings["url"] or os.environ.get("JUPYTERHUB_API_URL") or _api.DEFAULT_API_URL
     log.info(
         "cull-idle %s: culling servers idle for %ss at %s%s",
@@ -637,12 +653,45 @@ async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> i
         url,
         " (one pass)" if settings["once"] else f", every {period}s",
     )
-    if settings["once"]:
-        report = await _api.pass_unless_stopped(hub, settings["timeout"], None, stop, **options)
-        return 1 if report is not None and not report.complete else 0
-    await _api.run_periodically(hub, settings["timeout"], cull_every=period, stop=stop, **options)
+    # Listening first: a Hub waits at most 30 s for a managed service with a url to answer.
+    metrics = _metrics.Metrics()
+    server = await start_metrics(metrics, settings)
+    try:
+        if not await check_scopes(hub, settings, stop):
+            return 0
+        if settings["once"]:
+            report = await _api.pass_unless_stopped(hub, settings["timeout"], None, stop, **options)
+            return 1 if report is not None and not report.complete else 0
+        await _api.run_periodically(
+            hub, settings["timeout"], cull_every=period, stop=stop, on_pass=metrics.observe, **options
+        )
+    finally:
+        if server is not None:
+            server.close()
     log.info("Stopped")
     return 0
+
+
+async def start_metrics(
+    metrics: _metrics.Metrics, settings: dict[str, Any]
+) -> Optional[asyncio.AbstractServer]:
+    """Serve metrics where asked (--metrics-bind) or where the Hub expects the service."""
+    if settings["metrics_bind"]:
+        host, port = settings["metrics_bind"]
+        prefix = "/"
+    else:
+        address = _metrics.service_address(
+            os.environ.get("JUPYTERHUB_SERVICE_URL"), os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+        )
+        if address is None:
+            return None
+        host, port, prefix = address
+    try:
+        server = await _metrics.serve(metrics, host, port, prefix)
+    except OSError as e:
+        raise UsageError(f"cannot serve metrics on {host}:{port}: {e.strerror}") from None
+    log.info("Serving metrics at http://%s:%s%smetrics and health at %shealth", host, port, prefix, prefix)
+    return server
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -47,7 +47,11 @@ services = [
 ]
 managed = os.environ.get("TEST_MANAGED_CULLER")
 if managed:
-    services.append({"name": "culler-managed", "command": managed.split("\x1f")})
+    service = {"name": "culler-managed", "command": managed.split("\x1f")}
+    if os.environ.get("TEST_MANAGED_URL"):
+        # With a url the Hub waits for the service to answer, and exits if it does not.
+        service["url"] = os.environ["TEST_MANAGED_URL"]
+    services.append(service)
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = [
     {

@@ -32,6 +32,8 @@ def free_port() -> int:
 
 
 class TestHub:
+    __test__ = False  # not a test class, for pytest
+
     def __init__(self, extra_env: Optional[dict[str, str]] = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="cull-idle-hub-"))
         self.port = free_port()
