@@ -318,7 +318,7 @@ impl Planner<'_> {
                 "Not culling user {}: the Hub sent no server information (does the token have read:servers?)",
                 user.name
             );
-            self.keep(&user.name.clone(), None, &KeepReason::NoActivityData);
+            self.keep(&user.name, None, &KeepReason::NoActivityData);
             return;
         };
         let policy = &self.settings.policy;

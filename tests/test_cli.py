@@ -333,3 +333,65 @@ def test_blocking_loop_ends_on_ctrl_c_without_a_crash(hub):
     out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "interrupted" in out, out
     assert "Fatal Python error" not in out
+
+
+def test_operator_options_from_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = settings(
+        "--dry-run",
+        "--exclude-users=staff-*,bob",
+        "--exclude_users",
+        "carol",
+        "--exclude-groups=tas",
+        "--group-timeout=gpu=7200",
+        "--group-timeout",
+        "workshop=300",
+        "--user-timeout=86400",
+        "--max-culls-per-pass=50",
+        "--metrics-bind=127.0.0.1:9101",
+        "--log-format=json",
+    )
+    assert s["dry_run"] is True and s["exclude_users"] == ["staff-*", "bob", "carol"]
+    assert s["exclude_groups"] == ["tas"] and s["group_timeout"] == {"gpu": 7200, "workshop": 300}
+    assert (s["user_timeout"], s["max_culls_per_pass"]) == (86400, 50)
+    assert s["metrics_bind"] == ("127.0.0.1", 9101) and s["log_format"] == "json"
+
+
+def test_operator_options_from_a_config_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "idle_culler_config.py").write_text(
+        textwrap.dedent(
+            """
+            c.IdleCuller.dry_run = True
+            c.IdleCuller.exclude_users = ["staff-*"]
+            c.IdleCuller.exclude_groups = "tas,admins"
+            c.IdleCuller.group_timeout = {"gpu": 7200}
+            c.IdleCuller.user_timeout = 3600
+            c.IdleCuller.max_culls_per_pass = 5
+            c.IdleCuller.metrics_bind = "0.0.0.0:9101"
+            """
+        )
+    )
+    s = settings("--group-timeout=gpu=60")
+    assert s["dry_run"] is True and s["exclude_users"] == ["staff-*"]
+    assert s["exclude_groups"] == ["tas", "admins"]
+    assert s["group_timeout"] == {"gpu": 60}  # the command line wins
+    assert (s["user_timeout"], s["max_culls_per_pass"], s["metrics_bind"]) == (3600, 5, ("0.0.0.0", 9101))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--group-timeout=gpu"], "expected GROUP=SECONDS"),
+        (["--group-timeout=gpu=-5"], "must not be negative"),
+        (["--exclude-users="], "expected comma-separated names"),
+        (["--metrics-bind=9101"], "expected HOST:PORT"),
+        (["--metrics-bind=localhost:70000"], "expected HOST:PORT"),
+        (["--log-format=xml"], "expected text or json"),
+        (["--max-culls-per-pass=-1"], "must not be negative"),
+    ],
+)
+def test_bad_operator_options(argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(_cli.UsageError, match=message):
+        settings(*argv)
