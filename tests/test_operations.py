@@ -3,6 +3,7 @@ the per-pass cap, the hook's user model, JSON logs and the scope self-check."""
 
 import json
 import logging
+import os
 import signal
 import sys
 import urllib.error
@@ -246,3 +247,45 @@ def test_managed_service_with_url_serves_metrics_under_its_prefix(no_hub_env):
         assert managed.proc.poll() is None
     finally:
         managed.stop()
+
+
+def culler_pid_of(hub):
+    """The pid of the Hub's managed culler (a child of the Hub running `-m cull_idle`)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if ppid == hub.proc.pid and b"cull_idle" in argv:
+            return int(entry)
+    return None
+
+
+def test_an_orphaned_managed_culler_exits(no_hub_env):
+    """A Hub killed outright leaves its services running; the culler notices and exits."""
+    command = "\x1f".join([sys.executable, "-m", "cull_idle", "--timeout=3600"])
+    managed = TestHub(extra_env={"TEST_MANAGED_CULLER": command})
+    managed.start()
+    try:
+        managed.wait_for(lambda: "Cull pass done" in managed.log_path.read_text(), "the culler's first pass")
+        pid = culler_pid_of(managed)
+        assert pid is not None
+        managed.proc.kill()  # the Hub only: the service runs in a session of its own
+        managed.proc.wait()
+        managed.wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _zombie(pid), "the orphan to exit")
+        assert "is gone; exiting" in managed.log_path.read_text()
+    finally:
+        managed.stop()
+
+
+def _zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

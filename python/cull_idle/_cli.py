@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +32,8 @@ DEFAULT_CONFIG_FILE = "idle_culler_config.py"
 CONFIG_SECTIONS = ("IdleCuller", "CullIdle", "Application")
 
 log = logging.getLogger("cull_idle")
+#: The process that started this one (for a managed service, the Hub), read at start-up.
+STARTED_BY = os.getppid()
 
 
 class UsageError(Exception):
@@ -590,10 +593,30 @@ async def serve(settings: dict[str, Any], token: str) -> int:
     """Run until SIGINT or SIGTERM (exit 0), or one pass with --once."""
     stop = asyncio.Event()
     _stop_target.append((asyncio.get_running_loop(), stop))
+    watcher = None
+    if os.environ.get("JUPYTERHUB_SERVICE_NAME") and STARTED_BY != 1:
+        watcher = asyncio.ensure_future(watch_hub_process(STARTED_BY, stop))
     try:
         return await _serve(settings, token, stop)
     finally:
         _stop_target.pop()
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def watch_hub_process(hub_pid: int, stop: asyncio.Event, every: float = 1.0) -> None:
+    """Stop when the Hub that started this managed service is gone.
+
+    A Hub that dies without stopping its services leaves them running (they are in their own
+    session), and a restarted Hub starts a second culler; the orphan notices its new parent.
+    """
+    while not stop.is_set():
+        if os.getppid() != hub_pid:
+            log.warning("The Hub that started this culler (pid %s) is gone; exiting", hub_pid)
+            stop.set()
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 async def check_scopes(hub: Any, settings: dict[str, Any], stop: asyncio.Event) -> bool:
