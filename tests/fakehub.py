@@ -62,6 +62,19 @@ class FakeHub:
                 if reply == "hang":
                     time.sleep(30)
                     return
+                if reply == "huge":
+                    # Claims 2 GB and keeps sending until the client gives up.
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(2 * 1024**3))
+                    self.end_headers()
+                    chunk = b" " * (1024 * 1024)
+                    try:
+                        for _ in range(2048):
+                            self.wfile.write(chunk)
+                    except OSError:
+                        pass
+                    return
                 if reply == "reset":
                     self.send_response(200)
                     self.send_header("Content-Length", "1000")

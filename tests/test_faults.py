@@ -152,3 +152,24 @@ async def test_hung_and_reset_connections_time_out_and_retry(fake, logs, monkeyp
     report = await cull(hub.url, TOKEN, 600)
     assert report.complete and len(hub.calls("GET", "/users")) == 3
     assert "no answer within" in logs.text
+
+
+async def test_a_2gb_reply_is_refused_not_buffered(fake, logs):
+    hub = fake({"GET /users": ["huge"]})
+    report = await cull(hub.url, TOKEN, 600)
+    assert not report.complete and "reply larger than 128 MiB" in report.errors[0]
+    assert len(hub.calls("GET", "/users")) == 1  # not retried: the Hub answered, wrongly
+
+
+async def test_a_user_listed_on_two_pages_is_stopped_once(fake, logs):
+    """Offset pages shift when users come and go; a user seen twice is culled once."""
+    hub = fake(
+        {
+            "GET /users?state=ready&limit": [(200, page([user("a"), user("b")], next_offset=2))],
+            "GET /users?state=ready&offset=2": [(200, page([user("b"), user("c")]))],
+            "DELETE": [(204, b"")],
+        }
+    )
+    report = await cull(hub.url, TOKEN, 600)
+    assert report.complete
+    assert sorted(hub.calls("DELETE")) == ["/users/a/server", "/users/b/server", "/users/c/server"]
