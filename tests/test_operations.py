@@ -235,13 +235,15 @@ def test_managed_service_with_url_serves_metrics_under_its_prefix(no_hub_env):
     try:
         base = f"http://127.0.0.1:{port}/services/culler-managed"
 
-        def healthy():
+        def passed():
             try:
-                return http_get(base + "/health")[0] == 200
+                code, _, body = http_get(base + "/health")
             except urllib.error.URLError:  # not listening yet
                 return False
+            # "starting" (200) until the first pass is counted, then "ok".
+            return code == 200 and json.loads(body)["status"] == "ok"
 
-        managed.wait_for(healthy, "the culler's health endpoint")
+        managed.wait_for(passed, "the culler's first pass, through its health endpoint")
         text = http_get(base + "/metrics")[2]
         assert sample(text, "cull_idle_passes_total") >= 1
         assert managed.proc.poll() is None
