@@ -291,3 +291,21 @@ def _zombie(pid):
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_hub_down_for_ten_passes_then_back_is_culled_normally(no_hub_env):
+    later = TestHub()  # its port is chosen now; nothing listens on it yet
+    culler = Culler([f"--url={later.api_url}", "--cull-every=1"], {"JUPYTERHUB_API_TOKEN": later.cull_token})
+    try:
+        for _ in range(10):
+            culler.wait_for("Cull pass INCOMPLETE", timeout=60)
+        assert culler.proc.poll() is None
+        later.start()
+        setup_servers(later, idle("back1"))
+        culler.wait_for(r"Cull pass done .* 1 servers stopped", timeout=60)
+        assert not later.running("back1")
+        code, _ = culler.signal_and_time(signal.SIGTERM)
+        assert code == 0 and "Traceback" not in culler.output
+    finally:
+        culler.kill()
+        later.stop()
