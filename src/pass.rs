@@ -332,13 +332,8 @@ impl Planner<'_> {
         let mut alive = 0;
         for (name, raw) in servers.0 {
             self.report.servers_seen += 1;
-            let log_name = if name.is_empty() {
-                user.name.clone()
-            } else {
-                format!("{}/{}", user.name, name)
-            };
             match self
-                .plan_server(&user.name, &log_name, &name, &raw, limit, &user_json)
+                .plan_server(&user.name, &name, &raw, limit, &user_json)
                 .await
             {
                 Ok((reason, inactive)) => to_stop.push(ServerJob {
@@ -423,13 +418,13 @@ impl Planner<'_> {
     async fn plan_server(
         &self,
         user: &str,
-        log_name: &str,
         name: &str,
         raw: &RawValue,
         limit: f64,
         user_json: &str,
     ) -> Result<(CullReason, Option<f64>), KeepReason> {
         let now = self.settings.now;
+        let log_name = log_name(user, name);
         let server: Server = serde_json::from_str(raw.get()).map_err(|e| {
             log::warn!(target: LOG, "Not culling server {log_name}: its model does not parse: {e}");
             KeepReason::BadTimestamp
@@ -472,7 +467,7 @@ impl Planner<'_> {
                 };
                 log::info!(
                     target: LOG,
-                    user = user, server = name, action = "stop-server", reason = reason_label(reason),
+                    user = user, server = name, action = "stop-server", reason = reason.label(),
                     idle_seconds = idle_seconds(idleness.inactive).as_str();
                     "{verb} server {log_name} ({detail})"
                 );
@@ -579,7 +574,7 @@ fn dry_run_actions(job: UserJob) -> Vec<Action> {
         .map(|s| Action {
             user: job.user.clone(),
             server: Some(s.name),
-            reason: reason_label(s.reason),
+            reason: s.reason.label(),
             inactive: s.inactive,
             outcome: "would-stop",
             detail: None,
@@ -588,14 +583,14 @@ fn dry_run_actions(job: UserJob) -> Vec<Action> {
     if let Some((reason, inactive)) = job.delete {
         log::info!(
             target: LOG,
-            user = job.user.as_str(), action = "delete-user", reason = reason_label(reason),
+            user = job.user.as_str(), action = "delete-user", reason = reason.label(),
             idle_seconds = idle_seconds(inactive).as_str();
             "Would delete user {} ({reason}, inactive for {})", job.user, format_duration(inactive)
         );
         actions.push(Action {
             user: job.user,
             server: None,
-            reason: reason_label(reason),
+            reason: reason.label(),
             inactive,
             outcome: "would-delete",
             detail: None,
@@ -639,7 +634,7 @@ async fn run_job(hub: &HubClient, settings: &PassSettings, job: UserJob) -> Vec<
         Action {
             user: user.to_owned(),
             server: Some(s.name.clone()),
-            reason: reason_label(s.reason),
+            reason: s.reason.label(),
             inactive: s.inactive,
             outcome,
             detail,
@@ -661,7 +656,7 @@ async fn run_job(hub: &HubClient, settings: &PassSettings, job: UserJob) -> Vec<
         actions.push(Action {
             user: job.user,
             server: None,
-            reason: reason_label(reason),
+            reason: reason.label(),
             inactive,
             outcome,
             detail,
@@ -723,7 +718,7 @@ async fn delete_user(
     };
     log::info!(
         target: LOG,
-        user = name, action = "delete-user", reason = reason_label(reason),
+        user = name, action = "delete-user", reason = reason.label(),
         idle_seconds = idle_seconds(inactive).as_str();
         "Culling user {name} ({detail})"
     );
@@ -734,13 +729,6 @@ async fn delete_user(
             log::warn!(target: LOG, "Failed to delete user {name}: {e}");
             ("failed", Some(e.to_string()))
         }
-    }
-}
-
-fn reason_label(reason: CullReason) -> &'static str {
-    match reason {
-        CullReason::Idle => "idle",
-        CullReason::MaxAge => "max-age",
     }
 }
 

@@ -164,12 +164,19 @@ pub enum CullReason {
     MaxAge,
 }
 
-impl fmt::Display for CullReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl CullReason {
+    /// A short stable label for reports, logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
             CullReason::Idle => "idle",
             CullReason::MaxAge => "max-age",
-        })
+        }
+    }
+}
+
+impl fmt::Display for CullReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
     }
 }
 
