@@ -41,6 +41,11 @@ impl ApiToken {
     pub fn new(token: impl Into<String>) -> Self {
         ApiToken(token.into())
     }
+
+    /// The value, for the one place that puts it in a (sensitive) header.
+    pub(crate) fn secret(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for ApiToken {
@@ -205,8 +210,8 @@ impl HubClient {
         if settings.concurrency == 0 {
             return Err(HubError::Config("concurrency must be at least 1".into()));
         }
-        let mut auth =
-            HeaderValue::from_str(&format!("token {}", settings.token.0)).map_err(|_| {
+        let mut auth = HeaderValue::from_str(&format!("token {}", settings.token.secret()))
+            .map_err(|_| {
                 HubError::Config(
                     "the API token holds characters that cannot be sent in an HTTP header".into(),
                 )
@@ -323,6 +328,11 @@ impl HubClient {
     }
 
     /// The failed attempts counted since the last call, by kind.
+    /// The limit on requests in flight, to share with the server probes.
+    pub fn limiter(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.limiter)
+    }
+
     pub fn take_error_counts(&self) -> std::collections::BTreeMap<String, u64> {
         std::mem::take(
             &mut *self
@@ -574,7 +584,7 @@ fn decode<T: serde::de::DeserializeOwned>(
 }
 
 /// A reqwest error and its causes, without the URL (which could carry credentials).
-fn error_chain(error: &reqwest::Error) -> String {
+pub(crate) fn error_chain(error: &reqwest::Error) -> String {
     let mut parts = Vec::new();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

@@ -1,13 +1,16 @@
 //! Python bindings of cull-idle's core: a thin layer over the pure Rust modules.
 //!
-//! `hub`, `models`, `policy`, `pass` and `timestamp` carry no pyo3 imports and are tested with
-//! `cargo test`; this file only converts arguments, maps errors and bridges to asyncio.
+//! `hub`, `models`, `policy`, `work`, `probe`, `pass` and `timestamp` carry no pyo3 imports
+//! and are tested with `cargo test`; this file only converts arguments, maps errors and
+//! bridges to asyncio.
 
 pub mod hub;
 pub mod models;
 pub mod pass;
 pub mod policy;
+pub mod probe;
 pub mod timestamp;
+pub mod work;
 
 use std::future::Future;
 use std::io::Write;
@@ -23,14 +26,16 @@ use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 use tokio::task::AbortHandle;
 
-use crate::hub::{ApiToken, HubClient, HubError, HubSettings, TlsFiles};
-use crate::pass::{run_pass, Arbiter, PassSettings};
+use crate::hub::{ApiToken, HubClient, HubSettings, TlsFiles};
+use crate::pass::{run_pass, Arbiter, PassSettings, Probes};
 use crate::policy::Policy;
+use crate::probe::{ProbeClient, ProbeSettings};
+use crate::work::{BusyMemory, WorkRules};
 
 static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
 
 /// The one place where core errors become Python exceptions.
-fn to_py_err(error: &HubError) -> PyErr {
+fn to_py_err(error: &impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(error.to_string())
 }
 
@@ -49,13 +54,17 @@ fn seconds(name: &str, value: f64) -> PyResult<Duration> {
 #[pyclass(frozen, module = "cull_idle._core")]
 struct Hub {
     client: Arc<HubClient>,
+    /// For single-user servers (`--keep-busy-kernels`); shares the Hub client's limit.
+    prober: Arc<ProbeClient>,
+    /// Servers kept for their work, across the passes made over this connection.
+    memory: Arc<Mutex<BusyMemory>>,
     url: String,
 }
 
 #[pymethods]
 impl Hub {
     #[new]
-    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=10, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5))]
+    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=10, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5, probe_timeout=10.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -68,10 +77,19 @@ impl Hub {
         key_file: Option<PathBuf>,
         retries: u32,
         backoff: f64,
+        probe_timeout: f64,
     ) -> PyResult<Self> {
+        let token = ApiToken::new(token);
+        let probe_settings = ProbeSettings {
+            token: token.clone(),
+            timeout: seconds("probe_timeout", probe_timeout)?,
+            ca_file: ca_file.clone(),
+            retries,
+            backoff: Duration::try_from_secs_f64(backoff).unwrap_or_default(),
+        };
         let settings = HubSettings {
             url: url.clone(),
-            token: ApiToken::new(token),
+            token,
             request_timeout: seconds("request_timeout", request_timeout)?,
             concurrency,
             tls: TlsFiles {
@@ -85,18 +103,23 @@ impl Hub {
             })?,
         };
         // Building the TLS client may log; never wait on it while attached (pyo3-log deadlock).
-        let client = py
-            .detach(|| HubClient::new(&settings))
-            .map_err(|e| to_py_err(&e))?;
+        let (client, prober) = py.detach(|| {
+            let client = HubClient::new(&settings).map_err(|e| to_py_err(&e))?;
+            let prober =
+                ProbeClient::new(&probe_settings, client.limiter()).map_err(|e| to_py_err(&e))?;
+            Ok::<_, PyErr>((client, prober))
+        })?;
         Ok(Hub {
             client: Arc::new(client),
+            prober: Arc::new(prober),
+            memory: Arc::default(),
             url,
         })
     }
 
     /// Start one pass on the runtime; see [`Task`]. Must be called from a running
     /// asyncio loop when an arbiter is given (it is awaited on that loop).
-    #[pyo3(signature = (*, now, inactive_limit, max_age=0.0, cull_users=false, cull_admin_users=true, cull_default_servers=true, cull_named_servers=true, remove_named_servers=false, page_size=None, arbiter=None, user_inactive_limit=None, exclude_users=Vec::new(), exclude_groups=Vec::new(), group_limits=Vec::new(), dry_run=false, max_culls=None))]
+    #[pyo3(signature = (*, now, inactive_limit, max_age=0.0, cull_users=false, cull_admin_users=true, cull_default_servers=true, cull_named_servers=true, remove_named_servers=false, page_size=None, arbiter=None, user_inactive_limit=None, exclude_users=Vec::new(), exclude_groups=Vec::new(), group_limits=Vec::new(), dry_run=false, max_culls=None, keep_busy_kernels=false, keep_connected=false, busy_timeout=0.0, server_url=None))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn start_pass(
         &self,
@@ -117,10 +140,15 @@ impl Hub {
         group_limits: Vec<(String, f64)>,
         dry_run: bool,
         max_culls: Option<usize>,
+        keep_busy_kernels: bool,
+        keep_connected: bool,
+        busy_timeout: f64,
+        server_url: Option<String>,
     ) -> PyResult<Task> {
         let non_negative = |x: f64| x.is_finite() && x >= 0.0;
         let limits_ok = non_negative(inactive_limit)
             && non_negative(max_age)
+            && non_negative(busy_timeout)
             && user_inactive_limit.is_none_or(non_negative)
             && group_limits.iter().all(|&(_, limit)| non_negative(limit));
         if !limits_ok {
@@ -150,6 +178,12 @@ impl Hub {
             now,
             dry_run,
             max_culls,
+            work: WorkRules {
+                keep_busy: keep_busy_kernels,
+                keep_connected,
+                busy_timeout,
+            },
+            server_url,
         };
         let hook = match arbiter {
             Some(func) => Some(PyArbiter {
@@ -159,9 +193,20 @@ impl Hub {
             None => None,
         };
         let client = Arc::clone(&self.client);
+        let probe_client = Arc::clone(&self.prober);
+        let memory = Arc::clone(&self.memory);
         Task::spawn(async move {
-            let report =
-                run_pass(&client, &settings, hook.as_ref().map(|h| h as &dyn Arbiter)).await;
+            let probes = Probes {
+                client: &probe_client,
+                memory: &memory,
+            };
+            let report = run_pass(
+                &client,
+                &settings,
+                hook.as_ref().map(|h| h as &dyn Arbiter),
+                Some(&probes),
+            )
+            .await;
             serde_json::to_string(&report).map_err(|e| e.to_string())
         })
     }

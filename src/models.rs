@@ -59,6 +59,9 @@ pub struct Server {
     pub ready: Option<bool>,
     #[serde(default)]
     pub url: Option<String>,
+    /// The server's public URL; only set by Hubs (5.0+) with `public_url` or subdomains.
+    #[serde(default)]
+    pub full_url: Option<String>,
 }
 
 impl Server {

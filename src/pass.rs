@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -21,7 +22,9 @@ use crate::policy::{
     assess_server, decide_server, decide_user, default_arbiter, idle_rule_applies, user_idleness,
     CullReason, KeepReason, Policy, UserFacts,
 };
+use crate::probe::{server_base, ProbeClient, ProbeError};
 use crate::timestamp::format_duration;
+use crate::work::{work_keeps, BusyMemory, KeptBusy, ServerWork, WorkRules};
 
 const LOG: &str = "cull_idle";
 /// Hubs from 1.3 filter users by server state.
@@ -53,6 +56,24 @@ pub struct PassSettings {
     pub dry_run: bool,
     /// At most this many stops and deletions in one pass; the rest wait for the next pass.
     pub max_culls: Option<usize>,
+    /// Whether idle servers are asked about their kernels before they are stopped.
+    pub work: WorkRules,
+    /// The proxy's address for probes (`--server-url`); `None` uses the Hub's `full_url`.
+    pub server_url: Option<String>,
+}
+
+/// What probing needs beyond the settings: the client, and the servers kept busy so far
+/// (which lives as long as the connection, across passes).
+pub struct Probes<'a> {
+    pub client: &'a ProbeClient,
+    pub memory: &'a Mutex<BusyMemory>,
+}
+
+/// What a probe of a server saw, or why it saw nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeRecord {
+    pub work: Option<ServerWork>,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,6 +87,8 @@ pub struct Action {
     /// or `would-delete`.
     pub outcome: &'static str,
     pub detail: Option<String>,
+    /// What asking the server saw, when it was asked (`--keep-busy-kernels`).
+    pub probe: Option<ProbeRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +97,7 @@ pub struct Skip {
     pub server: Option<String>,
     pub reason: &'static str,
     pub detail: Option<String>,
+    pub probe: Option<ProbeRecord>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -137,6 +161,15 @@ struct ServerJob {
     name: String,
     reason: CullReason,
     inactive: Option<f64>,
+    /// The server's idle limit.
+    limit: f64,
+    /// Why it is culled, for the log line.
+    why: String,
+    /// Ask the server before stopping it; the address to ask (`None`: unknown).
+    probe_at: Option<Option<String>>,
+    probe: Option<ProbeRecord>,
+    /// A note for the report (e.g. the busy-timeout was reached).
+    note: Option<String>,
 }
 
 struct UserJob {
@@ -165,11 +198,17 @@ pub async fn run_pass(
     hub: &HubClient,
     settings: &PassSettings,
     arbiter: Option<&dyn Arbiter>,
+    probes: Option<&Probes<'_>>,
 ) -> PassReport {
     let started = Instant::now();
+    let probes = probes.filter(|_| settings.work.enabled());
+    if let Some(probes) = probes {
+        lock(probes.memory).begin_pass();
+    }
     let mut planner = Planner {
         settings,
         arbiter,
+        probes,
         report: PassReport {
             dry_run: settings.dry_run,
             ..PassReport::default()
@@ -179,8 +218,14 @@ pub async fn run_pass(
     };
     planner.report.complete = planner.list_all(hub).await;
     let Planner {
-        mut report, jobs, ..
+        mut report,
+        mut jobs,
+        ..
     } = planner;
+    if let Some(probes) = probes {
+        lock(probes.memory).end_pass(report.complete);
+        probe_candidates(probes, settings, started, &mut jobs, &mut report).await;
+    }
     act(hub, settings, jobs, &mut report).await;
     report.seconds = started.elapsed().as_secs_f64();
     report.request_errors = hub.take_error_counts();
@@ -188,9 +233,14 @@ pub async fn run_pass(
     report
 }
 
+fn lock(memory: &Mutex<BusyMemory>) -> std::sync::MutexGuard<'_, BusyMemory> {
+    memory.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 struct Planner<'a> {
     settings: &'a PassSettings,
     arbiter: Option<&'a dyn Arbiter>,
+    probes: Option<&'a Probes<'a>>,
     report: PassReport,
     jobs: Vec<UserJob>,
     planned: HashSet<String>,
@@ -288,6 +338,7 @@ impl Planner<'_> {
                     KeepReason::ServersAlive(n) => Some(n.to_string()),
                     _ => None,
                 },
+                probe: None,
             }),
         }
     }
@@ -302,6 +353,7 @@ impl Planner<'_> {
                     server: None,
                     reason: "bad-model",
                     detail: Some(e.to_string()),
+                    probe: None,
                 });
                 return;
             }
@@ -336,11 +388,7 @@ impl Planner<'_> {
                 .plan_server(&user.name, &name, &raw, limit, &user_json)
                 .await
             {
-                Ok((reason, inactive)) => to_stop.push(ServerJob {
-                    name,
-                    reason,
-                    inactive,
-                }),
+                Ok(job) => to_stop.push(job),
                 Err(keep) => {
                     alive += 1;
                     self.keep(&user.name, Some(&name), &keep);
@@ -422,14 +470,14 @@ impl Planner<'_> {
         raw: &RawValue,
         limit: f64,
         user_json: &str,
-    ) -> Result<(CullReason, Option<f64>), KeepReason> {
+    ) -> Result<ServerJob, KeepReason> {
         let now = self.settings.now;
         let log_name = log_name(user, name);
         let server: Server = serde_json::from_str(raw.get()).map_err(|e| {
             log::warn!(target: LOG, "Not culling server {log_name}: its model does not parse: {e}");
             KeepReason::BadTimestamp
         })?;
-        let idleness = assess_server(&server, now).inspect_err(|keep| match keep {
+        let mut idleness = assess_server(&server, now).inspect_err(|keep| match keep {
             KeepReason::Pending(what) => {
                 log::warn!(target: LOG, "Not culling server {log_name} with pending {what}");
             }
@@ -441,6 +489,17 @@ impl Planner<'_> {
             }
             _ => {}
         })?;
+        if let (Some(probes), Some(inactive)) = (self.probes, idleness.inactive) {
+            let since = lock(probes.memory).idle_since(&memory_key(user, name), now - inactive);
+            if let Some(since) = since.filter(|since| now - since > inactive) {
+                log::debug!(
+                    target: LOG,
+                    "Server {log_name} was kept busy before; idle for {} by the Hub's count before the culler's own probes",
+                    format_duration(Some(now - since))
+                );
+                idleness.inactive = Some(now - since);
+            }
+        }
         let policy = &self.settings.policy;
         let verdict = match (
             idle_rule_applies(policy, name, &idleness),
@@ -456,22 +515,37 @@ impl Planner<'_> {
         let age = format_duration(idleness.age);
         match decide_server(policy, limit, name, &idleness, verdict) {
             Ok(reason) => {
-                let verb = if self.settings.dry_run {
-                    "Would cull"
+                let work = self.settings.work;
+                let probe = self.probes.is_some() && work.needs_probe(reason, idleness.inactive);
+                let mut job = ServerJob {
+                    name: name.to_owned(),
+                    reason,
+                    inactive: idleness.inactive,
+                    limit,
+                    why: match reason {
+                        CullReason::Idle => format!("inactive for {inactive}"),
+                        CullReason::MaxAge => format!("age: {age}, inactive for {inactive}"),
+                    },
+                    probe_at: probe.then(|| {
+                        server_base(
+                            self.settings.server_url.as_deref(),
+                            server.url.as_deref(),
+                            server.full_url.as_deref(),
+                        )
+                    }),
+                    probe: None,
+                    note: None,
+                };
+                if probe {
+                    log::debug!(target: LOG, "Server {log_name} is {}; asking it what it runs", job.why);
                 } else {
-                    "Culling"
-                };
-                let detail = match reason {
-                    CullReason::Idle => format!("inactive for {inactive}"),
-                    CullReason::MaxAge => format!("age: {age}, inactive for {inactive}"),
-                };
-                log::info!(
-                    target: LOG,
-                    user = user, server = name, action = "stop-server", reason = reason.label(),
-                    idle_seconds = idle_seconds(idleness.inactive).as_str();
-                    "{verb} server {log_name} ({detail})"
-                );
-                Ok((reason, idleness.inactive))
+                    if work.enabled() && work.past_busy_timeout(job.inactive) {
+                        job.note = Some("idle past --busy-timeout; not asked".into());
+                        job.why.push_str(", past --busy-timeout");
+                    }
+                    log_cull(user, &job, self.settings.dry_run);
+                }
+                Ok(job)
             }
             Err(keep) => {
                 log::debug!(target: LOG, "Not culling server {log_name} ({}; age: {age}, inactive for {inactive})", keep.label());
@@ -483,6 +557,98 @@ impl Planner<'_> {
 
 fn idle_seconds(inactive: Option<f64>) -> String {
     inactive.map_or_else(String::new, |s| format!("{s:.0}"))
+}
+
+fn memory_key(user: &str, server: &str) -> String {
+    format!("{user}/{server}")
+}
+
+fn log_cull(user: &str, job: &ServerJob, dry_run: bool) {
+    let verb = if dry_run { "Would cull" } else { "Culling" };
+    log::info!(
+        target: LOG,
+        user = user, server = job.name.as_str(), action = "stop-server", reason = job.reason.label(),
+        idle_seconds = idle_seconds(job.inactive).as_str();
+        "{verb} server {} ({})", log_name(user, &job.name), job.why
+    );
+}
+
+/// Ask every idle candidate (concurrently, within the client's limit) what it runs; keep
+/// those whose work keeps them, and with them their users.
+async fn probe_candidates(
+    probes: &Probes<'_>,
+    settings: &PassSettings,
+    started: Instant,
+    jobs: &mut Vec<UserJob>,
+    report: &mut PassReport,
+) {
+    let rules = settings.work;
+    let now = settings.now;
+    let mut asking: FuturesUnordered<_> = jobs
+        .iter()
+        .enumerate()
+        .flat_map(|(j, job)| {
+            job.servers
+                .iter()
+                .enumerate()
+                .filter_map(move |(s, server)| Some((j, s, server.probe_at.clone()?, server.limit)))
+        })
+        .map(|(j, s, at, limit)| async move {
+            let result = match at {
+                Some(base) => Some(
+                    probes
+                        .client
+                        .probe(&base, rules.keep_busy, now - limit)
+                        .await,
+                ),
+                None => None,
+            };
+            (j, s, result)
+        })
+        .collect();
+    let mut kept: Vec<(usize, usize)> = Vec::new();
+    while let Some((j, s, result)) = asking.next().await {
+        let user = jobs[j].user.clone();
+        let server = &mut jobs[j].servers[s];
+        let keep = judge_probe(probes, settings, started, &user, server, result);
+        match keep {
+            Some(reason) => {
+                report.skipped.push(Skip {
+                    user: user.clone(),
+                    server: Some(server.name.clone()),
+                    reason: reason.label(),
+                    detail: server
+                        .probe
+                        .as_ref()
+                        .and_then(|p| p.work.as_ref())
+                        .map(ServerWork::summary),
+                    probe: server.probe.take(),
+                });
+                kept.push((j, s));
+            }
+            None => log_cull(&user, server, settings.dry_run),
+        }
+    }
+    kept.sort_unstable();
+    for &(j, s) in kept.iter().rev() {
+        jobs[j].servers.remove(s);
+    }
+    let mut touched: Vec<usize> = kept.iter().map(|&(j, _)| j).collect();
+    touched.dedup();
+    for j in touched {
+        let job = &mut jobs[j];
+        if job.delete.take().is_some() {
+            log::debug!(target: LOG, "Not culling user {}: a server of it is kept for its work", job.user);
+            report.skipped.push(Skip {
+                user: job.user.clone(),
+                server: None,
+                reason: KeepReason::ServersAlive(1).label(),
+                detail: Some("a server is kept for its work".into()),
+                probe: None,
+            });
+        }
+    }
+    jobs.retain(|job| job.culls() > 0);
 }
 
 async fn act(
@@ -521,6 +687,71 @@ async fn act(
     }
 }
 
+/// Record what asking `server` found (`None`: it could not be asked, as its address is
+/// unknown); the reason to keep it, if any.
+fn judge_probe(
+    probes: &Probes<'_>,
+    settings: &PassSettings,
+    started: Instant,
+    user: &str,
+    server: &mut ServerJob,
+    result: Option<Result<ServerWork, ProbeError>>,
+) -> Option<KeepReason> {
+    let name = log_name(user, &server.name);
+    let now = settings.now;
+    match result {
+        None => {
+            log::error!(
+                target: LOG,
+                "Not culling server {name}: it cannot be asked what it runs, because the Hub gives no full URL \
+                 for it. Set --server-url to the proxy's address (or JupyterHub.public_url)"
+            );
+            Some(KeepReason::NoServerUrl)
+        }
+        Some(Ok(work)) => {
+            let keep = work_keeps(&settings.work, &work);
+            let summary = work.summary();
+            if let Some(reason) = &keep {
+                log::info!(
+                    target: LOG,
+                    user = user, server = server.name.as_str(), action = "keep-server",
+                    reason = reason.label(), idle_seconds = idle_seconds(server.inactive).as_str();
+                    "Not culling server {name} ({}), as it is {}: {summary}", server.why, reason.label()
+                );
+                lock(probes.memory).remember(
+                    memory_key(user, &server.name),
+                    KeptBusy {
+                        idle_since: now - server.inactive.unwrap_or(0.0),
+                        probed_until: now + started.elapsed().as_secs_f64(),
+                    },
+                );
+            }
+            server.why = format!("{}; {summary}", server.why);
+            server.probe = Some(ProbeRecord {
+                work: Some(work),
+                error: None,
+            });
+            keep
+        }
+        Some(Err(e)) => {
+            log::warn!(
+                target: LOG,
+                "Cannot ask server {name} what it runs ({e}); treating it as not busy"
+            );
+            server.why = format!(
+                "{}; not busy as far as known: the server could not be asked",
+                server.why
+            );
+            server.note = Some(format!("treated as not busy: {e}"));
+            server.probe = Some(ProbeRecord {
+                work: None,
+                error: Some(e.to_string()),
+            });
+            None
+        }
+    }
+}
+
 /// Keep at most `cap` stops and deletions, the longest idle first; record the rest as skipped.
 /// A user is only deleted if all of its stops fit under the cap as well.
 fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassReport) {
@@ -541,6 +772,7 @@ fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassReport) {
                 server: Some(server.name),
                 reason: "cap",
                 detail: None,
+                probe: server.probe,
             });
         }
         if job.delete.is_some() {
@@ -553,6 +785,7 @@ fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassReport) {
                     server: None,
                     reason: "cap",
                     detail: None,
+                    probe: None,
                 });
             }
         }
@@ -577,7 +810,8 @@ fn dry_run_actions(job: UserJob) -> Vec<Action> {
             reason: s.reason.label(),
             inactive: s.inactive,
             outcome: "would-stop",
-            detail: None,
+            detail: s.note,
+            probe: s.probe,
         })
         .collect();
     if let Some((reason, inactive)) = job.delete {
@@ -594,6 +828,7 @@ fn dry_run_actions(job: UserJob) -> Vec<Action> {
             inactive,
             outcome: "would-delete",
             detail: None,
+            probe: None,
         });
     }
     actions
@@ -637,7 +872,8 @@ async fn run_job(hub: &HubClient, settings: &PassSettings, job: UserJob) -> Vec<
             reason: s.reason.label(),
             inactive: s.inactive,
             outcome,
-            detail,
+            detail: detail.or_else(|| s.note.clone()),
+            probe: s.probe.clone(),
         }
     });
     let mut actions: Vec<Action> = futures::future::join_all(stops).await;
@@ -660,6 +896,7 @@ async fn run_job(hub: &HubClient, settings: &PassSettings, job: UserJob) -> Vec<
             inactive,
             outcome,
             detail,
+            probe: None,
         });
     }
     actions
@@ -745,6 +982,11 @@ mod tests {
                     name: name.to_owned(),
                     reason: CullReason::Idle,
                     inactive: Some(inactive),
+                    limit: 600.0,
+                    why: String::new(),
+                    probe_at: None,
+                    probe: None,
+                    note: None,
                 })
                 .collect(),
             delete: delete.map(|inactive| (CullReason::Idle, Some(inactive))),

@@ -203,6 +203,12 @@ pub enum KeepReason {
     ServersAlive(usize),
     /// A timestamp the Hub sent could not be parsed.
     BadTimestamp,
+    /// A kernel (or terminal) is working (`--keep-busy-kernels`).
+    Busy,
+    /// A kernel has open connections (`--keep-connected`).
+    Connected,
+    /// Probing is on but the culler does not know where the server can be reached.
+    NoServerUrl,
 }
 
 impl KeepReason {
@@ -220,6 +226,9 @@ impl KeepReason {
             KeepReason::NoGroups => "no-groups",
             KeepReason::ServersAlive(_) => "servers-alive",
             KeepReason::BadTimestamp => "bad-timestamp",
+            KeepReason::Busy => "busy",
+            KeepReason::Connected => "connected",
+            KeepReason::NoServerUrl => "no-server-url",
         }
     }
 }
@@ -372,6 +381,7 @@ mod tests {
             pending: None,
             ready: Some(true),
             url: Some("/user/u/".into()),
+            full_url: None,
         }
     }
 

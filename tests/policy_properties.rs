@@ -5,6 +5,9 @@ use _core::policy::{
     assess_server, decide_server, default_arbiter, glob_match, idle_rule_applies, CullReason,
     Policy,
 };
+use _core::work::{
+    carried_idle_since, work_keeps, KeptBusy, ServerWork, WorkRules, PROXY_CLOCK_TOLERANCE,
+};
 use proptest::prelude::*;
 
 const NOW: f64 = 1_795_773_600.0;
@@ -58,6 +61,7 @@ proptest! {
             pending: None,
             ready: Some(true),
             url: Some("/user/u/".into()),
+            ..Server::default()
         };
         let name = if named { "lab" } else { "" };
         let idleness = assess_server(&server, NOW).unwrap();
@@ -86,6 +90,7 @@ proptest! {
             ready: Some(false),
             pending,
             url: Some("/user/u/".into()),
+            ..Server::default()
         };
         prop_assert!(assess_server(&server, NOW).is_err());
         let _ = policy;
@@ -119,5 +124,34 @@ proptest! {
         prop_assert_eq!(policy.is_exempt(&name, &groups), groups.contains(&excluded));
         groups.push(excluded);
         prop_assert!(policy.is_exempt(&name, &groups));
+    }
+
+    /// With --keep-busy-kernels a busy kernel always keeps a server (the busy-timeout is
+    /// checked before any probe), and with neither flag nothing a probe sees keeps one.
+    #[test]
+    fn busy_kernels_always_keep_with_keep_busy(
+        kernels in 1u32..50, busy in 1u32..50, connections in 0u32..50, keep_connected in any::<bool>(),
+    ) {
+        let work = ServerWork { kernels: kernels.max(busy), busy_kernels: busy, connections, ..ServerWork::default() };
+        let rules = WorkRules { keep_busy: true, keep_connected, busy_timeout: 0.0 };
+        prop_assert!(work_keeps(&rules, &work).is_some());
+        prop_assert!(work_keeps(&WorkRules::default(), &work).is_none());
+    }
+
+    /// The correction for the culler's own probes never hides activity that came after them,
+    /// and never makes a server look idle for longer than it was before it was first kept.
+    #[test]
+    fn probe_corrections_never_hide_later_activity(
+        idle_since in 0.0..1e9f64, probe_after in 0.0..1e6f64, hub_last_activity in 0.0..2e9f64,
+    ) {
+        let kept = KeptBusy { idle_since, probed_until: idle_since + probe_after };
+        match carried_idle_since(&kept, hub_last_activity) {
+            None => prop_assert!(hub_last_activity > kept.probed_until + PROXY_CLOCK_TOLERANCE),
+            Some(since) => {
+                prop_assert!(hub_last_activity <= kept.probed_until + PROXY_CLOCK_TOLERANCE);
+                prop_assert!(since <= hub_last_activity);
+                prop_assert!(since >= idle_since.min(hub_last_activity));
+            }
+        }
     }
 }

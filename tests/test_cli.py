@@ -115,6 +115,9 @@ def test_value_spellings(argv, key, value, tmp_path, monkeypatch):
         (["--metrics-bind=localhost:70000"], "expected HOST:PORT"),
         (["--log-format=xml"], "expected text or json"),
         (["--max-culls-per-pass=-1"], "must not be negative"),
+        (["--server-url=proxy-public"], "expected an http:// or https:// URL"),
+        (["--busy-timeout=-1"], "must not be negative"),
+        (["--probe-timeout=soon"], "whole number of seconds"),
     ],
 )
 def test_bad_input_is_a_usage_error(argv, message, tmp_path, monkeypatch):
@@ -190,6 +193,11 @@ def test_generate_config_round_trips(tmp_path, monkeypatch, capsys):
             ["--once", "--ssl-enabled", "--internal-certs-location=/nope"],
             {"JUPYTERHUB_API_TOKEN": "x"},
             "/nope/hub-ca",
+        ),
+        (
+            ["--once", "--timeout=3600", "--keep-busy-kernels", "--busy-timeout=600"],
+            {"JUPYTERHUB_API_TOKEN": "x"},
+            "--busy-timeout (600s) must be longer than --timeout (3600s)",
         ),
     ],
 )

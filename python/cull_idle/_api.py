@@ -50,16 +50,23 @@ class Action:
     #: ``stopped``, ``stopping`` (202, slow to stop), ``gone`` (404), ``deleted``, ``kept`` or ``failed``.
     outcome: str
     detail: Optional[str] = None
+    #: What asking the server saw (``keep_busy_kernels``/``keep_connected``): ``{"work": {"kernels",
+    #: "busy_kernels", "connections", "terminals", "recent_terminals"}, "error": None}``, or
+    #: ``{"work": None, "error": "..."}`` when it could not be asked.
+    probe: Optional[dict[str, Any]] = None
 
 
 @dataclass(frozen=True)
 class Skip:
-    """A server or user the pass kept, with why (``pending``, ``not-ready``, ``arbiter``, ``admin``...)."""
+    """A server or user the pass kept, with why (``pending``, ``not-ready``, ``arbiter``, ``admin``,
+    ``busy``, ``connected``...)."""
 
     user: str
     server: Optional[str]
     reason: str
     detail: Optional[str] = None
+    #: What asking the server saw, for servers kept as ``busy`` or ``connected`` (see :class:`Action`).
+    probe: Optional[dict[str, Any]] = None
 
 
 @dataclass
@@ -171,8 +178,13 @@ def connect(
     ssl_enabled: bool = False,
     internal_certs_location: str = "internal-ssl",
     request_timeout: Optional[float] = None,
+    probe_timeout: float = 10,
 ) -> _core.Hub:
-    """A reusable connection to the Hub API (raises ``ValueError`` for bad settings)."""
+    """A reusable connection to the Hub API (raises ``ValueError`` for bad settings).
+
+    ``probe_timeout`` bounds each request to a single-user server (``keep_busy_kernels``).
+    Reuse the connection across passes: it also remembers the servers kept for their work.
+    """
     if not api_token:
         raise ValueError("an API token is required (JUPYTERHUB_API_TOKEN)")
     if concurrency < 0:
@@ -187,6 +199,7 @@ def connect(
         ca_file=files["ca_file"],
         cert_file=files["cert_file"],
         key_file=files["key_file"],
+        probe_timeout=probe_timeout,
     )
 
 
@@ -271,20 +284,34 @@ async def run_pass(
     exclude_groups: Iterable[str] = (),
     group_timeouts: Optional[Mapping[str, float]] = None,
     max_culls_per_pass: int = 0,
+    keep_busy_kernels: bool = False,
+    keep_connected: bool = False,
+    busy_timeout: float = 0,
+    server_url: Optional[str] = None,
 ) -> CullReport:
-    """One pass over an existing connection (see :func:`connect`)."""
+    """One pass over an existing connection (see :func:`connect`).
+
+    With ``keep_busy_kernels`` (or ``keep_connected``), each server the idle rule selected is
+    asked for its kernels (and terminals) first, and kept while one is busy (or connected);
+    ``busy_timeout`` (seconds, 0 for none) is the idle time past which it is culled anyway.
+    Servers are reached at ``server_url`` (the proxy's address) plus their path, or else at the
+    ``full_url`` the Hub gives them. The token needs ``access:servers``.
+    """
     for name, value in [
         ("inactive_limit", inactive_limit),
         ("max_age", max_age),
         ("api_page_size", api_page_size),
         ("user_timeout", user_timeout or 0),
         ("max_culls_per_pass", max_culls_per_pass),
+        ("busy_timeout", busy_timeout),
         *((f"group_timeouts[{g!r}]", t) for g, t in (group_timeouts or {}).items()),
     ]:
         if value < 0:
             raise ValueError(f"{name} must not be negative, not {value}")
     if isinstance(exclude_users, str) or isinstance(exclude_groups, str):
         raise ValueError("exclude_users and exclude_groups take lists of names")
+    if server_url is not None and not server_url.startswith(("http://", "https://")):
+        raise ValueError(f"server_url must start with http:// or https://, not {server_url!r}")
     # Looked up through the package at each pass, so patching ``cull_idle.utcnow`` moves time.
     import cull_idle
 
@@ -311,6 +338,10 @@ async def run_pass(
             group_limits=[(g, float(t)) for g, t in (group_timeouts or {}).items()],
             dry_run=dry_run,
             max_culls=max_culls_per_pass or None,
+            keep_busy_kernels=keep_busy_kernels,
+            keep_connected=keep_connected,
+            busy_timeout=float(busy_timeout),
+            server_url=server_url,
         )
         text = await _finished(handle)
     return CullReport._from_json(text)
@@ -327,7 +358,11 @@ async def token_scopes(hub: _core.Hub) -> Optional[list[str]]:
 
 #: What each scope is needed for; the first element says whether running without it is unsafe.
 def scope_problems(
-    scopes: Iterable[str], *, cull_users: bool = False, uses_groups: bool = False
+    scopes: Iterable[str],
+    *,
+    cull_users: bool = False,
+    uses_groups: bool = False,
+    probes_servers: bool = False,
 ) -> list[tuple[bool, str]]:
     """Missing scopes for the features in use: ``(fatal, message)`` pairs."""
     have = {s.split("!", 1)[0] for s in scopes}
@@ -351,6 +386,14 @@ def scope_problems(
         ]
     if uses_groups:
         needed.append((True, "read:users:groups", "--exclude-groups/--group-timeout (seeing users' groups)"))
+    if probes_servers:
+        needed.append(
+            (
+                True,
+                "access:servers",
+                "--keep-busy-kernels/--keep-connected (asking servers about their kernels)",
+            )
+        )
     return [
         (fatal, f"the token lacks the scope {scope}, needed for {what}")
         for fatal, scope, what in needed
@@ -401,13 +444,15 @@ async def cull_idle(
     cull_default_servers: bool = True,
     cull_named_servers: bool = True,
     cull_arbiter: Optional[CullArbiter] = None,
+    probe_timeout: float = 10,
     **extensions: Any,
 ) -> CullReport:
     """One culling pass, with jupyterhub-idle-culler's arguments and meanings.
 
     cull-idle's own options are keyword-only extensions: ``dry_run``, ``user_timeout``,
-    ``exclude_users``, ``exclude_groups``, ``group_timeouts`` and ``max_culls_per_pass`` (see
-    :func:`run_pass`).
+    ``exclude_users``, ``exclude_groups``, ``group_timeouts``, ``max_culls_per_pass``,
+    ``keep_busy_kernels``, ``keep_connected``, ``busy_timeout`` and ``server_url`` (see
+    :func:`run_pass`), and ``probe_timeout`` (see :func:`connect`).
 
     Hub errors never raise: they are logged, retried where that helps, and recorded in the
     returned report (``report.complete`` is false when the users could not all be listed).
@@ -419,6 +464,7 @@ async def cull_idle(
         concurrency=concurrency,
         ssl_enabled=ssl_enabled,
         internal_certs_location=internal_certs_location,
+        probe_timeout=probe_timeout,
     )
     return await run_pass(
         hub,
@@ -513,6 +559,7 @@ async def cull_idle_periodically(
     concurrency: int = 10,
     ssl_enabled: bool = False,
     internal_certs_location: str = "internal-ssl",
+    probe_timeout: float = 10,
     **options: Any,
 ) -> None:
     """Cull at once, then every ``cull_every`` seconds, until ``stop`` is set (or forever).
@@ -527,6 +574,7 @@ async def cull_idle_periodically(
         concurrency=concurrency,
         ssl_enabled=ssl_enabled,
         internal_certs_location=internal_certs_location,
+        probe_timeout=probe_timeout,
     )
     await run_periodically(hub, inactive_limit, logger, cull_every=cull_every, stop=stop, **options)
 

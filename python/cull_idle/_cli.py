@@ -116,6 +116,13 @@ def parse_address(value: Any) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def parse_url(value: Any) -> str:
+    text = parse_text(value).strip()
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
+        raise BadValue(f"expected an http:// or https:// URL, not {value!r}")
+    return text
+
+
 def parse_log_format(value: Any) -> str:
     if value not in ("text", "json"):
         raise BadValue(f"expected text or json, not {value!r}")
@@ -165,7 +172,7 @@ class Option:
         return self.parse is parse_bool
 
 
-HUB, POLICY, RUN = "Hub connection", "Policy", "Output and running"
+HUB, POLICY, WORK, RUN = "Hub connection", "Policy", "Kernel-aware culling", "Output and running"
 OPTIONS = [
     Option(
         "url", parse_text, None, "The Hub API URL.", HUB, f"$JUPYTERHUB_API_URL, else {_api.DEFAULT_API_URL}"
@@ -285,6 +292,45 @@ OPTIONS = [
         POLICY,
     ),
     Option(
+        "keep-busy-kernels",
+        parse_bool,
+        False,
+        "Before stopping an idle server, ask it for its kernels and terminals; keep it while a kernel "
+        "is busy or a terminal was used within the timeout (the token needs access:servers).",
+        WORK,
+    ),
+    Option(
+        "keep-connected",
+        parse_bool,
+        False,
+        "Likewise keep idle servers whose kernels have open connections (a notebook tab left open).",
+        WORK,
+    ),
+    Option(
+        "busy-timeout",
+        parse_seconds,
+        0,
+        "Cull a server idle (by the Hub) this long even if it is busy or connected, so that a "
+        "runaway kernel cannot hold a server forever (0: no bound).",
+        WORK,
+    ),
+    Option(
+        "server-url",
+        parse_url,
+        None,
+        "Where to reach single-user servers for those questions: the proxy's address, e.g. "
+        "http://proxy-public; the server's path is appended.",
+        WORK,
+        "the full_url the Hub gives each server (set with JupyterHub.public_url)",
+    ),
+    Option(
+        "probe-timeout",
+        parse_seconds,
+        10,
+        "Seconds to wait for a single-user server's answer (each try; 3 retries on failures).",
+        WORK,
+    ),
+    Option(
         "once",
         parse_bool,
         False,
@@ -359,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         add_help=False,
     )
-    groups = {name: parser.add_argument_group(name) for name in (HUB, POLICY, RUN)}
+    groups = {name: parser.add_argument_group(name) for name in (HUB, POLICY, WORK, RUN)}
     for option in OPTIONS:
         default = option.default_text or option.default
         if option.is_bool:
@@ -633,13 +679,27 @@ async def check_scopes(hub: Any, settings: dict[str, Any], stop: asyncio.Event) 
     if scopes is None:
         return True
     uses_groups = bool(settings["exclude_groups"] or settings["group_timeout"])
+    probes_servers = bool(settings["keep_busy_kernels"] or settings["keep_connected"])
     for fatal, message in _api.scope_problems(
-        scopes, cull_users=settings["cull_users"], uses_groups=uses_groups
+        scopes, cull_users=settings["cull_users"], uses_groups=uses_groups, probes_servers=probes_servers
     ):
         if fatal:
-            raise UsageError(f"{message}; refusing to run rather than cull users who may be exempt")
-        log.warning("The %s", message)
+            raise UsageError(f"{message}; refusing to run rather than cull servers that should be kept")
+        log.warning("%s%s", message[0].upper(), message[1:])
     return True
+
+
+def check_work_settings(settings: dict[str, Any]) -> None:
+    """Refuse kernel-aware settings that cannot work; warn about those that do nothing."""
+    probing = settings["keep_busy_kernels"] or settings["keep_connected"]
+    busy_timeout = settings["busy_timeout"]
+    if busy_timeout and not probing:
+        log.warning("--busy-timeout does nothing without --keep-busy-kernels or --keep-connected")
+    if probing and busy_timeout and busy_timeout <= settings["timeout"]:
+        raise UsageError(
+            f"--busy-timeout ({busy_timeout}s) must be longer than --timeout ({settings['timeout']}s), "
+            "or no busy server would ever be kept"
+        )
 
 
 async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> int:
@@ -649,7 +709,9 @@ async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> i
         concurrency=settings["concurrency"],
         ssl_enabled=settings["ssl_enabled"],
         internal_certs_location=settings["internal_certs_location"],
+        probe_timeout=settings["probe_timeout"] or 10,
     )
+    check_work_settings(settings)
     options = dict(
         cull_users=settings["cull_users"],
         remove_named_servers=settings["remove_named_servers"],
@@ -665,6 +727,10 @@ async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> i
         exclude_groups=settings["exclude_groups"],
         group_timeouts=settings["group_timeout"],
         max_culls_per_pass=settings["max_culls_per_pass"],
+        keep_busy_kernels=settings["keep_busy_kernels"],
+        keep_connected=settings["keep_connected"],
+        busy_timeout=settings["busy_timeout"],
+        server_url=settings["server_url"],
     )
     period = _api.default_cull_every(settings["timeout"], settings["cull_every"])
 

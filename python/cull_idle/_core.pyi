@@ -18,6 +18,7 @@ class Hub:
         key_file: Optional[str] = None,
         retries: int = 3,
         backoff: float = 0.5,
+        probe_timeout: float = 10.0,
     ) -> Hub: ...
     def start_pass(
         self,
@@ -38,6 +39,10 @@ class Hub:
         group_limits: list[tuple[str, float]] = ...,
         dry_run: bool = False,
         max_culls: Optional[int] = None,
+        keep_busy_kernels: bool = False,
+        keep_connected: bool = False,
+        busy_timeout: float = 0.0,
+        server_url: Optional[str] = None,
     ) -> Task: ...
     def start_token_scopes(self) -> Task: ...
 

@@ -1,6 +1,7 @@
 """JupyterHub config for the tests and the demo; everything variable comes from the environment."""
 
 import os
+import sys
 
 import testhub
 
@@ -20,7 +21,18 @@ if os.environ.get("TEST_CHP_COMMAND"):
     c.ConfigurableHTTPProxy.auth_token = os.urandom(16).hex()
 else:
     c.JupyterHub.proxy_class = testhub.InMemoryProxy
-c.JupyterHub.spawner_class = testhub.NoProcessSpawner
+if os.environ.get("TEST_REAL_SERVERS"):
+    # Real jupyter_server single-user servers with ipykernel kernels, as local processes,
+    # reached through the real proxy at the Hub's public URL (which fills in `full_url`).
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = os.path.join(here, "home", "{username}")
+    c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
+    c.Spawner.args = ["--ServerApp.allow_root=True"]
+    # Only the tests move activity: no activity reports from the servers during a test.
+    c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": "3600"}
+    c.JupyterHub.public_url = f"http://127.0.0.1:{os.environ['TEST_PROXY_PORT']}"
+else:
+    c.JupyterHub.spawner_class = testhub.NoProcessSpawner
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allow_all = True
 c.Authenticator.admin_users = {"admin-user"}
@@ -44,6 +56,7 @@ services = [
     {"name": "culler", "api_token": os.environ["TEST_CULL_TOKEN"]},
     {"name": "culler-users", "api_token": os.environ["TEST_CULL_USERS_TOKEN"]},
     {"name": "culler-groups", "api_token": os.environ["TEST_CULL_GROUPS_TOKEN"]},
+    {"name": "culler-kernels", "api_token": os.environ["TEST_CULL_KERNELS_TOKEN"]},
 ]
 managed = os.environ.get("TEST_MANAGED_CULLER")
 if managed:
@@ -60,6 +73,7 @@ c.JupyterHub.load_roles = [
         "services": ["culler-groups"],
     },
     {"name": "culler", "scopes": culler_scopes, "services": ["culler"]},
+    {"name": "culler-kernels", "scopes": [*culler_scopes, "access:servers"], "services": ["culler-kernels"]},
     {
         "name": "culler-users",
         "scopes": [*culler_scopes, "delete:users", "read:users"],

@@ -22,6 +22,14 @@ from urllib.parse import quote
 
 import requests
 
+try:
+    from secret_guard import secret
+except ImportError:  # used by the demo and the benches, outside the test suite
+
+    def secret(value: str) -> str:
+        return value
+
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -39,9 +47,10 @@ class TestHub:
         self.port = free_port()
         self.api_url = f"http://127.0.0.1:{self.port}/hub/api"
         self.admin_token = secrets.token_hex(16)
-        self.cull_token = secrets.token_hex(16)
-        self.cull_users_token = secrets.token_hex(16)
-        self.cull_groups_token = secrets.token_hex(16)
+        self.cull_token = secret(secrets.token_hex(16))
+        self.cull_users_token = secret(secrets.token_hex(16))
+        self.cull_groups_token = secret(secrets.token_hex(16))
+        self.cull_kernels_token = secret(secrets.token_hex(16))
         self.env = {
             **os.environ,
             "TEST_HUB_DIR": str(self.dir),
@@ -51,12 +60,18 @@ class TestHub:
             "TEST_CULL_TOKEN": self.cull_token,
             "TEST_CULL_USERS_TOKEN": self.cull_users_token,
             "TEST_CULL_GROUPS_TOKEN": self.cull_groups_token,
+            "TEST_CULL_KERNELS_TOKEN": self.cull_kernels_token,
             "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
             **(extra_env or {}),
         }
         self.proc: Optional[subprocess.Popen] = None
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {self.admin_token}"
+
+    @property
+    def public_url(self) -> str:
+        """The proxy's address (where single-user servers are reached)."""
+        return f"http://127.0.0.1:{self.env['TEST_PROXY_PORT']}"
 
     @property
     def log_path(self) -> Path:

@@ -5,8 +5,9 @@
   spawning, ``slow*`` take ``TEST_SLOW_STOP`` seconds to stop (longer than the Hub's
   ``slow_stop_timeout``, so the Hub answers 202), ``sleep*`` take ``TEST_SLEEP_STOP`` seconds.
 - ``InMemoryProxy``: a proxy that only remembers routes (no configurable-http-proxy process).
-- ``TestingHandler``: test-only API that writes activity times straight into the Hub's ORM
-  and reports how many stops ran at once. Guarded by the test admin token.
+- ``TestingHandler``: test-only API that writes activity times straight into the Hub's ORM,
+  makes the Hub read the proxy's activity now, and reports how many stops ran at once.
+  Guarded by the test admin token.
 """
 
 import asyncio
@@ -115,9 +116,16 @@ class TestingHandler(APIHandler):
 
     async def post(self):
         """Body: ``{"items": [{"user", "server"?, "last_activity_ago"?, "started_ago"?,
-        "user_last_activity_ago"?, "user_created_ago"?}]}``; ``null`` values clear the time."""
+        "user_last_activity_ago"?, "user_created_ago"?}], "poll_proxy"?: true}``; ``null`` values
+        clear the time. ``poll_proxy`` first copies the proxy's route activity into the Hub, as
+        the Hub does every ``last_activity_interval``."""
         self._check()
-        for item in json.loads(self.request.body)["items"]:
+        body = json.loads(self.request.body)
+        if body.get("poll_proxy"):
+            from jupyterhub.app import JupyterHub
+
+            await JupyterHub.instance().update_last_activity()
+        for item in body.get("items", []):
             user = self.find_user(item["user"])
             if user is None:
                 raise web.HTTPError(404, "no user " + item["user"])

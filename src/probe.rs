@@ -1,0 +1,369 @@
+//! Asking a single-user server what it is running (`--keep-busy-kernels`, `--keep-connected`).
+//!
+//! The probe reads jupyter_server's `api/kernels` and `api/terminals` with the culler's token,
+//! which the server's Hub authentication accepts when the token has `access:servers`. It asks
+//! with `no_track_activity=1`, so jupyter_server does not count the probe as activity; the
+//! proxy, if the probe goes through one, does (see `work::carried_idle_since`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use tokio::sync::Semaphore;
+
+use crate::hub::ApiToken;
+use crate::timestamp::parse_timestamp;
+use crate::work::{is_busy_state, ServerWork};
+
+/// Kernel and terminal lists are small; anything bigger is not jupyter_server talking.
+const MAX_BODY_BYTES: usize = 8 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("GET {url}: the server answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("GET {url}: no answer within {seconds:.0}s")]
+    Timeout { url: String, seconds: f64 },
+    #[error("GET {url}: {detail}")]
+    Transport { url: String, detail: String },
+    #[error("GET {url}: the reply is not jupyter_server's ({detail})")]
+    Decode { url: String, detail: String },
+}
+
+impl ProbeError {
+    /// Worth another try: the server may be restarting, overloaded or briefly unreachable.
+    fn is_transient(&self) -> bool {
+        match self {
+            ProbeError::Status { status, .. } => *status >= 500 || *status == 429,
+            ProbeError::Timeout { .. } | ProbeError::Transport { .. } => true,
+            ProbeError::Config(_) | ProbeError::Decode { .. } => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProbeSettings {
+    pub token: ApiToken,
+    /// Per request; short, since a candidate waits for it.
+    pub timeout: Duration,
+    /// Extra CA certificates to trust besides the system's (the Hub's internal CA).
+    pub ca_file: Option<PathBuf>,
+    pub retries: u32,
+    pub backoff: Duration,
+}
+
+/// An HTTP client for single-user servers, sharing the Hub client's concurrency limit.
+pub struct ProbeClient {
+    client: reqwest::Client,
+    limiter: Arc<Semaphore>,
+    timeout: Duration,
+    retries: u32,
+    backoff: Duration,
+}
+
+impl std::fmt::Debug for ProbeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeClient")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct KernelWire {
+    #[serde(default)]
+    execution_state: Option<String>,
+    #[serde(default)]
+    connections: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct TerminalWire {
+    #[serde(default)]
+    last_activity: Option<String>,
+}
+
+impl ProbeClient {
+    pub fn new(settings: &ProbeSettings, limiter: Arc<Semaphore>) -> Result<Self, ProbeError> {
+        let mut auth = HeaderValue::from_str(&format!("token {}", settings.token.secret()))
+            .map_err(|_| {
+                ProbeError::Config(
+                    "the API token holds characters that cannot be sent in an HTTP header".into(),
+                )
+            })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("cull-idle/", env!("CARGO_PKG_VERSION")))
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            // A redirect means the token was not accepted (a login page); never follow it.
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy();
+        if let Some(ca_file) = &settings.ca_file {
+            let pem = std::fs::read(ca_file).map_err(|e| {
+                ProbeError::Config(format!(
+                    "cannot read the CA file {}: {e}",
+                    ca_file.display()
+                ))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                ProbeError::Config(format!(
+                    "the CA file {} holds no usable certificate ({e})",
+                    ca_file.display()
+                ))
+            })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder.build().map_err(|e| {
+            ProbeError::Config(format!("cannot build the HTTP client for probes: {e}"))
+        })?;
+        Ok(ProbeClient {
+            client,
+            limiter,
+            timeout: settings.timeout,
+            retries: settings.retries,
+            backoff: settings.backoff,
+        })
+    }
+
+    /// What the server at `base` (its URL, ending in `/`) runs. Terminals whose activity is at
+    /// or after `recent_after` (seconds since the epoch) count as recently used; terminals are
+    /// only asked about with `terminals`. Transient failures are retried.
+    pub async fn probe(
+        &self,
+        base: &str,
+        terminals: bool,
+        recent_after: f64,
+    ) -> Result<ServerWork, ProbeError> {
+        let kernels: Vec<KernelWire> = self.get_json(base, "api/kernels").await?;
+        let mut work = ServerWork {
+            kernels: count(kernels.len()),
+            ..ServerWork::default()
+        };
+        for kernel in &kernels {
+            if kernel.execution_state.as_deref().is_some_and(is_busy_state) {
+                work.busy_kernels += 1;
+            }
+            work.connections += kernel.connections.unwrap_or(0);
+        }
+        if terminals {
+            match self
+                .get_json::<Vec<TerminalWire>>(base, "api/terminals")
+                .await
+            {
+                Ok(list) => {
+                    work.terminals = Some(count(list.len()));
+                    work.recent_terminals = count(
+                        list.iter()
+                            .filter(|t| {
+                                t.last_activity
+                                    .as_deref()
+                                    .and_then(|text| parse_timestamp(text).ok())
+                                    .is_some_and(|at| at >= recent_after)
+                            })
+                            .count(),
+                    );
+                }
+                // Servers without the terminals extension answer 404.
+                Err(ProbeError::Status { status: 404, .. }) => {}
+                Err(e) => {
+                    log::warn!(target: "cull_idle", "Cannot read terminals ({e}); judging by kernels alone");
+                }
+            }
+        }
+        Ok(work)
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        base: &str,
+        endpoint: &str,
+    ) -> Result<T, ProbeError> {
+        let url = format!("{base}{endpoint}?no_track_activity=1");
+        let mut attempt = 0;
+        loop {
+            let error = match self.get_once(&url).await {
+                Ok(body) => {
+                    return serde_json::from_slice(&body).map_err(|e| ProbeError::Decode {
+                        url: url.clone(),
+                        detail: e.to_string(),
+                    })
+                }
+                Err(e) if e.is_transient() && attempt < self.retries => e,
+                Err(e) => return Err(e),
+            };
+            attempt += 1;
+            let delay = self.backoff.saturating_mul(1 << (attempt - 1).min(6));
+            log::debug!(target: "cull_idle", "{error}; retrying in {:.1}s", delay.as_secs_f64());
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn get_once(&self, url: &str) -> Result<Vec<u8>, ProbeError> {
+        let _permit = self
+            .limiter
+            .acquire()
+            .await
+            .expect("the limiter is never closed");
+        log::debug!(target: "cull_idle", "GET {url}");
+        let transport = |e: &reqwest::Error| {
+            if e.is_timeout() {
+                ProbeError::Timeout {
+                    url: url.to_owned(),
+                    seconds: self.timeout.as_secs_f64(),
+                }
+            } else {
+                ProbeError::Transport {
+                    url: url.to_owned(),
+                    detail: crate::hub::error_chain(e),
+                }
+            }
+        };
+        let mut response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        let status = response.status();
+        if status != StatusCode::OK {
+            return Err(ProbeError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+            });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ProbeError::Decode {
+                    url: url.to_owned(),
+                    detail: format!("reply larger than {} MiB", MAX_BODY_BYTES >> 20),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Where to reach a server: `server_url` (the proxy's address, as `--server-url`) joined with
+/// the server's path, else the `full_url` the Hub gives (with `public_url` or subdomains), else
+/// its `url` when that is already absolute. Always ends in `/`.
+pub fn server_base(
+    server_url: Option<&str>,
+    url: Option<&str>,
+    full_url: Option<&str>,
+) -> Option<String> {
+    let absolute = |u: &str| u.starts_with("http://") || u.starts_with("https://");
+    let non_empty = |u: &&str| !u.is_empty();
+    let base = match (server_url.filter(non_empty), url.filter(non_empty)) {
+        (Some(origin), Some(url)) => {
+            let path = if absolute(url) {
+                url.find("://")
+                    .and_then(|scheme| url[scheme + 3..].find('/').map(|p| &url[scheme + 3 + p..]))
+                    .unwrap_or("/")
+            } else {
+                url
+            };
+            format!(
+                "{}/{}",
+                origin.trim_end_matches('/'),
+                path.trim_start_matches('/')
+            )
+        }
+        (Some(_), None) => return None,
+        (None, url) => full_url
+            .filter(non_empty)
+            .or(url.filter(|u| absolute(u)))?
+            .to_owned(),
+    };
+    Some(if base.ends_with('/') {
+        base
+    } else {
+        base + "/"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_explicit_server_url_replaces_the_origin() {
+        assert_eq!(
+            server_base(Some("http://proxy-public/"), Some("/user/a/"), None).as_deref(),
+            Some("http://proxy-public/user/a/")
+        );
+        assert_eq!(
+            server_base(
+                Some("http://10.0.0.1:8000"),
+                Some("/prefix/user/a%20b/gpu/"),
+                Some("https://hub.example.org/prefix/user/a%20b/gpu/")
+            )
+            .as_deref(),
+            Some("http://10.0.0.1:8000/prefix/user/a%20b/gpu/")
+        );
+        // Subdomain URLs are absolute: the path is kept, the origin replaced.
+        assert_eq!(
+            server_base(
+                Some("http://proxy"),
+                Some("https://a.hub.org/user/a/"),
+                None
+            )
+            .as_deref(),
+            Some("http://proxy/user/a/")
+        );
+    }
+
+    #[test]
+    fn the_hub_s_full_url_is_used_otherwise() {
+        assert_eq!(
+            server_base(None, Some("/user/a/"), Some("https://hub.org/user/a/")).as_deref(),
+            Some("https://hub.org/user/a/")
+        );
+        assert_eq!(
+            server_base(None, Some("https://a.hub.org/user/a"), None).as_deref(),
+            Some("https://a.hub.org/user/a/")
+        );
+    }
+
+    #[test]
+    fn without_a_known_address_there_is_no_base() {
+        assert_eq!(server_base(None, Some("/user/a/"), None), None);
+        assert_eq!(server_base(None, None, None), None);
+        assert_eq!(server_base(Some("http://proxy"), None, None), None);
+        assert_eq!(server_base(Some(""), Some("/user/a/"), Some("")), None);
+    }
+
+    #[test]
+    fn transient_failures() {
+        let status = |status| ProbeError::Status {
+            url: String::new(),
+            status,
+        };
+        assert!(status(502).is_transient());
+        assert!(status(429).is_transient());
+        assert!(!status(403).is_transient());
+        assert!(!status(302).is_transient());
+        assert!(!ProbeError::Decode {
+            url: String::new(),
+            detail: String::new()
+        }
+        .is_transient());
+    }
+}

@@ -1,0 +1,296 @@
+//! Kernel-aware culling: whether work running inside a single-user server keeps it alive.
+//!
+//! The Hub only sees network activity, so a kernel computing with its browser tab closed looks
+//! idle to it. With `--keep-busy-kernels` / `--keep-connected`, a server the idle rule selected
+//! is asked what it runs before it is stopped. These are the pure rules over what that probe
+//! saw, and the memory that keeps the probe itself from resetting the server's idle time.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::policy::{CullReason, KeepReason};
+
+/// What a probe of a single-user server saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServerWork {
+    pub kernels: u32,
+    /// Kernels executing code, or starting or restarting (see [`is_busy_state`]).
+    pub busy_kernels: u32,
+    /// Open kernel connections: websockets of notebook tabs, consoles, other clients.
+    pub connections: u32,
+    /// `None` when the server has no terminals API (or it could not be read).
+    pub terminals: Option<u32>,
+    /// Terminals with input or output within the server's idle limit.
+    pub recent_terminals: u32,
+}
+
+impl ServerWork {
+    /// A short account for log lines and reports.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "{} of {} kernels busy, {} connections",
+            self.busy_kernels, self.kernels, self.connections
+        );
+        if let Some(terminals) = self.terminals {
+            text = format!(
+                "{text}, {} of {terminals} terminals recently used",
+                self.recent_terminals
+            );
+        }
+        text
+    }
+}
+
+/// `--keep-busy-kernels`, `--keep-connected` and `--busy-timeout`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WorkRules {
+    pub keep_busy: bool,
+    pub keep_connected: bool,
+    /// Seconds idle (by the Hub) after which a server is culled even if busy; 0 turns it off.
+    pub busy_timeout: f64,
+}
+
+impl WorkRules {
+    pub fn enabled(&self) -> bool {
+        self.keep_busy || self.keep_connected
+    }
+
+    /// The busy-timeout is a hard bound: past it, nothing the server says can keep it.
+    pub fn past_busy_timeout(&self, inactive: Option<f64>) -> bool {
+        self.busy_timeout > 0.0 && inactive.is_some_and(|i| i >= self.busy_timeout)
+    }
+
+    /// Whether a server the policy chose to cull for `reason` is asked first. Only idle
+    /// candidates are: max-age is absolute, and active servers are never probed at all.
+    pub fn needs_probe(&self, reason: CullReason, inactive: Option<f64>) -> bool {
+        self.enabled() && reason == CullReason::Idle && !self.past_busy_timeout(inactive)
+    }
+}
+
+/// Kernel states that mean "running or about to run code". `dead` and `unknown` do not.
+pub fn is_busy_state(state: &str) -> bool {
+    matches!(state, "busy" | "starting" | "restarting" | "autorestarting")
+}
+
+/// Whether what the probe saw keeps the server, and why.
+pub fn work_keeps(rules: &WorkRules, work: &ServerWork) -> Option<KeepReason> {
+    if rules.keep_busy && (work.busy_kernels > 0 || work.recent_terminals > 0) {
+        return Some(KeepReason::Busy);
+    }
+    if rules.keep_connected && work.connections > 0 {
+        return Some(KeepReason::Connected);
+    }
+    None
+}
+
+/// Seconds of clock difference allowed between the culler and the proxy.
+pub const PROXY_CLOCK_TOLERANCE: f64 = 2.0;
+
+/// A server this culler kept because it was busy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeptBusy {
+    /// When the server became idle as the Hub saw it before the culler first probed it.
+    pub idle_since: f64,
+    /// When the culler's last probe of it ended.
+    pub probed_until: f64,
+}
+
+/// The idle-since time to judge a kept server by, given the `last_activity` the Hub reports
+/// for it now; `None` when the Hub has seen activity that was not the culler's own.
+///
+/// A probe that goes through configurable-http-proxy is a successful request on the
+/// server's route, so the proxy stamps the route and the Hub copies that stamp into the
+/// server's `last_activity`. Without this correction a busy server would look freshly active
+/// after every probe and `--busy-timeout` could never be reached. Activity stamped after the
+/// probe ended (beyond the clock tolerance) is someone else's and ends the correction.
+pub fn carried_idle_since(kept: &KeptBusy, hub_last_activity: f64) -> Option<f64> {
+    (hub_last_activity <= kept.probed_until + PROXY_CLOCK_TOLERANCE)
+        .then_some(kept.idle_since.min(hub_last_activity))
+}
+
+/// The servers kept busy, by `user/server`, across passes. It only ever holds servers that
+/// were kept for their work, so it stays small whatever the size of the Hub.
+#[derive(Debug, Default)]
+pub struct BusyMemory {
+    kept: HashMap<String, (KeptBusy, bool)>,
+}
+
+impl BusyMemory {
+    /// Mark every entry unseen; [`BusyMemory::end_pass`] drops those still unseen.
+    pub fn begin_pass(&mut self) {
+        for (_, seen) in self.kept.values_mut() {
+            *seen = false;
+        }
+    }
+
+    /// The idle-since time for `key` (see [`carried_idle_since`]); forgets the server when
+    /// the Hub has seen other activity since.
+    pub fn idle_since(&mut self, key: &str, hub_last_activity: f64) -> Option<f64> {
+        let (kept, seen) = self.kept.get_mut(key)?;
+        *seen = true;
+        let carried = carried_idle_since(kept, hub_last_activity);
+        if carried.is_none() {
+            self.kept.remove(key);
+        }
+        carried
+    }
+
+    pub fn remember(&mut self, key: String, kept: KeptBusy) {
+        self.kept.insert(key, (kept, true));
+    }
+
+    /// After a pass that listed every server, forget the servers it did not see (stopped
+    /// or deleted since).
+    pub fn end_pass(&mut self, complete: bool) {
+        if complete {
+            self.kept.retain(|_, (_, seen)| *seen);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn work(busy: u32, connections: u32, recent_terminals: u32) -> ServerWork {
+        ServerWork {
+            kernels: busy + 1,
+            busy_kernels: busy,
+            connections,
+            terminals: Some(recent_terminals),
+            recent_terminals,
+        }
+    }
+
+    const BUSY: WorkRules = WorkRules {
+        keep_busy: true,
+        keep_connected: false,
+        busy_timeout: 0.0,
+    };
+    const CONNECTED: WorkRules = WorkRules {
+        keep_busy: false,
+        keep_connected: true,
+        busy_timeout: 0.0,
+    };
+
+    #[test]
+    fn busy_kernels_keep_a_server_only_with_keep_busy() {
+        assert_eq!(work_keeps(&BUSY, &work(1, 0, 0)), Some(KeepReason::Busy));
+        assert_eq!(work_keeps(&CONNECTED, &work(1, 0, 0)), None);
+        assert_eq!(work_keeps(&WorkRules::default(), &work(3, 3, 3)), None);
+    }
+
+    #[test]
+    fn recently_used_terminals_count_as_busy() {
+        assert_eq!(work_keeps(&BUSY, &work(0, 0, 1)), Some(KeepReason::Busy));
+        assert_eq!(work_keeps(&CONNECTED, &work(0, 0, 1)), None);
+    }
+
+    #[test]
+    fn connections_keep_a_server_only_with_keep_connected() {
+        assert_eq!(
+            work_keeps(&CONNECTED, &work(0, 2, 0)),
+            Some(KeepReason::Connected)
+        );
+        assert_eq!(work_keeps(&BUSY, &work(0, 2, 0)), None);
+        let both = WorkRules {
+            keep_connected: true,
+            ..BUSY
+        };
+        assert_eq!(work_keeps(&both, &work(1, 1, 0)), Some(KeepReason::Busy));
+        assert_eq!(work_keeps(&both, &work(0, 0, 0)), None);
+    }
+
+    #[test]
+    fn kernel_states() {
+        for state in ["busy", "starting", "restarting", "autorestarting"] {
+            assert!(is_busy_state(state), "{state}");
+        }
+        for state in ["idle", "dead", "unknown", ""] {
+            assert!(!is_busy_state(state), "{state}");
+        }
+    }
+
+    #[test]
+    fn only_idle_candidates_within_the_busy_timeout_are_probed() {
+        let rules = WorkRules {
+            busy_timeout: 7200.0,
+            ..BUSY
+        };
+        assert!(rules.needs_probe(CullReason::Idle, Some(3600.0)));
+        assert!(!rules.needs_probe(CullReason::Idle, Some(7200.0)));
+        assert!(!rules.needs_probe(CullReason::MaxAge, Some(3600.0)));
+        assert!(!WorkRules::default().needs_probe(CullReason::Idle, Some(3600.0)));
+        // Without a busy-timeout there is no bound.
+        assert!(BUSY.needs_probe(CullReason::Idle, Some(1e9)));
+        assert!(!BUSY.past_busy_timeout(Some(1e9)));
+    }
+
+    #[test]
+    fn the_culler_s_own_probe_does_not_reset_idleness() {
+        let kept = KeptBusy {
+            idle_since: 1000.0,
+            probed_until: 5000.0,
+        };
+        // The proxy stamped the route during the probe; the Hub copied it.
+        assert_eq!(carried_idle_since(&kept, 4999.0), Some(1000.0));
+        assert_eq!(
+            carried_idle_since(&kept, 5000.0 + PROXY_CLOCK_TOLERANCE),
+            Some(1000.0)
+        );
+        // Nothing new: still idle since then.
+        assert_eq!(carried_idle_since(&kept, 1000.0), Some(1000.0));
+        // Activity after the probe is someone else's.
+        assert_eq!(
+            carried_idle_since(&kept, 5000.0 + PROXY_CLOCK_TOLERANCE + 0.5),
+            None
+        );
+    }
+
+    #[test]
+    fn the_memory_forgets_servers_with_new_activity_and_unseen_servers() {
+        let mut memory = BusyMemory::default();
+        let kept = KeptBusy {
+            idle_since: 1000.0,
+            probed_until: 5000.0,
+        };
+        memory.remember("a/".into(), kept);
+        memory.remember("b/".into(), kept);
+        memory.remember("c/".into(), kept);
+        memory.begin_pass();
+        assert_eq!(memory.idle_since("a/", 4990.0), Some(1000.0));
+        assert_eq!(memory.idle_since("b/", 6000.0), None);
+        assert_eq!(memory.idle_since("x/", 10.0), None);
+        // An incomplete pass may not have seen c: keep it.
+        memory.end_pass(false);
+        assert_eq!(memory.len(), 2);
+        memory.end_pass(true);
+        assert_eq!(memory.len(), 1);
+        assert_eq!(memory.idle_since("a/", 4990.0), Some(1000.0));
+        memory.begin_pass();
+        memory.end_pass(true);
+        assert!(memory.is_empty());
+    }
+
+    #[test]
+    fn summaries() {
+        assert_eq!(
+            work(1, 2, 0).summary(),
+            "1 of 2 kernels busy, 2 connections, 0 of 0 terminals recently used"
+        );
+        let no_terminals = ServerWork {
+            terminals: None,
+            ..work(0, 0, 0)
+        };
+        assert_eq!(no_terminals.summary(), "0 of 1 kernels busy, 0 connections");
+    }
+}

@@ -1,0 +1,265 @@
+"""Kernel-aware culling against real single-user servers (jupyter_server) with real ipykernel
+kernels, spawned as local processes by a real JupyterHub and reached through the real
+configurable-http-proxy (the Python one from PyPI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any, Optional
+from unittest import mock
+
+import pytest
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+import cull_idle
+from cull_idle import connect, run_pass
+
+from culler_process import run
+from hubharness.launcher import TestHub, free_port
+
+pytestmark = pytest.mark.timeout(180)
+
+IDLE = 3600  # seconds of Hub idleness given to every server under test
+BUSY_CODE = "import time; time.sleep(120)"
+
+
+@pytest.fixture(scope="module")
+def real_hub():
+    chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
+        "configurable-http-proxy"
+    )
+    assert chp, "configurable-http-proxy (PyPI) is not installed"
+    hub = TestHub(
+        extra_env={"TEST_REAL_SERVERS": "1", "TEST_CHP_COMMAND": chp, "TEST_CHP_API_PORT": str(free_port())}
+    ).start()
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def khub(real_hub):
+    yield real_hub
+    real_hub.delete_all_users()
+
+
+class Kernel:
+    """A kernel in a user's server, used the way a notebook tab uses it: REST and websocket."""
+
+    def __init__(self, hub: TestHub, user: str) -> None:
+        self.hub = hub
+        self.base = f"{hub.public_url}/user/{user}/"
+        r = hub.session.post(self.base + "api/kernels", json={"name": "python3"}, timeout=60)
+        assert r.status_code == 201, r.text
+        self.id = r.json()["id"]
+        self.ws: Optional[WebSocketClientConnection] = None
+
+    async def connect(self) -> None:
+        url = self.base.replace("http://", "ws://") + f"api/kernels/{self.id}/channels"
+        request = HTTPRequest(url, headers={"Authorization": f"token {self.hub.admin_token}"})
+        self.ws = await websocket_connect(request)
+
+    async def execute(self, code: str, wait_for: str) -> None:
+        """Send ``code`` and wait for the kernel to report ``wait_for`` (busy or idle) for it."""
+        assert self.ws is not None
+        msg_id = uuid.uuid4().hex
+        await self.ws.write_message(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "username": "test",
+                        "session": uuid.uuid4().hex,
+                        "version": "5.3",
+                        "date": datetime.now(timezone.utc).isoformat(),
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {"code": code, "silent": False, "store_history": False},
+                    "channel": "shell",
+                    "buffers": [],
+                }
+            )
+        )
+        while True:
+            text = await self.ws.read_message()
+            assert text is not None, "the kernel's websocket closed"
+            msg = json.loads(text)
+            if (
+                msg.get("msg_type") == "status"
+                and msg.get("parent_header", {}).get("msg_id") == msg_id
+                and msg["content"]["execution_state"] == wait_for
+            ):
+                return
+
+    def close(self) -> None:
+        if self.ws is not None:
+            self.ws.close()
+            self.ws = None
+
+    def models(self) -> list[dict[str, Any]]:
+        r = self.hub.session.get(self.base + "api/kernels?no_track_activity=1", timeout=30)
+        r.raise_for_status()
+        return list(r.json())
+
+    def server_status(self) -> dict[str, Any]:
+        r = self.hub.session.get(self.base + "api/status", timeout=30)
+        r.raise_for_status()
+        return dict(r.json())
+
+
+async def kernel_in_server(hub: TestHub, user: str, *, busy: bool, keep_open: bool = False) -> Kernel:
+    """A running server for ``user`` with one kernel, busy (sleeping) or idle, that the Hub
+    considers idle for an hour; the kernel's websocket is closed unless ``keep_open``."""
+    hub.create_users([user])
+    hub.start_server(user)
+    kernel = Kernel(hub, user)
+    await kernel.connect()
+    await kernel.execute(BUSY_CODE if busy else "x = 1", "busy" if busy else "idle")
+    if not keep_open:
+        kernel.close()
+        hub.wait_for(lambda: all(k["connections"] == 0 for k in kernel.models()), "the connection to close")
+    hub.set_times([{"user": user, "server": "", "last_activity_ago": IDLE}])
+    return kernel
+
+
+def cli_env(hub: TestHub, token: Optional[str] = None) -> dict[str, str]:
+    return {"JUPYTERHUB_API_URL": hub.api_url, "JUPYTERHUB_API_TOKEN": token or hub.cull_kernels_token}
+
+
+async def test_a_busy_kernel_keeps_an_idle_server_and_without_the_flag_it_is_culled(khub):
+    await kernel_in_server(khub, "k-busy", busy=True)
+
+    code, output = run(["--timeout=600", "--once", "--keep-busy-kernels"], cli_env(khub))
+    assert code == 0, output
+    assert "Not culling server k-busy" in output and "busy: 1 of 1 kernels busy" in output, output
+    assert khub.running("k-busy"), output
+
+    code, output = run(["--timeout=600", "--once"], cli_env(khub))
+    assert code == 0, output
+    assert "Culling server k-busy" in output, output
+    khub.wait_for(lambda: not khub.running("k-busy"), "k-busy to stop")
+
+
+async def test_an_idle_kernel_does_not_keep_the_server_and_the_probe_is_not_activity(khub):
+    kernel = await kernel_in_server(khub, "k-idle", busy=False)
+    before = kernel.server_status()["last_activity"]
+    hub = connect(khub.api_url, khub.cull_kernels_token)
+
+    report = await run_pass(hub, 600, keep_busy_kernels=True, dry_run=True)
+    [action] = report.actions
+    assert (action.user, action.outcome) == ("k-idle", "would-stop")
+    assert action.probe == {
+        "work": {"kernels": 1, "busy_kernels": 0, "connections": 0, "terminals": 0, "recent_terminals": 0},
+        "error": None,
+    }
+    # jupyter_server did not count the probe as activity (it would report it to the Hub).
+    assert kernel.server_status()["last_activity"] == before
+
+    report = await run_pass(hub, 600, keep_busy_kernels=True)
+    assert [(a.user, a.outcome) for a in report.actions] == [("k-idle", "stopped")]
+    assert not khub.running("k-idle")
+
+
+async def test_busy_timeout_culls_a_busy_server(khub):
+    await kernel_in_server(khub, "k-runaway", busy=True)
+    hub = connect(khub.api_url, khub.cull_kernels_token)
+
+    report = await run_pass(hub, 600, keep_busy_kernels=True, busy_timeout=7200, dry_run=True)
+    assert [(s.user, s.reason) for s in report.skipped] == [("k-runaway", "busy")]
+    assert report.skipped[0].probe["work"]["busy_kernels"] == 1
+
+    report = await run_pass(hub, 600, keep_busy_kernels=True, busy_timeout=1800)
+    [action] = report.actions
+    assert (action.user, action.outcome, action.probe) == ("k-runaway", "stopped", None)
+    assert "busy-timeout" in action.detail
+    assert not khub.running("k-runaway")
+
+
+async def test_the_culler_s_own_probes_through_the_proxy_do_not_reset_idleness(khub):
+    """The probe is a 200 through configurable-http-proxy, which stamps the route; the Hub copies
+    that stamp into the server's last_activity. The busy-timeout must still be reached."""
+    await kernel_in_server(khub, "k-stamped", busy=True)
+    hub = connect(khub.api_url, khub.cull_kernels_token)
+    started = datetime.now(timezone.utc)
+
+    report = await run_pass(hub, 600, keep_busy_kernels=True, busy_timeout=IDLE + 60)
+    assert [(s.user, s.reason) for s in report.skipped] == [("k-stamped", "busy")]
+
+    # The Hub reads the proxy's activity: the server now looks freshly active to it.
+    khub.api("POST", "/testing", json={"poll_proxy": True})
+    last_activity = khub.user("k-stamped")["servers"][""]["last_activity"]
+    assert datetime.fromisoformat(last_activity.replace("Z", "+00:00")) >= started - timedelta(seconds=5)
+
+    # Two minutes later the hour and a minute of idleness is reached, probes or not.
+    later = datetime.now(timezone.utc) + timedelta(seconds=120)
+    with mock.patch.object(cull_idle, "utcnow", lambda: later):
+        report = await run_pass(hub, 600, keep_busy_kernels=True, busy_timeout=IDLE + 60)
+    assert [(a.user, a.outcome) for a in report.actions] == [("k-stamped", "stopped")], report
+
+
+async def test_activity_after_a_probe_is_not_mistaken_for_the_probe(khub):
+    await kernel_in_server(khub, "k-back", busy=True)
+    hub = connect(khub.api_url, khub.cull_kernels_token)
+    report = await run_pass(hub, 600, keep_busy_kernels=True, busy_timeout=IDLE + 60)
+    assert [s.reason for s in report.skipped] == ["busy"]
+
+    # The user comes back after the probe.
+    khub.set_times([{"user": "k-back", "server": "", "last_activity_ago": -5}])
+    later = datetime.now(timezone.utc) + timedelta(seconds=120)
+    with mock.patch.object(cull_idle, "utcnow", lambda: later):
+        report = await run_pass(hub, 600, keep_busy_kernels=True, busy_timeout=IDLE + 60)
+    assert report.actions == [] and report.kept_active == 1, report
+
+
+async def test_open_connections_keep_a_server_with_keep_connected(khub):
+    kernel = await kernel_in_server(khub, "k-tab", busy=False, keep_open=True)
+    try:
+        hub = connect(khub.api_url, khub.cull_kernels_token)
+        report = await run_pass(hub, 600, keep_connected=True)
+        assert [(s.user, s.reason) for s in report.skipped] == [("k-tab", "connected")]
+        assert report.skipped[0].probe["work"]["connections"] == 1
+        assert khub.running("k-tab")
+
+        report = await run_pass(hub, 600, keep_busy_kernels=True, dry_run=True)
+        assert [(a.user, a.outcome) for a in report.actions] == [("k-tab", "would-stop")]
+    finally:
+        kernel.close()
+
+
+async def test_a_server_that_cannot_be_asked_is_culled_after_retries_and_the_report_says_so(khub):
+    await kernel_in_server(khub, "k-unreachable", busy=True)
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    hub = connect(khub.api_url, khub.cull_kernels_token, probe_timeout=2)
+
+    report = await run_pass(hub, 600, keep_busy_kernels=True, server_url=nowhere)
+    [action] = report.actions
+    assert (action.user, action.outcome) == ("k-unreachable", "stopped")
+    assert action.probe["work"] is None
+    assert nowhere in action.probe["error"]
+    assert action.detail.startswith("treated as not busy")
+
+
+async def test_an_explicit_server_url_is_used(khub):
+    await kernel_in_server(khub, "k-direct", busy=True)
+    code, output = run(
+        ["--timeout=600", "--once", "--keep-busy-kernels", f"--server-url={khub.public_url}/"], cli_env(khub)
+    )
+    assert code == 0, output
+    assert "Not culling server k-direct" in output, output
+    assert khub.running("k-direct")
+
+
+def test_a_token_without_access_to_servers_is_refused(real_hub):
+    code, output = run(
+        ["--timeout=600", "--once", "--keep-busy-kernels"], cli_env(real_hub, real_hub.cull_token)
+    )
+    assert code == 2, output
+    assert "access:servers" in output and "Traceback" not in output, output
+    assert len(output.strip().splitlines()) <= 3, output
