@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Optional
 
+import secret_guard
+
 
 class Culler:
     def __init__(self, args: list[str], env: dict[str, str], cwd: Optional[str] = None) -> None:
@@ -28,6 +30,7 @@ class Culler:
             text=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
+        secret_guard.OUTPUTS.append(lambda: self.drain())
 
     def _read(self) -> None:
         assert self.proc.stdout
@@ -66,6 +69,16 @@ class Culler:
         self.proc.send_signal(signum)
         code = self.proc.wait(10)
         return code, time.monotonic() - started
+
+    def drain(self) -> str:
+        """Everything the process printed so far, including lines no one waited for."""
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                return self.output
+            if line is not None:
+                self.lines.append(line)
 
     @property
     def output(self) -> str:

@@ -3,12 +3,13 @@
 import logging
 
 import pytest
+from secret_guard import secret
 
 from cull_idle import cull_idle as cull
 
 from fakehub import VERSION, FakeHub, page, user
 
-TOKEN = "fault-test-s3cret-token"
+TOKEN = secret("fault-test-s3cret-token")
 
 
 @pytest.fixture

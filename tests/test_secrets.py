@@ -3,11 +3,22 @@
 import logging
 
 import pytest
+import secret_guard
 
 import cull_idle
 
-from culler_process import run
+from culler_process import Culler, run
 from hubharness.launcher import free_port
+
+
+def test_every_test_s_output_is_searched_for_the_suite_s_tokens(hub):
+    """The check run after every test (conftest.py) sees culler output and DEBUG records."""
+    assert hub.cull_token in secret_guard.SECRETS
+    assert secret_guard.leaked([f"Authorization: token {hub.cull_token}"]) == [hub.cull_token[:4] + "..."]
+    assert secret_guard.leaked(["Culling server alice (inactive for 01:00:00)"]) == []
+    culler = Culler(["--help"], {})
+    assert culler.finish() == 0
+    assert secret_guard.OUTPUTS[-1]() == culler.output and "--keep-busy-kernels" in culler.output
 
 
 def test_cli_debug_output_never_holds_the_token(hub, tmp_path):
