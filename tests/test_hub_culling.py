@@ -219,6 +219,41 @@ async def test_many_idle_users_across_small_pages(hub):
             hub.set_times([{"user": n, "server": "", "last_activity_ago": IDLE} for n in idle])
 
 
+async def test_decisions_do_not_depend_on_page_size_or_order(hub):
+    """The same Hub, listed in pages of 1, 3, 7 and 20 users (and so in different orders of
+    arrival and action), gives the same decisions for every server and user."""
+    rng = __import__("random").Random(20261127)
+    names = [f"ps{i:02d}" for i in range(30)]
+    spec = {}
+    for name in names:
+        for server in rng.sample(["", "lab", "gpu"], rng.randint(1, 3)):
+            spec[(name, server)] = {"last_activity_ago": rng.choice([ACTIVE, 300, IDLE, 5000])}
+    setup_servers(hub, spec)
+    hub.set_times([{"user": n, "user_last_activity_ago": rng.choice([ACTIVE, IDLE])} for n in names])
+    hub.create_group("long", rng.sample(names, 10))
+
+    def decisions(report):
+        kept = {(s.user, s.server, s.reason) for s in report.skipped}
+        return {(a.user, a.server, a.outcome) for a in report.actions}, kept, report.kept_active
+
+    seen = {}
+    for page_size in (1, 3, 7, 0):
+        report = await cull(
+            hub.api_url,
+            hub.cull_groups_token,
+            600,
+            api_page_size=page_size,
+            cull_users=True,
+            group_timeouts={"long": 4000},
+            dry_run=True,
+        )
+        assert report.complete and report.users_seen == len(names)
+        seen[page_size] = decisions(report)
+    assert seen[1] == seen[3] == seen[7] == seen[0]
+    stops = {(u, s) for u, s, outcome in seen[0][0] if outcome == "would-stop"}
+    assert stops and stops != set(spec), "the mix must have both culled and kept servers"
+
+
 @pytest.mark.parametrize("name", ["sp ace", "plus+sign", "at@example.org", "per%cent", "ünïcødé", "日本語"])
 async def test_awkward_user_names(hub, name):
     setup_servers(hub, {(name, ""): {"last_activity_ago": IDLE, "user_last_activity_ago": IDLE}})
