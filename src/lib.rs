@@ -4,6 +4,8 @@
 //! and are tested with `cargo test`; this file only converts arguments, maps errors and
 //! bridges to asyncio.
 
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub;
 pub mod models;
 pub mod pass;
