@@ -56,8 +56,10 @@ fn seconds(name: &str, value: f64) -> PyResult<Duration> {
 #[pyclass(frozen, module = "cull_idle._core")]
 struct Hub {
     client: Arc<HubClient>,
-    /// For single-user servers (`--keep-busy-kernels`); shares the Hub client's limit.
-    prober: Arc<ProbeClient>,
+    /// For single-user servers (`--keep-busy-kernels`); shares the Hub client's limit. Built
+    /// on first use: a TLS client costs start-up time that most deployments never need.
+    prober: OnceLock<Arc<ProbeClient>>,
+    probe_settings: ProbeSettings,
     /// Servers kept for their work, across the passes made over this connection.
     memory: Arc<Mutex<BusyMemory>>,
     url: String,
@@ -105,15 +107,13 @@ impl Hub {
             })?,
         };
         // Building the TLS client may log; never wait on it while attached (pyo3-log deadlock).
-        let (client, prober) = py.detach(|| {
-            let client = HubClient::new(&settings).map_err(|e| to_py_err(&e))?;
-            let prober =
-                ProbeClient::new(&probe_settings, client.limiter()).map_err(|e| to_py_err(&e))?;
-            Ok::<_, PyErr>((client, prober))
-        })?;
+        let client = py
+            .detach(|| HubClient::new(&settings))
+            .map_err(|e| to_py_err(&e))?;
         Ok(Hub {
             client: Arc::new(client),
-            prober: Arc::new(prober),
+            prober: OnceLock::new(),
+            probe_settings,
             memory: Arc::default(),
             url,
         })
@@ -195,18 +195,22 @@ impl Hub {
             None => None,
         };
         let client = Arc::clone(&self.client);
-        let probe_client = Arc::clone(&self.prober);
+        let probe_client = if settings.work.enabled() {
+            Some(self.probe_client(py)?)
+        } else {
+            None
+        };
         let memory = Arc::clone(&self.memory);
         Task::spawn(async move {
-            let probes = Probes {
-                client: &probe_client,
+            let probes = probe_client.as_ref().map(|probe_client| Probes {
+                client: probe_client,
                 memory: &memory,
-            };
+            });
             let report = run_pass(
                 &client,
                 &settings,
                 hook.as_ref().map(|h| h as &dyn Arbiter),
-                Some(&probes),
+                probes.as_ref(),
             )
             .await;
             serde_json::to_string(&report).map_err(|e| e.to_string())
@@ -224,6 +228,18 @@ impl Hub {
 
     fn __repr__(&self) -> String {
         format!("Hub({:?})", self.url)
+    }
+}
+
+impl Hub {
+    fn probe_client(&self, py: Python<'_>) -> PyResult<Arc<ProbeClient>> {
+        if let Some(client) = self.prober.get() {
+            return Ok(Arc::clone(client));
+        }
+        let client = py
+            .detach(|| ProbeClient::new(&self.probe_settings, self.client.limiter()))
+            .map_err(|e| to_py_err(&e))?;
+        Ok(Arc::clone(self.prober.get_or_init(|| Arc::new(client))))
     }
 }
 

@@ -15,14 +15,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional, TypeVar, Union
 
 from . import _core
+from ._defaults import DEFAULT_API_URL
 
 log = logging.getLogger("cull_idle")
 T = TypeVar("T")
 
 #: An arbiter hook: ``hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool`` (or awaitable).
 CullArbiter = Callable[..., Union[bool, Awaitable[bool]]]
-
-DEFAULT_API_URL = "http://127.0.0.1:8081/hub/api"
 
 
 def utcnow() -> datetime:

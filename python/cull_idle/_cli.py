@@ -10,7 +10,7 @@ environment.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -18,12 +18,20 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, NoReturn, Optional
 
-from . import _api, _metrics
-from ._core import __version__
+from ._defaults import DEFAULT_API_URL
+
+# Not typing.TYPE_CHECKING, nor dataclasses: together they would double the time `--help` takes.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import asyncio
+    from typing import Any, Callable, NamedTuple, NoReturn, Optional
+
+    from . import _metrics
+
+# asyncio, the API and the extension module are imported where they are used, so that
+# `--help` and bad input answer at once (asyncio alone takes longer than the rest).
 
 LOG_FORMAT = "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s %(module)s:%(lineno)d] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -151,17 +159,26 @@ def parse_level(text: Any) -> int:
     raise BadValue(f"expected one of {', '.join(n for n in LEVELS if n != 'warn')}, not {text!r}")
 
 
-@dataclass(frozen=True)
-class Option:
-    name: str
-    parse: Callable[[Any], Any]
-    default: Any
-    help: str
-    group: str
-    #: Where the default comes from, when it is not a constant.
-    default_text: Optional[str] = None
-    #: May be given several times on the command line; the values are combined.
-    repeat: bool = False
+if TYPE_CHECKING:
+
+    class _OptionFields(NamedTuple):
+        name: str
+        parse: Callable[[Any], Any]
+        default: Any
+        help: str
+        group: str
+        #: Where the default comes from, when it is not a constant.
+        default_text: Optional[str] = None
+        #: May be given several times on the command line; the values are combined.
+        repeat: bool = False
+else:
+    _OptionFields = collections.namedtuple(
+        "_OptionFields", "name parse default help group default_text repeat", defaults=(None, False)
+    )
+
+
+class Option(_OptionFields):
+    __slots__ = ()
 
     @property
     def key(self) -> str:
@@ -174,9 +191,7 @@ class Option:
 
 HUB, POLICY, WORK, RUN = "Hub connection", "Policy", "Kernel-aware culling", "Output and running"
 OPTIONS = [
-    Option(
-        "url", parse_text, None, "The Hub API URL.", HUB, f"$JUPYTERHUB_API_URL, else {_api.DEFAULT_API_URL}"
-    ),
+    Option("url", parse_text, None, "The Hub API URL.", HUB, f"$JUPYTERHUB_API_URL, else {DEFAULT_API_URL}"),
     Option(
         "concurrency",
         parse_count,
@@ -390,6 +405,13 @@ IGNORED = {
 }
 
 
+class _Version(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from ._core import __version__
+
+        parser.exit(message=f"cull-idle {__version__}\n")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
@@ -434,7 +456,9 @@ def build_parser() -> argparse.ArgumentParser:
         run.add_argument(
             f"--{name}", dest=f"ignored_{name}", nargs="?", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
-    run.add_argument("--version", action="version", version=f"cull-idle {__version__}")
+    run.add_argument(
+        "--version", action=_Version, nargs=0, default=argparse.SUPPRESS, help="Show the version and exit."
+    )
     run.add_argument("-h", "--help", action="help", help="Show this help and exit.")
     return parser
 
@@ -459,7 +483,7 @@ def normalise_argv(argv: list[str]) -> list[str]:
     return out
 
 
-class _Section(dict[str, Any]):
+class _Section(dict[str, "Any"]):
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
@@ -470,7 +494,7 @@ class _Section(dict[str, Any]):
         self[name] = value
 
 
-class _Config(dict[str, Any]):
+class _Config(dict[str, "Any"]):
     """Enough of traitlets' ``Config`` for ``c.IdleCuller.timeout = 3600`` files."""
 
     def __getattr__(self, name: str) -> _Section:
@@ -637,6 +661,8 @@ def install_signal_handlers() -> None:
 
 async def serve(settings: dict[str, Any], token: str) -> int:
     """Run until SIGINT or SIGTERM (exit 0), or one pass with --once."""
+    import asyncio
+
     stop = asyncio.Event()
     _stop_target.append((asyncio.get_running_loop(), stop))
     watcher = None
@@ -656,6 +682,8 @@ async def watch_hub_process(hub_pid: int, stop: asyncio.Event, every: float = 1.
     A Hub that dies without stopping its services leaves them running (they are in their own
     session), and a restarted Hub starts a second culler; the orphan notices its new parent.
     """
+    import asyncio
+
     while not stop.is_set():
         if os.getppid() != hub_pid:
             log.warning("The Hub that started this culler (pid %s) is gone; exiting", hub_pid)
@@ -669,6 +697,8 @@ async def check_scopes(hub: Any, settings: dict[str, Any], stop: asyncio.Event) 
     """Warn about missing scopes; refuse to run (UsageError) where that would be unsafe.
 
     ``False`` if stopped meanwhile."""
+    from . import _api
+
     try:
         scopes = await _api.until_stopped(_api.token_scopes(hub), stop)
     except ValueError as e:
@@ -703,6 +733,9 @@ def check_work_settings(settings: dict[str, Any]) -> None:
 
 
 async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> int:
+    from . import _api, _metrics
+    from ._core import __version__
+
     hub = _api.connect(
         settings["url"],
         token,
@@ -734,7 +767,7 @@ async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> i
     )
     period = _api.default_cull_every(settings["timeout"], settings["cull_every"])
 
-    url = settings["url"] or os.environ.get("JUPYTERHUB_API_URL") or _api.DEFAULT_API_URL
+    url = settings["url"] or os.environ.get("JUPYTERHUB_API_URL") or DEFAULT_API_URL
     log.info(
         "cull-idle %s: culling servers idle for %ss at %s%s",
         __version__,
@@ -765,6 +798,8 @@ async def start_metrics(
     metrics: _metrics.Metrics, settings: dict[str, Any]
 ) -> Optional[asyncio.AbstractServer]:
     """Serve metrics where asked (--metrics-bind) or where the Hub expects the service."""
+    from . import _metrics
+
     if settings["metrics_bind"]:
         host, port = settings["metrics_bind"]
         prefix = "/"
@@ -797,6 +832,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "JUPYTERHUB_API_TOKEN is not set: the culler needs an API token from the environment"
             )
         configure_logging(settings["log_level"], settings["log_file_prefix"], settings["log_format"])
+        import asyncio
+
         return asyncio.run(serve(settings, token))
     except (UsageError, ValueError) as e:
         sys.stderr.write(f"cull-idle: error: {e}\n")

@@ -1,0 +1,163 @@
+"""A fast synthetic Hub API for measuring cullers at scale, run as its own process.
+
+    python bench/synthetic_hub.py USERS [--idle-every 10] [--page 200]
+
+Pages of ``GET /hub/api/users?state=ready`` are rendered once, up front, and served from memory
+for any offset and limit (up to ``--page``), so the Hub is never the bottleneck. Every
+``--idle-every``-th user has been idle for two hours; the rest are active now. Stops
+(``DELETE .../server``) answer 204 and are counted, but change nothing, so offsets stay stable.
+Prints its API URL on the first line, then serves until its stdin closes; on exit it prints a
+JSON line with the counts of requests and stops and the time of the first request.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def render_users(n: int, idle_every: int) -> list[bytes]:
+    now = datetime.now(timezone.utc)
+    active, idle = iso(now), iso(now - timedelta(hours=2))
+    users = []
+    for i in range(n):
+        last = idle if idle_every and i % idle_every == 0 else active
+        name = f"user-{i:07d}"
+        server = {
+            "name": "",
+            "full_name": f"{name}/",
+            "ready": True,
+            "pending": None,
+            "stopped": False,
+            "url": f"/user/{name}/",
+            "started": last,
+            "last_activity": last,
+            "user_options": {},
+            "progress_url": f"/hub/api/users/{name}/server/progress",
+        }
+        user = {
+            "kind": "user",
+            "name": name,
+            "admin": False,
+            "groups": [],
+            "server": f"/user/{name}/",
+            "pending": None,
+            "created": last,
+            "last_activity": last,
+            "servers": {"": server},
+        }
+        users.append(json.dumps(user).encode())
+    return users
+
+
+class SyntheticHub:
+    def __init__(self, n: int, idle_every: int = 10, page: int = 200) -> None:
+        self.users = render_users(n, idle_every)
+        self.page = page
+        self.counts = {"requests": 0, "stops": 0}
+        self.first_request: float | None = None
+        self.lock = threading.Lock()
+        self._pages: dict[tuple[int, int], bytes] = {}
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, body: bytes = b"") -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                hub.count(stop=False)
+                url = urlsplit(self.path)
+                if url.path in ("/hub/api", "/hub/api/"):
+                    return self._reply(200, b'{"version": "6.1.1"}')
+                if url.path == "/hub/api/user":
+                    scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+                    return self._reply(200, json.dumps({"name": "bench", "scopes": scopes}).encode())
+                if url.path == "/hub/api/users":
+                    query = parse_qs(url.query)
+                    offset = int(query.get("offset", ["0"])[0])
+                    limit = min(int(query.get("limit", [str(hub.page)])[0]), hub.page)
+                    base = f"http://{self.headers.get('Host')}/hub/api/users"
+                    return self._reply(200, hub.render_page(offset, limit, base))
+                self._reply(404, b'{"status": 404, "message": "not found"}')
+
+            def do_DELETE(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                hub.count(stop=True)
+                self._reply(204)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        # Cullers killed mid-request (the start-up bench) are expected: no tracebacks.
+        self.server.handle_error = lambda request, address: None  # type: ignore[method-assign]
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hub/api"
+
+    def count(self, stop: bool) -> None:
+        with self.lock:
+            if self.first_request is None:
+                self.first_request = time.time()
+            self.counts["requests"] += 1
+            self.counts["stops"] += stop
+
+    def render_page(self, offset: int, limit: int, base: str) -> bytes:
+        key = (offset, limit)
+        with self.lock:
+            cached = self._pages.get(key)
+        if cached is not None:
+            return cached
+        items = b",".join(self.users[offset : offset + limit])
+        end = offset + limit
+        nxt = (
+            json.dumps(
+                {"offset": end, "limit": limit, "url": f"{base}?state=ready&offset={end}&limit={limit}"}
+            )
+            if end < len(self.users)
+            else "null"
+        )
+        pagination = f'{{"offset": {offset}, "limit": {limit}, "total": {len(self.users)}, "next": {nxt}}}'
+        body = b'{"items": [' + items + b'], "_pagination": ' + pagination.encode() + b"}"
+        with self.lock:
+            self._pages[key] = body
+        return body
+
+    def prerender(self) -> None:
+        for offset in range(0, len(self.users), self.page):
+            self.render_page(offset, self.page, f"{self.url}/users")
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    n = int(args[0])
+    idle_every = int(args[args.index("--idle-every") + 1]) if "--idle-every" in args else 10
+    page = int(args[args.index("--page") + 1]) if "--page" in args else 200
+    hub = SyntheticHub(n, idle_every, page)
+    hub.prerender()
+    threading.Thread(target=hub.server.serve_forever, daemon=True).start()
+    print(hub.url, flush=True)
+    sys.stdin.read()
+    hub.server.shutdown()
+    print(json.dumps({**hub.counts, "first_request": hub.first_request}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
