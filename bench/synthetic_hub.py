@@ -1,10 +1,11 @@
 """A fast synthetic Hub API for measuring cullers at scale, run as its own process.
 
-    python bench/synthetic_hub.py USERS [--idle-every 10] [--page 200]
+    python bench/synthetic_hub.py USERS [--idle-every 10] [--page 200] [--faults K]
 
 Pages of ``GET /hub/api/users?state=ready`` are rendered once, up front, and served from memory
 for any offset and limit (up to ``--page``), so the Hub is never the bottleneck. Every
-``--idle-every``-th user has been idle for two hours; the rest are active now. Stops
+``--idle-every``-th user has been idle for two hours; the rest are active now. With
+``--faults K``, every K-th request is answered 503 and every 7K-th is dropped unanswered. Stops
 (``DELETE .../server``) answer 204 and are counted, but change nothing, so offsets stay stable.
 Prints its API URL on the first line, then serves until its stdin closes; on exit it prints a
 JSON line with the counts of requests and stops and the time of the first request.
@@ -61,10 +62,11 @@ def render_users(n: int, idle_every: int) -> list[bytes]:
 
 
 class SyntheticHub:
-    def __init__(self, n: int, idle_every: int = 10, page: int = 200) -> None:
+    def __init__(self, n: int, idle_every: int = 10, page: int = 200, faults: int = 0) -> None:
         self.users = render_users(n, idle_every)
         self.page = page
-        self.counts = {"requests": 0, "stops": 0}
+        self.faults = faults
+        self.counts = {"requests": 0, "stops": 0, "faults": 0}
         self.first_request: float | None = None
         self.lock = threading.Lock()
         self._pages: dict[tuple[int, int], bytes] = {}
@@ -83,8 +85,19 @@ class SyntheticHub:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def fault(self) -> bool:
+                kind = hub.fault()
+                if kind == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                elif kind == "503":
+                    self._reply(503, b'{"status": 503, "message": "injected"}')
+                return kind is not None
+
             def do_GET(self) -> None:
                 hub.count(stop=False)
+                if self.fault():
+                    return
                 url = urlsplit(self.path)
                 if url.path in ("/hub/api", "/hub/api/"):
                     return self._reply(200, b'{"version": "6.1.1"}')
@@ -103,6 +116,8 @@ class SyntheticHub:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
+                if self.fault():
+                    return
                 hub.count(stop=True)
                 self._reply(204)
 
@@ -111,6 +126,16 @@ class SyntheticHub:
         # Cullers killed mid-request (the start-up bench) are expected: no tracebacks.
         self.server.handle_error = lambda request, address: None  # type: ignore[method-assign]
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hub/api"
+
+    def fault(self) -> str | None:
+        """The fault to inject into this request, if any."""
+        if not self.faults:
+            return None
+        with self.lock:
+            n = self.counts["requests"] + self.counts["faults"]
+            kind = "drop" if n % (7 * self.faults) == 0 else "503" if n % self.faults == 0 else None
+            self.counts["faults"] += kind is not None
+        return kind
 
     def count(self, stop: bool) -> None:
         with self.lock:
@@ -150,7 +175,8 @@ def main() -> None:
     n = int(args[0])
     idle_every = int(args[args.index("--idle-every") + 1]) if "--idle-every" in args else 10
     page = int(args[args.index("--page") + 1]) if "--page" in args else 200
-    hub = SyntheticHub(n, idle_every, page)
+    faults = int(args[args.index("--faults") + 1]) if "--faults" in args else 0
+    hub = SyntheticHub(n, idle_every, page, faults)
     hub.prerender()
     threading.Thread(target=hub.server.serve_forever, daemon=True).start()
     print(hub.url, flush=True)

@@ -182,6 +182,7 @@ pub struct HubClient {
     error_counts: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     client: reqwest::Client,
     limiter: Arc<Semaphore>,
+    concurrency: usize,
     request_timeout: Duration,
     retries: u32,
     backoff: Duration,
@@ -238,6 +239,7 @@ impl HubClient {
             error_counts: std::sync::Mutex::default(),
             client,
             limiter: Arc::new(Semaphore::new(settings.concurrency)),
+            concurrency: settings.concurrency,
             request_timeout: settings.request_timeout,
             retries: settings.retries,
             backoff: settings.backoff,
@@ -328,6 +330,11 @@ impl HubClient {
     }
 
     /// The failed attempts counted since the last call, by kind.
+    /// At most this many requests are in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
     /// The limit on requests in flight, to share with the server probes.
     pub fn limiter(&self) -> Arc<Semaphore> {
         Arc::clone(&self.limiter)

@@ -6,13 +6,13 @@
 //! between the two phases, so memory grows with the work, not with the size of the Hub.
 //! Acting is concurrent across all users, bounded by the client's `concurrency`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -60,6 +60,8 @@ pub struct PassSettings {
     pub work: WorkRules,
     /// The proxy's address for probes (`--server-url`); `None` uses the Hub's `full_url`.
     pub server_url: Option<String>,
+    /// List every action and notable skip in the report, not only count them.
+    pub details: bool,
 }
 
 /// What probing needs beyond the settings: the client, and the servers kept busy so far
@@ -88,7 +90,7 @@ pub struct Action {
     pub outcome: &'static str,
     pub detail: Option<String>,
     /// What asking the server saw, when it was asked (`--keep-busy-kernels`).
-    pub probe: Option<ProbeRecord>,
+    pub probe: Option<Box<ProbeRecord>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,7 +99,7 @@ pub struct Skip {
     pub server: Option<String>,
     pub reason: &'static str,
     pub detail: Option<String>,
-    pub probe: Option<ProbeRecord>,
+    pub probe: Option<Box<ProbeRecord>>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -114,19 +116,78 @@ pub struct PassReport {
     pub skipped: Vec<Skip>,
     pub kept_active: u64,
     pub kept_not_selected: u64,
+    /// The first [`MAX_ERRORS`] error messages; `errors_total` counts them all.
     pub errors: Vec<String>,
+    pub errors_total: u64,
     /// Failed requests to the Hub during the pass (each retry counts), by HTTP status or by
     /// `timeout`, `connect`, `transport`, `decode`. A 404 to a stop is counted here too.
-    pub request_errors: std::collections::BTreeMap<String, u64>,
+    pub request_errors: BTreeMap<String, u64>,
+    /// Every action and skip counted, whether or not `actions`/`skipped` list them:
+    /// `servers` and `users` by outcome then reason, `skipped` by reason.
+    pub totals: Totals,
     pub seconds: f64,
 }
 
+#[derive(Debug, Default, Serialize)]
+pub struct Totals {
+    pub servers: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    pub users: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
+    pub skipped: BTreeMap<&'static str, u64>,
+}
+
+/// A pass where everything fails must not grow its report with the size of the Hub.
+pub const MAX_ERRORS: usize = 100;
+
 impl PassReport {
-    fn count(&self, outcome: &str, servers: bool) -> usize {
-        self.actions
-            .iter()
-            .filter(|a| a.outcome == outcome && a.server.is_some() == servers)
-            .count()
+    fn count(&self, outcome: &str, servers: bool) -> u64 {
+        let by_outcome = if servers {
+            &self.totals.servers
+        } else {
+            &self.totals.users
+        };
+        by_outcome.get(outcome).map_or(0, |r| r.values().sum())
+    }
+
+    /// Count an action, and list it if the pass keeps details.
+    fn record_action(&mut self, action: Action, details: bool) {
+        let by_outcome = if action.server.is_some() {
+            &mut self.totals.servers
+        } else {
+            &mut self.totals.users
+        };
+        *by_outcome
+            .entry(action.outcome)
+            .or_default()
+            .entry(action.reason)
+            .or_default() += 1;
+        if action.outcome == "failed" {
+            let who = action.server.as_ref().map_or_else(
+                || format!("user {}", action.user),
+                |s| log_name(&action.user, s),
+            );
+            self.record_error(format!(
+                "{who}: {}",
+                action.detail.as_deref().unwrap_or("failed")
+            ));
+        }
+        if details {
+            self.actions.push(action);
+        }
+    }
+
+    /// Count a skip, and list it if the pass keeps details.
+    fn record_skip(&mut self, skip: Skip, details: bool) {
+        *self.totals.skipped.entry(skip.reason).or_default() += 1;
+        if details {
+            self.skipped.push(skip);
+        }
+    }
+
+    fn record_error(&mut self, message: String) {
+        self.errors_total += 1;
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(message);
+        }
     }
 
     /// One line for the log; `errors` already holds every failed action.
@@ -140,7 +201,7 @@ impl PassReport {
                 self.servers_seen,
                 self.count("would-stop", true),
                 self.count("would-delete", false),
-                self.errors.len(),
+                self.errors_total,
             );
         }
         format!(
@@ -152,7 +213,7 @@ impl PassReport {
             self.count("stopped", true) + self.count("gone", true),
             self.count("stopping", true),
             self.count("deleted", false),
-            self.errors.len(),
+            self.errors_total,
         )
     }
 }
@@ -161,15 +222,38 @@ struct ServerJob {
     name: String,
     reason: CullReason,
     inactive: Option<f64>,
+    age: Option<f64>,
     /// The server's idle limit.
     limit: f64,
-    /// Why it is culled, for the log line.
-    why: String,
     /// Ask the server before stopping it; the address to ask (`None`: unknown).
     probe_at: Option<Option<String>>,
-    probe: Option<ProbeRecord>,
+    /// Boxed: rare, and a pass may hold many jobs.
+    probe: Option<Box<ProbeRecord>>,
     /// A note for the report (e.g. the busy-timeout was reached).
     note: Option<String>,
+}
+
+impl ServerJob {
+    /// Why it is culled, for log lines.
+    fn why(&self) -> String {
+        let inactive = format_duration(self.inactive);
+        let mut why = match self.reason {
+            CullReason::Idle => format!("inactive for {inactive}"),
+            CullReason::MaxAge => {
+                format!(
+                    "age: {}, inactive for {inactive}",
+                    format_duration(self.age)
+                )
+            }
+        };
+        if let Some(note) = &self.note {
+            why = format!("{why}; {note}");
+        }
+        if let Some(work) = self.probe.as_ref().and_then(|p| p.work.as_ref()) {
+            why = format!("{why}; {}", work.summary());
+        }
+        why
+    }
 }
 
 struct UserJob {
@@ -224,7 +308,8 @@ pub async fn run_pass(
     } = planner;
     if let Some(probes) = probes {
         lock(probes.memory).end_pass(report.complete);
-        probe_candidates(probes, settings, started, &mut jobs, &mut report).await;
+        let in_flight = hub.concurrency();
+        probe_candidates(probes, in_flight, settings, started, &mut jobs, &mut report).await;
     }
     act(hub, settings, jobs, &mut report).await;
     report.seconds = started.elapsed().as_secs_f64();
@@ -288,7 +373,7 @@ impl Planner<'_> {
         } else {
             log::warn!(target: LOG, "{message}; the next pass will try again");
         }
-        self.report.errors.push(message);
+        self.report.record_error(message);
     }
 
     async fn list(&mut self, hub: &HubClient, state: Option<&str>) -> Result<(), HubError> {
@@ -329,17 +414,20 @@ impl Planner<'_> {
         match reason {
             KeepReason::Active => self.report.kept_active += 1,
             KeepReason::NotSelected => self.report.kept_not_selected += 1,
-            other => self.report.skipped.push(Skip {
-                user: user.to_owned(),
-                server: server.map(str::to_owned),
-                reason: other.label(),
-                detail: match other {
-                    KeepReason::Pending(what) => Some(what.clone()),
-                    KeepReason::ServersAlive(n) => Some(n.to_string()),
-                    _ => None,
+            other => self.report.record_skip(
+                Skip {
+                    user: user.to_owned(),
+                    server: server.map(str::to_owned),
+                    reason: other.label(),
+                    detail: match other {
+                        KeepReason::Pending(what) => Some(what.clone()),
+                        KeepReason::ServersAlive(n) => Some(n.to_string()),
+                        _ => None,
+                    },
+                    probe: None,
                 },
-                probe: None,
-            }),
+                self.settings.details,
+            ),
         }
     }
 
@@ -348,13 +436,16 @@ impl Planner<'_> {
             Ok(user) => user,
             Err(e) => {
                 log::warn!(target: LOG, "Skipping a user the Hub described in a form that does not parse: {e}");
-                self.report.skipped.push(Skip {
-                    user: String::new(),
-                    server: None,
-                    reason: "bad-model",
-                    detail: Some(e.to_string()),
-                    probe: None,
-                });
+                self.report.record_skip(
+                    Skip {
+                        user: String::new(),
+                        server: None,
+                        reason: "bad-model",
+                        detail: Some(e.to_string()),
+                        probe: None,
+                    },
+                    self.settings.details,
+                );
                 return;
             }
         };
@@ -403,6 +494,8 @@ impl Planner<'_> {
         if (to_stop.is_empty() && delete.is_none()) || !self.planned.insert(user.name.clone()) {
             return;
         }
+        // A pass may hold many jobs: no spare capacity (a Vec grows to four at its first push).
+        to_stop.shrink_to_fit();
         self.jobs.push(UserJob {
             user: user.name,
             servers: to_stop,
@@ -521,11 +614,8 @@ impl Planner<'_> {
                     name: name.to_owned(),
                     reason,
                     inactive: idleness.inactive,
+                    age: idleness.age,
                     limit,
-                    why: match reason {
-                        CullReason::Idle => format!("inactive for {inactive}"),
-                        CullReason::MaxAge => format!("age: {age}, inactive for {inactive}"),
-                    },
                     probe_at: probe.then(|| {
                         server_base(
                             self.settings.server_url.as_deref(),
@@ -537,11 +627,10 @@ impl Planner<'_> {
                     note: None,
                 };
                 if probe {
-                    log::debug!(target: LOG, "Server {log_name} is {}; asking it what it runs", job.why);
+                    log::debug!(target: LOG, "Server {log_name} is {}; asking it what it runs", job.why());
                 } else {
                     if work.enabled() && work.past_busy_timeout(job.inactive) {
                         job.note = Some("idle past --busy-timeout; not asked".into());
-                        job.why.push_str(", past --busy-timeout");
                     }
                     log_cull(user, &job, self.settings.dry_run);
                 }
@@ -569,7 +658,7 @@ fn log_cull(user: &str, job: &ServerJob, dry_run: bool) {
         target: LOG,
         user = user, server = job.name.as_str(), action = "stop-server", reason = job.reason.label(),
         idle_seconds = idle_seconds(job.inactive).as_str();
-        "{verb} server {} ({})", log_name(user, &job.name), job.why
+        "{verb} server {} ({})", log_name(user, &job.name), job.why()
     );
 }
 
@@ -577,6 +666,7 @@ fn log_cull(user: &str, job: &ServerJob, dry_run: bool) {
 /// those whose work keeps them, and with them their users.
 async fn probe_candidates(
     probes: &Probes<'_>,
+    in_flight: usize,
     settings: &PassSettings,
     started: Instant,
     jobs: &mut Vec<UserJob>,
@@ -584,7 +674,7 @@ async fn probe_candidates(
 ) {
     let rules = settings.work;
     let now = settings.now;
-    let mut asking: FuturesUnordered<_> = jobs
+    let candidates: Vec<_> = jobs
         .iter()
         .enumerate()
         .flat_map(|(j, job)| {
@@ -593,6 +683,8 @@ async fn probe_candidates(
                 .enumerate()
                 .filter_map(move |(s, server)| Some((j, s, server.probe_at.clone()?, server.limit)))
         })
+        .collect();
+    let mut asking = futures::stream::iter(candidates)
         .map(|(j, s, at, limit)| async move {
             let result = match at {
                 Some(base) => Some(
@@ -605,7 +697,7 @@ async fn probe_candidates(
             };
             (j, s, result)
         })
-        .collect();
+        .buffer_unordered(in_flight);
     let mut kept: Vec<(usize, usize)> = Vec::new();
     while let Some((j, s, result)) = asking.next().await {
         let user = jobs[j].user.clone();
@@ -613,7 +705,7 @@ async fn probe_candidates(
         let keep = judge_probe(probes, settings, started, &user, server, result);
         match keep {
             Some(reason) => {
-                report.skipped.push(Skip {
+                let skip = Skip {
                     user: user.clone(),
                     server: Some(server.name.clone()),
                     reason: reason.label(),
@@ -623,7 +715,8 @@ async fn probe_candidates(
                         .and_then(|p| p.work.as_ref())
                         .map(ServerWork::summary),
                     probe: server.probe.take(),
-                });
+                };
+                report.record_skip(skip, settings.details);
                 kept.push((j, s));
             }
             None => log_cull(&user, server, settings.dry_run),
@@ -639,13 +732,14 @@ async fn probe_candidates(
         let job = &mut jobs[j];
         if job.delete.take().is_some() {
             log::debug!(target: LOG, "Not culling user {}: a server of it is kept for its work", job.user);
-            report.skipped.push(Skip {
+            let skip = Skip {
                 user: job.user.clone(),
                 server: None,
                 reason: KeepReason::ServersAlive(1).label(),
                 detail: Some("a server is kept for its work".into()),
                 probe: None,
-            });
+            };
+            report.record_skip(skip, settings.details);
         }
     }
     jobs.retain(|job| job.culls() > 0);
@@ -658,32 +752,25 @@ async fn act(
     report: &mut PassReport,
 ) {
     if let Some(cap) = settings.max_culls {
-        apply_cap(cap, &mut jobs, report);
+        apply_cap(cap, &mut jobs, report, settings.details);
     }
     if settings.dry_run {
         for job in jobs {
-            report.actions.extend(dry_run_actions(job));
+            for action in dry_run_actions(job) {
+                report.record_action(action, settings.details);
+            }
         }
         return;
     }
-    let mut running: FuturesUnordered<_> = jobs
-        .into_iter()
+    // Only as many jobs in flight as requests may be: a job's future is kilobytes (it holds
+    // its requests), so creating them all at once would make memory grow with the work.
+    let mut running = futures::stream::iter(jobs)
         .map(|job| run_job(hub, settings, job))
-        .collect();
+        .buffer_unordered(hub.concurrency());
     while let Some(actions) = running.next().await {
-        for action in &actions {
-            if action.outcome == "failed" {
-                report.errors.push(format!(
-                    "{}: {}",
-                    action.server.as_ref().map_or_else(
-                        || format!("user {}", action.user),
-                        |s| log_name(&action.user, s)
-                    ),
-                    action.detail.as_deref().unwrap_or("failed")
-                ));
-            }
+        for action in actions {
+            report.record_action(action, settings.details);
         }
-        report.actions.extend(actions);
     }
 }
 
@@ -716,7 +803,7 @@ fn judge_probe(
                     target: LOG,
                     user = user, server = server.name.as_str(), action = "keep-server",
                     reason = reason.label(), idle_seconds = idle_seconds(server.inactive).as_str();
-                    "Not culling server {name} ({}), as it is {}: {summary}", server.why, reason.label()
+                    "Not culling server {name} ({}), as it is {}: {summary}", server.why(), reason.label()
                 );
                 lock(probes.memory).remember(
                     memory_key(user, &server.name),
@@ -726,11 +813,10 @@ fn judge_probe(
                     },
                 );
             }
-            server.why = format!("{}; {summary}", server.why);
-            server.probe = Some(ProbeRecord {
+            server.probe = Some(Box::new(ProbeRecord {
                 work: Some(work),
                 error: None,
-            });
+            }));
             keep
         }
         Some(Err(e)) => {
@@ -738,15 +824,11 @@ fn judge_probe(
                 target: LOG,
                 "Cannot ask server {name} what it runs ({e}); treating it as not busy"
             );
-            server.why = format!(
-                "{}; not busy as far as known: the server could not be asked",
-                server.why
-            );
             server.note = Some(format!("treated as not busy: {e}"));
-            server.probe = Some(ProbeRecord {
+            server.probe = Some(Box::new(ProbeRecord {
                 work: None,
                 error: Some(e.to_string()),
-            });
+            }));
             None
         }
     }
@@ -754,7 +836,7 @@ fn judge_probe(
 
 /// Keep at most `cap` stops and deletions, the longest idle first; record the rest as skipped.
 /// A user is only deleted if all of its stops fit under the cap as well.
-fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassReport) {
+fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassReport, details: bool) {
     let wanted: usize = jobs.iter().map(UserJob::culls).sum();
     if wanted <= cap {
         return;
@@ -767,26 +849,32 @@ fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassReport) {
         let cut = job.servers.len() - fit;
         budget -= fit;
         for server in job.servers.drain(fit..) {
-            report.skipped.push(Skip {
-                user: job.user.clone(),
-                server: Some(server.name),
-                reason: "cap",
-                detail: None,
-                probe: server.probe,
-            });
+            report.record_skip(
+                Skip {
+                    user: job.user.clone(),
+                    server: Some(server.name),
+                    reason: "cap",
+                    detail: None,
+                    probe: server.probe,
+                },
+                details,
+            );
         }
         if job.delete.is_some() {
             if cut == 0 && budget > 0 {
                 budget -= 1;
             } else {
                 job.delete = None;
-                report.skipped.push(Skip {
-                    user: job.user.clone(),
-                    server: None,
-                    reason: "cap",
-                    detail: None,
-                    probe: None,
-                });
+                report.record_skip(
+                    Skip {
+                        user: job.user.clone(),
+                        server: None,
+                        reason: "cap",
+                        detail: None,
+                        probe: None,
+                    },
+                    details,
+                );
             }
         }
         if job.culls() > 0 {
@@ -982,8 +1070,8 @@ mod tests {
                     name: name.to_owned(),
                     reason: CullReason::Idle,
                     inactive: Some(inactive),
+                    age: None,
                     limit: 600.0,
-                    why: String::new(),
                     probe_at: None,
                     probe: None,
                     note: None,
@@ -1011,7 +1099,7 @@ mod tests {
             job("b", &[("", 20.0)], Some(20.0)),
         ];
         let mut report = PassReport::default();
-        apply_cap(3, &mut jobs, &mut report);
+        apply_cap(3, &mut jobs, &mut report, true);
         assert_eq!(planned(&jobs), ["a/", "b/", "delete b"]);
         assert!(report.skipped.is_empty());
     }
@@ -1024,7 +1112,7 @@ mod tests {
             job("c", &[("", 500.0)], None),
         ];
         let mut report = PassReport::default();
-        apply_cap(2, &mut jobs, &mut report);
+        apply_cap(2, &mut jobs, &mut report, true);
         assert_eq!(planned(&jobs), ["b/", "c/"]);
         assert_eq!(report.skipped.len(), 1);
         assert_eq!(
@@ -1040,7 +1128,7 @@ mod tests {
             job("b", &[], Some(10.0)),
         ];
         let mut report = PassReport::default();
-        apply_cap(1, &mut jobs, &mut report);
+        apply_cap(1, &mut jobs, &mut report, true);
         assert_eq!(planned(&jobs), ["a/"]);
         let skipped: Vec<_> = report
             .skipped
@@ -1057,7 +1145,7 @@ mod tests {
             job("b", &[("", 10.0)], None),
         ];
         let mut report = PassReport::default();
-        apply_cap(2, &mut jobs, &mut report);
+        apply_cap(2, &mut jobs, &mut report, true);
         assert_eq!(planned(&jobs), ["a/", "delete a"]);
         assert_eq!(report.skipped.len(), 1);
     }

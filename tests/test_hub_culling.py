@@ -411,3 +411,18 @@ async def test_periodic_loop_survives_a_pass_that_raises(hub, caplog):
         logging.getLogger("cull_idle").removeHandler(handler)
     assert len(calls) == 2 and not hub.running("ned")
     assert "The cull pass failed" in caplog.text and "clock exploded" in caplog.text
+
+
+async def test_a_report_without_details_counts_everything_and_lists_nothing(hub):
+    spec = {(f"nd{i}", ""): {"last_activity_ago": IDLE} for i in range(3)}
+    spec[("nd-active", "")] = {"last_activity_ago": ACTIVE}
+    spec[("nd-active", "pendinglab")] = {}
+    setup_servers(hub, spec)
+    report = await cull(hub.api_url, hub.cull_token, 600, details=False)
+    assert report.actions == [] and report.skipped == []
+    assert report.totals["servers"] == {"stopped": {"idle": 3}}
+    assert report.totals["skipped"] == {"pending": 1}
+    assert report.kept_active == 1 and report.errors_total == 0
+    detailed = await cull(hub.api_url, hub.cull_token, 600)
+    assert detailed.totals["skipped"] == {"pending": 1}
+    assert [(s.user, s.server) for s in detailed.skipped] == [("nd-active", "pendinglab")]

@@ -84,9 +84,14 @@ class CullReport:
     skipped: list[Skip] = field(default_factory=list)
     kept_active: int = 0
     kept_not_selected: int = 0
+    #: The first 100 error messages (``errors_total`` counts them all).
     errors: list[str] = field(default_factory=list)
     #: Failed requests to the Hub (retries too), by HTTP status or ``timeout``/``connect``/...
     request_errors: dict[str, int] = field(default_factory=dict)
+    #: Everything counted, even with ``details=False``: ``{"servers": {outcome: {reason: n}},
+    #: "users": {outcome: {reason: n}}, "skipped": {reason: n}}``.
+    totals: dict[str, Any] = field(default_factory=dict)
+    errors_total: int = 0
     seconds: float = 0.0
     #: Nothing was stopped or deleted: outcomes are ``would-stop`` / ``would-delete``.
     dry_run: bool = False
@@ -127,6 +132,8 @@ class CullReport:
             kept_not_selected=raw["kept_not_selected"],
             errors=raw["errors"],
             request_errors=raw["request_errors"],
+            totals=raw["totals"],
+            errors_total=raw["errors_total"],
             seconds=raw["seconds"],
             dry_run=raw["dry_run"],
         )
@@ -287,8 +294,12 @@ async def run_pass(
     keep_connected: bool = False,
     busy_timeout: float = 0,
     server_url: Optional[str] = None,
+    details: bool = True,
 ) -> CullReport:
     """One pass over an existing connection (see :func:`connect`).
+
+    With ``details=False`` the report only counts what was done (``totals``) and lists no
+    actions or skips, so that its size does not grow with the number of servers culled.
 
     With ``keep_busy_kernels`` (or ``keep_connected``), each server the idle rule selected is
     asked for its kernels (and terminals) first, and kept while one is busy (or connected);
@@ -341,6 +352,7 @@ async def run_pass(
             keep_connected=keep_connected,
             busy_timeout=float(busy_timeout),
             server_url=server_url,
+            details=details,
         )
         text = await _finished(handle)
     return CullReport._from_json(text)

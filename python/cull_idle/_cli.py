@@ -764,6 +764,9 @@ async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> i
         keep_connected=settings["keep_connected"],
         busy_timeout=settings["busy_timeout"],
         server_url=settings["server_url"],
+        # The log and the metrics say what happened; listing every action would make memory
+        # grow with the number of servers culled in a pass.
+        details=False,
     )
     period = _api.default_cull_every(settings["timeout"], settings["cull_every"])
 

@@ -43,6 +43,7 @@ class Hub:
         keep_connected: bool = False,
         busy_timeout: float = 0.0,
         server_url: Optional[str] = None,
+        details: bool = True,
     ) -> Task: ...
     def start_token_scopes(self) -> Task: ...
 

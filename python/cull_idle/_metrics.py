@@ -57,14 +57,13 @@ class Metrics:
             return
         self.duration_sum += report.seconds
         self.last_duration = report.seconds
-        for action in report.actions:
-            if action.server is not None and action.outcome in ("stopped", "gone"):
-                self.stopped[action.reason] += 1
-            elif action.server is None and action.outcome == "deleted":
-                self.deleted[action.reason] += 1
-            elif action.outcome == "stopping":
-                self.skipped["slow-stop"] += 1
-        self.skipped.update(s.reason for s in report.skipped)
+        # From the totals, which count everything even when the report lists nothing.
+        servers, users = report.totals.get("servers", {}), report.totals.get("users", {})
+        for outcome in ("stopped", "gone"):
+            self.stopped.update(servers.get(outcome, {}))
+        self.deleted.update(users.get("deleted", {}))
+        self.skipped["slow-stop"] += sum(servers.get("stopping", {}).values())
+        self.skipped.update(report.totals.get("skipped", {}))
         self.request_errors.update(report.request_errors)
 
     def prometheus(self) -> str:

@@ -21,6 +21,10 @@ if os.environ.get("TEST_CHP_COMMAND"):
     c.ConfigurableHTTPProxy.auth_token = os.urandom(16).hex()
 else:
     c.JupyterHub.proxy_class = testhub.InMemoryProxy
+if os.environ.get("TEST_INTERNAL_SSL"):
+    # The Hub's API over mutual TLS, with the certificates it generates itself (certipy).
+    c.JupyterHub.internal_ssl = True
+    c.JupyterHub.internal_certs_location = os.path.join(here, "internal-ssl")
 if os.environ.get("TEST_REAL_SERVERS"):
     # Real jupyter_server single-user servers with ipykernel kernels, as local processes,
     # reached through the real proxy at the Hub's public URL (which fills in `full_url`).

@@ -45,7 +45,9 @@ class TestHub:
     def __init__(self, extra_env: Optional[dict[str, str]] = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="cull-idle-hub-"))
         self.port = free_port()
-        self.api_url = f"http://127.0.0.1:{self.port}/hub/api"
+        self.internal_ssl = bool((extra_env or {}).get("TEST_INTERNAL_SSL"))
+        scheme = "https" if self.internal_ssl else "http"
+        self.api_url = f"{scheme}://127.0.0.1:{self.port}/hub/api"
         self.admin_token = secrets.token_hex(16)
         self.cull_token = secret(secrets.token_hex(16))
         self.cull_users_token = secret(secrets.token_hex(16))
@@ -87,17 +89,48 @@ class TestHub:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        try:
+            self._wait_up(timeout)
+        except BaseException:
+            log = self.log_path.read_text()[-3000:]
+            self.stop()
+            raise RuntimeError(f"JupyterHub did not start:\n{log}") from None
+        return self
+
+    def _wait_up(self, timeout: float) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"JupyterHub exited:\n{self.log_path.read_text()[-3000:]}")
+                raise RuntimeError("JupyterHub exited")
+            if self.internal_ssl and not self._use_internal_certs():
+                time.sleep(0.1)
+                continue
             try:
-                if requests.get(self.api_url + "/", timeout=1).ok:
-                    return self
+                if self.session.get(self.api_url + "/", timeout=1).ok:
+                    return
             except requests.ConnectionError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"JupyterHub did not start:\n{self.log_path.read_text()[-3000:]}")
+        raise RuntimeError("timed out")
+
+    @property
+    def certs(self) -> Path:
+        """Where an ``internal_ssl`` Hub keeps the certificates it generated."""
+        return self.dir / "internal-ssl"
+
+    def _use_internal_certs(self) -> bool:
+        """Talk to the Hub as its own components do: trusting its CA, with its client pair."""
+        internal = self.certs / "hub-internal"
+        pair = (internal / "hub-internal.crt", internal / "hub-internal.key")
+        ca = self.certs / "hub-ca" / "hub-ca.crt"
+        if not (ca.exists() and all(p.exists() for p in pair)):
+            return False
+        self.session.verify = str(ca)
+        self.session.cert = (str(pair[0]), str(pair[1]))
+        # Or $REQUESTS_CA_BUNDLE, where set, would replace the Hub's CA.
+        self.session.trust_env = False
+        return True
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
