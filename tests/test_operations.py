@@ -309,3 +309,31 @@ def test_a_hub_down_for_ten_passes_then_back_is_culled_normally(no_hub_env):
     finally:
         culler.kill()
         later.stop()
+
+
+def test_the_hub_restarting_in_the_middle_of_a_pass(no_hub_env):
+    """Requests in flight fail, are retried, and are reported; the culler carries on, and the
+    next pass is a complete one against the restarted Hub."""
+    slow_stops = {"TEST_SLEEP_STOP": "2", "TEST_SLOW_STOP_TIMEOUT": "60"}
+    hub = TestHub(extra_env={**slow_stops, "TEST_KEEP_SERVERS": "1"}).start()
+    culler = None
+    try:
+        names = [f"sleep-restart{i}" for i in range(6)]
+        setup_servers(hub, idle(*names))
+        culler = Culler(
+            [f"--url={hub.api_url}", "--timeout=600", "--cull-every=1", "--concurrency=2"],
+            {"JUPYTERHUB_API_TOKEN": hub.cull_token},
+        )
+        culler.wait_for("Culling server sleep-restart")  # stops of 2 s each are in flight
+        hub.restart()
+        interrupted = culler.wait_for("Cull pass", timeout=60)
+        assert "errors" in interrupted
+        culler.wait_for(r"Cull pass done", timeout=60)  # the next pass, complete
+        assert culler.proc.poll() is None
+        code, _ = culler.signal_and_time(signal.SIGTERM)
+        assert code == 0 and "Traceback" not in culler.output, culler.output
+        assert "retrying" in culler.output
+    finally:
+        if culler is not None:
+            culler.kill()
+        hub.stop()

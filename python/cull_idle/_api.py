@@ -7,7 +7,6 @@ import contextlib
 import inspect
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,7 +14,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Optional, TypeVar, Union
 
 from . import _core
-from ._defaults import DEFAULT_API_URL
+
+# Re-exported: part of this module's API since before they moved.
+from ._connect import connect as connect
+from ._connect import request_timeout_from_env as request_timeout_from_env
+from ._connect import tls_files as tls_files
+from ._defaults import DEFAULT_API_URL as DEFAULT_API_URL
 
 log = logging.getLogger("cull_idle")
 T = TypeVar("T")
@@ -137,76 +141,6 @@ class CullReport:
             seconds=raw["seconds"],
             dry_run=raw["dry_run"],
         )
-
-
-def request_timeout_from_env() -> float:
-    """``$JUPYTERHUB_REQUEST_TIMEOUT`` in seconds (default 60)."""
-    text = os.environ.get("JUPYTERHUB_REQUEST_TIMEOUT") or "60"
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"JUPYTERHUB_REQUEST_TIMEOUT must be a positive number of seconds, not {text!r}")
-    return value
-
-
-def tls_files(ssl_enabled: bool, internal_certs_location: str) -> dict[str, Optional[str]]:
-    """The CA, certificate and key for the Hub's internal SSL.
-
-    With ``ssl_enabled`` the reference's layout under ``internal_certs_location`` is used when it
-    exists; otherwise the ``JUPYTERHUB_SSL_*`` variables a Hub gives its managed services.
-    """
-    env = {
-        "ca_file": os.environ.get("JUPYTERHUB_SSL_CLIENT_CA") or None,
-        "cert_file": os.environ.get("JUPYTERHUB_SSL_CERTFILE") or None,
-        "key_file": os.environ.get("JUPYTERHUB_SSL_KEYFILE") or None,
-    }
-    if ssl_enabled:
-        location = internal_certs_location or "internal-ssl"
-        ca_file = os.path.join(location, "hub-ca", "hub-ca.crt")
-        layout: dict[str, Optional[str]] = {
-            "ca_file": ca_file,
-            "cert_file": os.path.join(location, "hub-internal", "hub-internal.crt"),
-            "key_file": os.path.join(location, "hub-internal", "hub-internal.key"),
-        }
-        if os.path.exists(ca_file) or not any(env.values()):
-            log.debug("ssl_enabled: using certificates under %s", location)
-            return layout
-    return env
-
-
-def connect(
-    url: Optional[str],
-    api_token: str,
-    *,
-    concurrency: int = 10,
-    ssl_enabled: bool = False,
-    internal_certs_location: str = "internal-ssl",
-    request_timeout: Optional[float] = None,
-    probe_timeout: float = 10,
-) -> _core.Hub:
-    """A reusable connection to the Hub API (raises ``ValueError`` for bad settings).
-
-    ``probe_timeout`` bounds each request to a single-user server (``keep_busy_kernels``).
-    Reuse the connection across passes: it also remembers the servers kept for their work.
-    """
-    if not api_token:
-        raise ValueError("an API token is required (JUPYTERHUB_API_TOKEN)")
-    if concurrency < 0:
-        raise ValueError(f"concurrency must not be negative, not {concurrency}")
-    files = tls_files(ssl_enabled, internal_certs_location)
-    return _core.Hub(
-        url or os.environ.get("JUPYTERHUB_API_URL") or DEFAULT_API_URL,
-        api_token,
-        # 0 meant "no semaphore" in the reference, where tornado's client still capped it at 10.
-        concurrency=concurrency or 10,
-        request_timeout=request_timeout if request_timeout is not None else request_timeout_from_env(),
-        ca_file=files["ca_file"],
-        cert_file=files["cert_file"],
-        key_file=files["key_file"],
-        probe_timeout=probe_timeout,
-    )
 
 
 def _accepts_user(hook: CullArbiter) -> bool:
@@ -358,12 +292,13 @@ async def run_pass(
     return CullReport._from_json(text)
 
 
-async def token_scopes(hub: _core.Hub) -> Optional[list[str]]:
-    """The token's scopes as the Hub reports them (``None`` for Hubs that report none).
+async def token_scopes(hub: _core.Hub, started: Optional[_core.Task] = None) -> Optional[list[str]]:
+    """The token's scopes as the Hub reports them (``None`` for Hubs that report none);
+    ``started`` is the task of a ``hub.start_token_scopes()`` already under way.
 
     Raises ``ValueError`` when the Hub cannot be asked.
     """
-    scopes: Optional[list[str]] = json.loads(await _finished(hub.start_token_scopes()))
+    scopes: Optional[list[str]] = json.loads(await _finished(started or hub.start_token_scopes()))
     return scopes
 
 

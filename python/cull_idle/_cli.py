@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import asyncio
     from typing import Any, Callable, NamedTuple, NoReturn, Optional
 
-    from . import _metrics
+    from . import _core, _metrics
 
 # asyncio, the API and the extension module are imported where they are used, so that
 # `--help` and bad input answer at once (asyncio alone takes longer than the rest).
@@ -659,8 +659,9 @@ def install_signal_handlers() -> None:
             signal.signal(signum, _on_signal)
 
 
-async def serve(settings: dict[str, Any], token: str) -> int:
-    """Run until SIGINT or SIGTERM (exit 0), or one pass with --once."""
+async def serve(settings: dict[str, Any], hub: _core.Hub, scopes: _core.Task) -> int:
+    """Run until SIGINT or SIGTERM (exit 0), or one pass with --once. ``scopes`` is the scope
+    check, already under way."""
     import asyncio
 
     stop = asyncio.Event()
@@ -669,7 +670,7 @@ async def serve(settings: dict[str, Any], token: str) -> int:
     if os.environ.get("JUPYTERHUB_SERVICE_NAME") and STARTED_BY != 1:
         watcher = asyncio.ensure_future(watch_hub_process(STARTED_BY, stop))
     try:
-        return await _serve(settings, token, stop)
+        return await _serve(settings, hub, scopes, stop)
     finally:
         _stop_target.pop()
         if watcher is not None:
@@ -693,14 +694,16 @@ async def watch_hub_process(hub_pid: int, stop: asyncio.Event, every: float = 1.
             await asyncio.wait_for(stop.wait(), every)
 
 
-async def check_scopes(hub: Any, settings: dict[str, Any], stop: asyncio.Event) -> bool:
+async def check_scopes(
+    hub: _core.Hub, settings: dict[str, Any], stop: asyncio.Event, started: Optional[_core.Task] = None
+) -> bool:
     """Warn about missing scopes; refuse to run (UsageError) where that would be unsafe.
 
     ``False`` if stopped meanwhile."""
     from . import _api
 
     try:
-        scopes = await _api.until_stopped(_api.token_scopes(hub), stop)
+        scopes = await _api.until_stopped(_api.token_scopes(hub, started), stop)
     except ValueError as e:
         log.warning("Cannot check the token's scopes (%s); the culler will keep users it cannot judge", e)
         return not stop.is_set()
@@ -732,19 +735,10 @@ def check_work_settings(settings: dict[str, Any]) -> None:
         )
 
 
-async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> int:
+async def _serve(settings: dict[str, Any], hub: _core.Hub, scopes: _core.Task, stop: asyncio.Event) -> int:
     from . import _api, _metrics
     from ._core import __version__
 
-    hub = _api.connect(
-        settings["url"],
-        token,
-        concurrency=settings["concurrency"],
-        ssl_enabled=settings["ssl_enabled"],
-        internal_certs_location=settings["internal_certs_location"],
-        probe_timeout=settings["probe_timeout"] or 10,
-    )
-    check_work_settings(settings)
     options = dict(
         cull_users=settings["cull_users"],
         remove_named_servers=settings["remove_named_servers"],
@@ -782,7 +776,7 @@ async def _serve(settings: dict[str, Any], token: str, stop: asyncio.Event) -> i
     metrics = _metrics.Metrics()
     server = await start_metrics(metrics, settings)
     try:
-        if not await check_scopes(hub, settings, stop):
+        if not await check_scopes(hub, settings, stop, scopes):
             return 0
         if settings["once"]:
             report = await _api.pass_unless_stopped(hub, settings["timeout"], None, stop, **options)
@@ -835,9 +829,23 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "JUPYTERHUB_API_TOKEN is not set: the culler needs an API token from the environment"
             )
         configure_logging(settings["log_level"], settings["log_file_prefix"], settings["log_format"])
+        check_work_settings(settings)
+        from ._connect import connect
+
+        hub = connect(
+            settings["url"],
+            token,
+            concurrency=settings["concurrency"],
+            ssl_enabled=settings["ssl_enabled"],
+            internal_certs_location=settings["internal_certs_location"],
+            probe_timeout=settings["probe_timeout"] or 10,
+        )
+        # The first request (the scope check) goes out now, from the core's own threads,
+        # while asyncio (the slowest import by far) loads.
+        scopes = hub.start_token_scopes()
         import asyncio
 
-        return asyncio.run(serve(settings, token))
+        return asyncio.run(serve(settings, hub, scopes))
     except (UsageError, ValueError) as e:
         sys.stderr.write(f"cull-idle: error: {e}\n")
         return 2

@@ -53,6 +53,9 @@ c.JupyterHub.tornado_settings = {
 c.Spawner.start_timeout = 3600
 c.Spawner.http_timeout = 30
 c.JupyterHub.extra_handlers = [(r"/api/testing", testhub.TestingHandler)]
+if os.environ.get("TEST_KEEP_SERVERS"):
+    # As in zero-to-jupyterhub: a Hub that restarts leaves its users' servers running.
+    c.JupyterHub.cleanup_servers = False
 
 culler_scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 services = [

@@ -132,6 +132,22 @@ class TestHub:
         self.session.trust_env = False
         return True
 
+    def restart(self, timeout: float = 60) -> None:
+        """Stop the Hub process and start it again, on the same port with the same database."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "jupyterhub_config.py")],
+                cwd=self.dir,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait_up(timeout)
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
