@@ -38,9 +38,17 @@ def idle_server(hub: TestHub, user: str) -> None:
     hub.set_times([{"user": user, "server": "", "last_activity_ago": IDLE}])
 
 
-def env_for(hub: TestHub, **ssl: str) -> dict[str, str]:
-    env = {"JUPYTERHUB_API_URL": hub.api_url, "JUPYTERHUB_API_TOKEN": hub.cull_token}
-    env.update({f"JUPYTERHUB_SSL_{k.upper()}": v for k, v in ssl.items()})
+def env_for(hub: TestHub, ca: str, client_certificate: bool = True) -> dict[str, str]:
+    """The variables a Hub gives a managed service, with the CA found under ``ca``."""
+    env = {
+        "JUPYTERHUB_API_URL": hub.api_url,
+        "JUPYTERHUB_API_TOKEN": hub.cull_token,
+        "JUPYTERHUB_SSL_CLIENT_CA": str(hub.certs / ca / f"{ca}.crt"),
+    }
+    if client_certificate:
+        pair = hub.certs / "hub-internal"
+        env["JUPYTERHUB_SSL_CERTFILE"] = str(pair / "hub-internal.crt")
+        env["JUPYTERHUB_SSL_KEYFILE"] = str(pair / "hub-internal.key")
     return env
 
 
@@ -56,9 +64,8 @@ def test_a_managed_culler_uses_the_variables_the_hub_gives_it(ssl_hub):
 
 def test_ssl_enabled_uses_the_internal_certificates(ssl_hub, tmp_path):
     idle_server(ssl_hub, "cli-enabled")
-    code, output = run(
-        ["--once", "--ssl-enabled", f"--internal-certs-location={ssl_hub.certs}"], env_for(ssl_hub)
-    )
+    env = {"JUPYTERHUB_API_URL": ssl_hub.api_url, "JUPYTERHUB_API_TOKEN": ssl_hub.cull_token}
+    code, output = run(["--once", "--ssl-enabled", f"--internal-certs-location={ssl_hub.certs}"], env)
     assert code == 0, output
     assert "Culling server cli-enabled" in output
     assert not ssl_hub.running("cli-enabled")
@@ -66,33 +73,15 @@ def test_ssl_enabled_uses_the_internal_certificates(ssl_hub, tmp_path):
 
 def test_the_ssl_variables_are_used_without_ssl_enabled(ssl_hub):
     idle_server(ssl_hub, "cli-env")
-    pair = ssl_hub.certs / "hub-internal"
-    code, output = run(
-        ["--once"],
-        env_for(
-            ssl_hub,
-            client_ca=str(ssl_hub.certs / "hub-ca" / "hub-ca.crt"),
-            certfile=str(pair / "hub-internal.crt"),
-            keyfile=str(pair / "hub-internal.key"),
-        ),
-    )
+    code, output = run(["--once"], env_for(ssl_hub, "hub-ca"))
     assert code == 0, output
     assert not ssl_hub.running("cli-env")
 
 
 def test_a_hub_certificate_from_another_ca_is_refused(ssl_hub):
     idle_server(ssl_hub, "cli-foreign")
-    pair = ssl_hub.certs / "hub-internal"
-    code, output = run(
-        ["--once"],
-        env_for(
-            ssl_hub,
-            # A CA of the same Hub, but not the one that signed the Hub's own certificate.
-            client_ca=str(ssl_hub.certs / "proxy-api-ca" / "proxy-api-ca.crt"),
-            certfile=str(pair / "hub-internal.crt"),
-            keyfile=str(pair / "hub-internal.key"),
-        ),
-    )
+    # A CA of the same Hub, but not the one that signed the Hub's own certificate.
+    code, output = run(["--once"], env_for(ssl_hub, "proxy-api-ca"))
     assert code == 1, output
     assert "invalid peer certificate: UnknownIssuer" in output and "Traceback" not in output, output
     assert ssl_hub.running("cli-foreign")
@@ -100,7 +89,7 @@ def test_a_hub_certificate_from_another_ca_is_refused(ssl_hub):
 
 def test_without_a_client_certificate_the_hub_refuses_the_culler(ssl_hub):
     idle_server(ssl_hub, "cli-nocert")
-    code, output = run(["--once"], env_for(ssl_hub, client_ca=str(ssl_hub.certs / "hub-ca" / "hub-ca.crt")))
+    code, output = run(["--once"], env_for(ssl_hub, "hub-ca", client_certificate=False))
     assert code == 1, output
     assert "received fatal alert: CertificateRequired" in output and "Traceback" not in output, output
     assert ssl_hub.running("cli-nocert")

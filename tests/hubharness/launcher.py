@@ -79,8 +79,8 @@ class TestHub:
     def log_path(self) -> Path:
         return self.dir / "hub.log"
 
-    def start(self, timeout: float = 60) -> TestHub:
-        with open(self.log_path, "wb") as log:
+    def _spawn(self) -> None:
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "jupyterhub_config.py")],
                 cwd=self.dir,
@@ -89,6 +89,9 @@ class TestHub:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+
+    def start(self, timeout: float = 60) -> TestHub:
+        self._spawn()
         try:
             self._wait_up(timeout)
         except BaseException:
@@ -137,15 +140,7 @@ class TestHub:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGTERM)
         self.proc.wait(30)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jupyterhub", "-f", str(HERE / "jupyterhub_config.py")],
-                cwd=self.dir,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self._spawn()
         self._wait_up(timeout)
 
     def stop(self) -> None:
