@@ -41,11 +41,6 @@ impl ApiToken {
     pub fn new(token: impl Into<String>) -> Self {
         ApiToken(token.into())
     }
-
-    /// The value, for the one place that puts it in a (sensitive) header.
-    pub(crate) fn secret(&self) -> &str {
-        &self.0
-    }
 }
 
 impl fmt::Debug for ApiToken {
@@ -211,24 +206,9 @@ impl HubClient {
         if settings.concurrency == 0 {
             return Err(HubError::Config("concurrency must be at least 1".into()));
         }
-        let mut auth = HeaderValue::from_str(&format!("token {}", settings.token.secret()))
-            .map_err(|_| {
-                HubError::Config(
-                    "the API token holds characters that cannot be sent in an HTTP header".into(),
-                )
-            })?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("cull-idle/", env!("CARGO_PKG_VERSION")))
-            .timeout(settings.request_timeout)
+        let mut builder = client_builder(&settings.token, settings.request_timeout)
+            .map_err(HubError::Config)?
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
-            // Like the reference (tornado), talk to the Hub directly even when HTTP(S)_PROXY is set.
-            .no_proxy()
             .pool_idle_timeout(Duration::from_secs(30));
         builder = configure_tls(builder, &settings.tls)?;
         let client = builder.build().map_err(|e| {
@@ -491,6 +471,26 @@ impl HubClient {
             }
         }
     }
+}
+
+/// A client that sends `token` as a sensitive header (never logged) and asks for JSON. Like the
+/// reference (tornado), it talks to its target directly even when HTTP(S)_PROXY is set.
+pub(crate) fn client_builder(
+    token: &ApiToken,
+    timeout: Duration,
+) -> Result<reqwest::ClientBuilder, String> {
+    let mut auth = HeaderValue::from_str(&format!("token {}", token.0)).map_err(|_| {
+        "the API token holds characters that cannot be sent in an HTTP header".to_owned()
+    })?;
+    auth.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, auth);
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .user_agent(concat!("cull-idle/", env!("CARGO_PKG_VERSION")))
+        .timeout(timeout)
+        .no_proxy())
 }
 
 fn configure_tls(

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
@@ -90,24 +89,11 @@ struct TerminalWire {
 
 impl ProbeClient {
     pub fn new(settings: &ProbeSettings, limiter: Arc<Semaphore>) -> Result<Self, ProbeError> {
-        let mut auth = HeaderValue::from_str(&format!("token {}", settings.token.secret()))
-            .map_err(|_| {
-                ProbeError::Config(
-                    "the API token holds characters that cannot be sent in an HTTP header".into(),
-                )
-            })?;
-        auth.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, auth);
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let mut builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .user_agent(concat!("cull-idle/", env!("CARGO_PKG_VERSION")))
-            .timeout(settings.timeout)
+        let mut builder = crate::hub::client_builder(&settings.token, settings.timeout)
+            .map_err(ProbeError::Config)?
             .connect_timeout(settings.timeout)
             // A redirect means the token was not accepted (a login page); never follow it.
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy();
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(ca_file) = &settings.ca_file {
             let pem = std::fs::read(ca_file).map_err(|e| {
                 ProbeError::Config(format!(
