@@ -9,7 +9,6 @@ What listing alone costs the culler: with nothing to cull, memory must not depen
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,19 +16,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from suite import run_measured  # noqa: E402
+from suite import run_measured, start_synthetic_hub  # noqa: E402
 
 
 def main() -> None:
     for n in [int(a) for a in sys.argv[1:]] or [10_000, 100_000, 1_000_000]:
-        hub = subprocess.Popen(
-            [sys.executable, str(HERE / "synthetic_hub.py"), str(n), "--idle-every", "0"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert hub.stdin and hub.stdout
-        url = hub.stdout.readline().strip()
+        hub, url = start_synthetic_hub(n, "--idle-every", "0")
+        assert hub.stdin
         env = {**os.environ, "JUPYTERHUB_API_TOKEN": "bench", "JUPYTERHUB_API_URL": url}
         command = [sys.executable, "-m", "cull_idle", "--once", "--log-level=warning"]
         wall, cpu, rss = run_measured(command, env)

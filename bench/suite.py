@@ -226,6 +226,18 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float,
     return wall, cpu, rss_kib / 1024
 
 
+def start_synthetic_hub(users: int, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """bench/synthetic_hub.py in a process of its own, and its API URL; closing its stdin ends it."""
+    hub = subprocess.Popen(
+        [sys.executable, str(HERE / "synthetic_hub.py"), str(users), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert hub.stdout is not None
+    return hub, hub.stdout.readline().strip()
+
+
 def scale(sizes: list[int], runs: int, big_runs: int) -> list[dict[str, Any]]:
     results = []
     for n in sizes:
@@ -238,14 +250,8 @@ def scale(sizes: list[int], runs: int, big_runs: int) -> list[dict[str, Any]]:
                 if n >= 1_000_000 and label == REFERENCE and run > 0:
                     continue  # one reference pass over a million users takes minutes
                 # A fresh synthetic Hub (its own process) per pass, so its counts are this pass's.
-                server = subprocess.Popen(
-                    [sys.executable, str(HERE / "synthetic_hub.py"), str(n)],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
+                server, url = start_synthetic_hub(n)
                 assert server.stdin and server.stdout
-                url = server.stdout.readline().strip()
                 env = {**os.environ, "JUPYTERHUB_API_TOKEN": "bench", "JUPYTERHUB_API_URL": url}
                 if label == CULL_IDLE:
                     command = [sys.executable, "-m", "cull_idle", "--once", "--log-level=warning"]
