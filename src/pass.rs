@@ -583,7 +583,13 @@ impl Planner<'_> {
             _ => {}
         })?;
         if let (Some(probes), Some(inactive)) = (self.probes, idleness.inactive) {
-            let since = lock(probes.memory).idle_since(&memory_key(user, name), now - inactive);
+            let since = {
+                let mut memory = lock(probes.memory);
+                // Usually empty: no key to build for every server of a large Hub.
+                (!memory.is_empty())
+                    .then(|| memory.idle_since(&memory_key(user, name), now - inactive))
+                    .flatten()
+            };
             if let Some(since) = since.filter(|since| now - since > inactive) {
                 log::debug!(
                     target: LOG,
