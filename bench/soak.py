@@ -141,7 +141,7 @@ def main() -> None:
         "| --- | --- |",
         f"| duration | {t / 60:.1f} min |",
         f"| passes | {passes:.0f} ({failed:.0f} could not list every user; the next pass tried again) |",
-        f"| failed requests to the Hub, all retried | {errors:.0f} |",
+        f"| failed requests to the Hub (injected 503s and drops, and their retries) | {errors:.0f} |",
         f"| RSS, max of the first / last quarter | {rss_first:.1f} / {rss_last:.1f} MiB |",
         f"| open file descriptors, max of the first / last quarter | {fd_first} / {fd_last} |",
         f"| tracebacks in the culler's log | {tracebacks} |",
