@@ -493,6 +493,27 @@ pub(crate) fn client_builder(
         .no_proxy())
 }
 
+/// The certificates of a PEM CA bundle; an error names the file and what is wrong with it.
+pub(crate) fn read_ca_certs(
+    ca_file: &std::path::Path,
+) -> Result<Vec<reqwest::Certificate>, String> {
+    let pem = std::fs::read(ca_file)
+        .map_err(|e| format!("cannot read the CA file {}: {e}", ca_file.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        format!(
+            "the CA file {} holds no usable certificate ({e})",
+            ca_file.display()
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "the CA file {} holds no certificate",
+            ca_file.display()
+        ));
+    }
+    Ok(certs)
+}
+
 fn configure_tls(
     mut builder: reqwest::ClientBuilder,
     tls: &TlsFiles,
@@ -503,19 +524,7 @@ fn configure_tls(
         })
     };
     if let Some(ca_file) = &tls.ca_file {
-        let pem = read("CA file", ca_file)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            HubError::Config(format!(
-                "the CA file {} holds no usable certificate ({e})",
-                ca_file.display()
-            ))
-        })?;
-        if certs.is_empty() {
-            return Err(HubError::Config(format!(
-                "the CA file {} holds no certificate",
-                ca_file.display()
-            )));
-        }
+        let certs = read_ca_certs(ca_file).map_err(HubError::Config)?;
         // The Hub's internal CA is the only one to trust for the Hub's internal certificate.
         builder = builder.tls_certs_only(certs);
     }

@@ -95,18 +95,7 @@ impl ProbeClient {
             // A redirect means the token was not accepted (a login page); never follow it.
             .redirect(reqwest::redirect::Policy::none());
         if let Some(ca_file) = &settings.ca_file {
-            let pem = std::fs::read(ca_file).map_err(|e| {
-                ProbeError::Config(format!(
-                    "cannot read the CA file {}: {e}",
-                    ca_file.display()
-                ))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                ProbeError::Config(format!(
-                    "the CA file {} holds no usable certificate ({e})",
-                    ca_file.display()
-                ))
-            })?;
+            let certs = crate::hub::read_ca_certs(ca_file).map_err(ProbeError::Config)?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
