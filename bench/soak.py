@@ -58,7 +58,14 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     hub = subprocess.Popen(
-        [sys.executable, str(HERE / "synthetic_hub.py"), str(args.users), "--faults", str(args.faults)],
+        [
+            sys.executable,
+            str(HERE / "synthetic_hub.py"),
+            str(args.users),
+            "--stable",  # stops change nothing, so every pass finds the same idle users to cull
+            "--faults",
+            str(args.faults),
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -1,14 +1,16 @@
 """A fast synthetic Hub API for measuring cullers at scale, run as its own process.
 
-    python bench/synthetic_hub.py USERS [--idle-every 10] [--page 200] [--faults K]
+    python bench/synthetic_hub.py USERS [--idle-every 10] [--page 200] [--faults K] [--stable]
 
-Pages of ``GET /hub/api/users?state=ready`` are rendered once, up front, and served from memory
-for any offset and limit (up to ``--page``), so the Hub is never the bottleneck. Every
-``--idle-every``-th user has been idle for two hours; the rest are active now. With
-``--faults K``, every K-th request is answered 503 and every 7K-th is dropped unanswered. Stops
-(``DELETE .../server``) answer 204 and are counted, but change nothing, so offsets stay stable.
-Prints its API URL on the first line, then serves until its stdin closes; on exit it prints a
-JSON line with the counts of requests and stops and the time of the first request.
+Users are rendered once, up front, and pages of ``GET /hub/api/users?state=ready`` are served
+from memory for any offset and limit (up to ``--page``), so the Hub is never the bottleneck.
+Every ``--idle-every``-th user has been idle for two hours; the rest are active now. With
+``--faults K``, every K-th request is answered 503 and every 7K-th is dropped unanswered.
+Stops (``DELETE .../server``) answer 204 and, as on a real Hub, take the user out of
+``state=ready``, so later users move to lower offsets; with ``--stable`` they change nothing,
+and every pass finds the same idle users. Prints its API URL on the first line, then serves
+until its stdin closes; on exit it prints a JSON line with the counts of requests, stops and
+users listed ("items"), and the time of the first request.
 """
 
 from __future__ import annotations
@@ -61,15 +63,68 @@ def render_users(n: int, idle_every: int) -> list[bytes]:
     return users
 
 
+class ReadyUsers:
+    """Which users are still in state=ready: a Fenwick tree over 0/1, so that the user at an
+    offset is found in O(log n) however many users have left."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.ready = bytearray([1]) * n
+        self.count = n
+        self.tree = [0] * (n + 1)
+        for i in range(1, n + 1):
+            self.tree[i] += 1
+            parent = i + (i & -i)
+            if parent <= n:
+                self.tree[parent] += self.tree[i]
+
+    def remove(self, index: int) -> bool:
+        if not 0 <= index < self.n or not self.ready[index]:
+            return False
+        self.ready[index] = 0
+        self.count -= 1
+        i = index + 1
+        while i <= self.n:
+            self.tree[i] -= 1
+            i += i & -i
+        return True
+
+    def index_at(self, offset: int) -> int:
+        """The index of the ready user at ``offset`` (``n`` past the end)."""
+        if offset >= self.count:
+            return self.n
+        position, remaining = 0, offset + 1
+        step = 1 << self.n.bit_length()
+        while step:
+            if position + step <= self.n and self.tree[position + step] < remaining:
+                position += step
+                remaining -= self.tree[position]
+            step >>= 1
+        return position
+
+    def page(self, offset: int, limit: int) -> list[int]:
+        out: list[int] = []
+        index = self.index_at(offset)
+        while index < self.n and len(out) < limit:
+            if self.ready[index]:
+                out.append(index)
+            index += 1
+        return out
+
+
 class SyntheticHub:
-    def __init__(self, n: int, idle_every: int = 10, page: int = 200, faults: int = 0) -> None:
+    def __init__(
+        self, n: int, idle_every: int = 10, page: int = 200, faults: int = 0, stable: bool = False
+    ) -> None:
         self.users = render_users(n, idle_every)
+        self.ready = ReadyUsers(n)
+        self.stable = stable
         self.page = page
         self.faults = faults
-        self.counts = {"requests": 0, "stops": 0, "faults": 0}
+        self.counts = {"requests": 0, "stops": 0, "faults": 0, "items": 0}
         self.first_request: float | None = None
         self.lock = threading.Lock()
-        self._pages: dict[tuple[int, int], bytes] = {}
+        self._pages: dict[tuple[int, int], tuple[bytes, int]] = {}
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -109,7 +164,7 @@ class SyntheticHub:
                     offset = int(query.get("offset", ["0"])[0])
                     limit = min(int(query.get("limit", [str(hub.page)])[0]), hub.page)
                     base = f"http://{self.headers.get('Host')}/hub/api/users"
-                    return self._reply(200, hub.render_page(offset, limit, base))
+                    return self._reply(200, hub.serve_page(offset, limit, base))
                 self._reply(404, b'{"status": 404, "message": "not found"}')
 
             def do_DELETE(self) -> None:
@@ -119,6 +174,9 @@ class SyntheticHub:
                 if self.fault():
                     return
                 hub.count(stop=True)
+                parts = urlsplit(self.path).path.split("/")
+                if not hub.stable and len(parts) > 4 and parts[-1] == "server":
+                    hub.stop(parts[-2])
                 self._reply(204)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -144,26 +202,42 @@ class SyntheticHub:
             self.counts["requests"] += 1
             self.counts["stops"] += stop
 
-    def render_page(self, offset: int, limit: int, base: str) -> bytes:
+    def stop(self, name: str) -> None:
+        """Take user-NNNNNNN out of state=ready, as a real Hub does when its server stops."""
+        with self.lock:
+            if self.ready.remove(int(name.rpartition("-")[2])):
+                self._pages.clear()
+
+    def serve_page(self, offset: int, limit: int, base: str) -> bytes:
+        body, items = self.render_page(offset, limit, base)
+        with self.lock:
+            self.counts["items"] += items
+        return body
+
+    def render_page(self, offset: int, limit: int, base: str) -> tuple[bytes, int]:
+        """The page's body and number of users; cached until a user leaves state=ready."""
         key = (offset, limit)
         with self.lock:
             cached = self._pages.get(key)
-        if cached is not None:
-            return cached
-        items = b",".join(self.users[offset : offset + limit])
+            if cached is not None:
+                return cached
+            indices = self.ready.page(offset, limit)
+            total = self.ready.count
+        items = b",".join(self.users[i] for i in indices)
         end = offset + limit
         nxt = (
             json.dumps(
                 {"offset": end, "limit": limit, "url": f"{base}?state=ready&offset={end}&limit={limit}"}
             )
-            if end < len(self.users)
+            if end < total
             else "null"
         )
-        pagination = f'{{"offset": {offset}, "limit": {limit}, "total": {len(self.users)}, "next": {nxt}}}'
+        pagination = f'{{"offset": {offset}, "limit": {limit}, "total": {total}, "next": {nxt}}}'
         body = b'{"items": [' + items + b'], "_pagination": ' + pagination.encode() + b"}"
         with self.lock:
-            self._pages[key] = body
-        return body
+            if total == self.ready.count:
+                self._pages[key] = (body, len(indices))
+        return body, len(indices)
 
     def prerender(self) -> None:
         for offset in range(0, len(self.users), self.page):
@@ -176,7 +250,7 @@ def main() -> None:
     idle_every = int(args[args.index("--idle-every") + 1]) if "--idle-every" in args else 10
     page = int(args[args.index("--page") + 1]) if "--page" in args else 200
     faults = int(args[args.index("--faults") + 1]) if "--faults" in args else 0
-    hub = SyntheticHub(n, idle_every, page, faults)
+    hub = SyntheticHub(n, idle_every, page, faults, stable="--stable" in args)
     hub.prerender()
     threading.Thread(target=hub.server.serve_forever, daemon=True).start()
     print(hub.url, flush=True)

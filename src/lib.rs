@@ -7,6 +7,7 @@
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hub;
+pub mod listing;
 pub mod models;
 pub mod pass;
 pub mod policy;
@@ -121,7 +122,7 @@ impl Hub {
 
     /// Start one pass on the runtime; see [`Task`]. Must be called from a running
     /// asyncio loop when an arbiter is given (it is awaited on that loop).
-    #[pyo3(signature = (*, now, inactive_limit, max_age=0.0, cull_users=false, cull_admin_users=true, cull_default_servers=true, cull_named_servers=true, remove_named_servers=false, page_size=None, arbiter=None, user_inactive_limit=None, exclude_users=Vec::new(), exclude_groups=Vec::new(), group_limits=Vec::new(), dry_run=false, max_culls=None, keep_busy_kernels=false, keep_connected=false, busy_timeout=0.0, server_url=None, details=true))]
+    #[pyo3(signature = (*, now, inactive_limit, max_age=0.0, cull_users=false, cull_admin_users=true, cull_default_servers=true, cull_named_servers=true, remove_named_servers=false, page_size=None, arbiter=None, user_inactive_limit=None, exclude_users=Vec::new(), exclude_groups=Vec::new(), group_limits=Vec::new(), dry_run=false, max_culls=None, keep_busy_kernels=false, keep_connected=false, busy_timeout=0.0, server_url=None, details=true, act_after=None))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
     fn start_pass(
         &self,
@@ -147,6 +148,7 @@ impl Hub {
         busy_timeout: f64,
         server_url: Option<String>,
         details: bool,
+        act_after: Option<usize>,
     ) -> PyResult<Task> {
         let non_negative = |x: f64| x.is_finite() && x >= 0.0;
         let limits_ok = non_negative(inactive_limit)
@@ -188,6 +190,7 @@ impl Hub {
             },
             server_url,
             details,
+            act_after: act_after.map_or(pass::ACT_AFTER, |n| n.max(1)),
         };
         let hook = match arbiter {
             Some(func) => Some(PyArbiter {

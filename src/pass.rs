@@ -1,22 +1,25 @@
 //! One culling pass: list, decide, act.
 //!
-//! The pass lists every page before it stops anything. Stopping a server removes its user from
-//! the Hub's `state=ready` result, which shifts the offsets of later pages; acting while
-//! listing would make users slide past the listing unseen. Only what is to be culled is kept
-//! between the two phases, so memory grows with the work, not with the size of the Hub.
-//! Acting is concurrent across all users, bounded by the client's `concurrency`.
+//! The pass acts on what it has planned whenever [`PassSettings::act_after`] stops and
+//! deletions are waiting at the end of a page, and on the rest when it has listed everything, so
+//! memory grows with neither the Hub nor the work. (A small Hub's pass lists everything first.) Acting removes listed users from the Hub's `state=ready` (or `state=inactive`) set,
+//! which moves later users to lower offsets; [`crate::listing`] says where the next page starts
+//! so that no user slides past unseen, and recognises the users read twice. Acting is
+//! concurrent across users, bounded by the client's `concurrency`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
+use futures::future::FutureExt;
 use futures::stream::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::hub::{parse_version, DeleteOutcome, HubClient, HubError, StopOutcome};
+use crate::listing::{unsettled_allowance, Cursor, RecentNames};
 use crate::models::{Server, User};
 use crate::policy::{
     assess_server, decide_server, decide_user, default_arbiter, idle_rule_applies, user_idleness,
@@ -31,6 +34,9 @@ const LOG: &str = "cull_idle";
 const STATE_FILTER_SINCE: (u64, u64, u64) = (1, 3, 0);
 /// The Hub clamps `limit` to its `api_page_max_limit`, so this asks for its largest page.
 const LARGEST_PAGE: u64 = 1_000_000;
+/// Act once this many stops and deletions are planned: a few hundred kilobytes of jobs, and
+/// enough of them that waiting for the last of each batch costs little.
+pub const ACT_AFTER: usize = 1000;
 
 /// A `cull_arbiter` hook: may a server idle for `inactive` seconds be culled? It is given the
 /// server's model as the Hub sent it, and the user's (name, admin, groups, times) as JSON.
@@ -62,6 +68,9 @@ pub struct PassSettings {
     pub server_url: Option<String>,
     /// List every action and notable skip in the report, not only count them.
     pub details: bool,
+    /// Act on what is planned once this many stops and deletions wait ([`ACT_AFTER`]), rather
+    /// than after the whole listing; `usize::MAX` lists everything first.
+    pub act_after: usize,
 }
 
 /// What probing needs beyond the settings: the client, and the servers kept busy so far
@@ -260,6 +269,38 @@ struct UserJob {
     user: String,
     servers: Vec<ServerJob>,
     delete: Option<(CullReason, Option<f64>)>,
+    /// A ready server of the user is kept, so the user stays in `state=ready` whatever happens
+    /// to the others.
+    stays: bool,
+    /// The listing the user was found in.
+    listed_in: Listing,
+}
+
+/// The listing being read, for what acting on a job does to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listing {
+    /// `state=ready`: a user leaves it when its last server stops.
+    Ready,
+    /// `state=inactive`, or every user (Hubs before 1.3): only deleting a user removes it.
+    Other,
+}
+
+impl Listing {
+    /// Whether acting on `job` may take its user out of this listing.
+    fn may_lose(self, job: &UserJob) -> bool {
+        job.listed_in == self
+            && (job.delete.is_some()
+                || (self == Listing::Ready && !job.servers.is_empty() && !job.stays))
+    }
+}
+
+/// What acting on a batch of jobs did to the listing being read.
+#[derive(Debug, Default)]
+struct Acted {
+    /// Users who may have left the listing.
+    left: u64,
+    /// Of those, users who may still leave later: a stop was slow (202) or failed.
+    unsettled: u64,
 }
 
 impl UserJob {
@@ -290,28 +331,28 @@ pub async fn run_pass(
         lock(probes.memory).begin_pass();
     }
     let mut planner = Planner {
+        hub,
         settings,
         arbiter,
         probes,
+        started,
         report: PassReport {
             dry_run: settings.dry_run,
             ..PassReport::default()
         },
         jobs: Vec::new(),
-        planned: HashSet::new(),
+        waiting: 0,
+        held: Vec::new(),
+        wanted: 0,
+        listing: Listing::Other,
     };
-    planner.report.complete = planner.list_all(hub).await;
-    let Planner {
-        mut report,
-        mut jobs,
-        ..
-    } = planner;
+    planner.report.complete = planner.list_all().await;
+    // What is left is acted on here, even after a failed listing; a capped pass acts only now.
+    planner.flush(true).await;
+    let mut report = planner.report;
     if let Some(probes) = probes {
         lock(probes.memory).end_pass(report.complete);
-        let in_flight = hub.concurrency();
-        probe_candidates(probes, in_flight, settings, started, &mut jobs, &mut report).await;
     }
-    act(hub, settings, jobs, &mut report).await;
     report.seconds = started.elapsed().as_secs_f64();
     report.request_errors = hub.take_error_counts();
     log::info!(target: LOG, "{}", report.summary());
@@ -323,18 +364,28 @@ fn lock(memory: &Mutex<BusyMemory>) -> std::sync::MutexGuard<'_, BusyMemory> {
 }
 
 struct Planner<'a> {
+    hub: &'a HubClient,
     settings: &'a PassSettings,
     arbiter: Option<&'a dyn Arbiter>,
     probes: Option<&'a Probes<'a>>,
+    started: Instant,
     report: PassReport,
+    /// Planned and not yet acted on.
     jobs: Vec<UserJob>,
-    planned: HashSet<String>,
+    /// The stops and deletions in `jobs`.
+    waiting: usize,
+    /// With `--max-culls-per-pass`, the idlest jobs so far, acted on when the pass ends.
+    held: Vec<UserJob>,
+    /// With `--max-culls-per-pass`, every stop and deletion wanted this pass.
+    wanted: usize,
+    /// The listing being read.
+    listing: Listing,
 }
 
 impl Planner<'_> {
     /// List and plan; `false` if the listing could not be completed.
-    async fn list_all(&mut self, hub: &HubClient) -> bool {
-        let version = match hub.version().await {
+    async fn list_all(&mut self) -> bool {
+        let version = match self.hub.version().await {
             Ok(version) => version,
             Err(e) => {
                 self.fail(&e, "cannot read the Hub's version");
@@ -350,12 +401,12 @@ impl Planner<'_> {
         );
         self.report.hub_version = Some(version);
         if self.settings.policy.cull_users && state_filter {
-            if let Err(e) = self.list(hub, Some("inactive")).await {
+            if let Err(e) = self.list(Some("inactive")).await {
                 self.fail(&e, "cannot list users without servers");
                 return false;
             }
         }
-        if let Err(e) = self.list(hub, state_filter.then_some("ready")).await {
+        if let Err(e) = self.list(state_filter.then_some("ready")).await {
             self.fail(&e, "cannot list users with ready servers");
             return false;
         }
@@ -376,23 +427,38 @@ impl Planner<'_> {
         self.report.record_error(message);
     }
 
-    async fn list(&mut self, hub: &HubClient, state: Option<&str>) -> Result<(), HubError> {
+    /// List one state's users, acting on what is planned whenever enough of it waits.
+    async fn list(&mut self, state: Option<&str>) -> Result<(), HubError> {
+        self.listing = match state {
+            Some("ready") => Listing::Ready,
+            _ => Listing::Other,
+        };
+        let act_after = self.settings.act_after;
         let mut offset = 0;
         let mut limit = Some(self.settings.page_size.unwrap_or(LARGEST_PAGE));
         let mut pages = 0u64;
+        let mut recent = RecentNames::default();
+        let mut cursor = Cursor::default();
+        let mut reread = 0u64;
+        let mut acting_early = true;
         loop {
-            let page = hub.list_users(state, offset, limit).await?;
+            let page = self.hub.list_users(state, offset, limit).await?;
             pages += 1;
+            let page_limit = page.next.as_ref().map_or(1, |next| next.limit.max(1));
+            // The users a correction reads again are among the last listed, at most the users
+            // acted on at once (fewer than `act_after` plus a page) and the unsettled allowance.
+            recent.keep_at_least(
+                act_after.saturating_add(page.items.len()) as u64 + unsettled_allowance(page_limit),
+            );
             for item in &page.items {
-                self.plan_user(item).await;
+                if !self.plan_user(item, &mut recent).await {
+                    reread += 1;
+                }
             }
-            match page.next {
+            let next = match page.next {
                 // Rebuilt from offset/limit against our base URL: `next.url` is built from the
                 // Host the Hub saw, which the culler may not be able to reach.
-                Some(next) if next.offset > offset => {
-                    offset = next.offset;
-                    limit = Some(next.limit.max(1));
-                }
+                Some(next) if next.offset > offset => next,
                 Some(next) => {
                     return Err(HubError::Decode {
                         method: reqwest::Method::GET,
@@ -404,10 +470,74 @@ impl Planner<'_> {
                     });
                 }
                 None => break,
+            };
+            let mut left = 0;
+            if acting_early && self.waiting >= act_after {
+                let acted = self.flush(false).await;
+                left = acted.left;
+                let before = cursor.unsettled();
+                if !cursor.unsettle(acted.unsettled, page_limit) {
+                    acting_early = false;
+                    log::warn!(
+                        target: LOG,
+                        "{} stops are slow or failed; listing the rest of the users before acting again",
+                        before + acted.unsettled
+                    );
+                }
             }
+            offset = cursor.resume(next.offset, left, page_limit);
+            limit = Some(page_limit);
         }
-        log::debug!(target: LOG, "Listed users (state={}) in {pages} pages", state.unwrap_or("any"));
+        log::debug!(
+            target: LOG,
+            "Listed users (state={}) in {pages} pages; {reread} read again after acting",
+            state.unwrap_or("any")
+        );
         Ok(())
+    }
+
+    /// Probe and act on the jobs planned so far (with a cap, keep the idlest of them for the
+    /// end of the pass); `last` acts on those too.
+    async fn flush(&mut self, last: bool) -> Acted {
+        let mut jobs = std::mem::take(&mut self.jobs);
+        self.waiting = 0;
+        let settings = self.settings;
+        if let Some(probes) = self.probes {
+            let in_flight = self.hub.concurrency();
+            probe_candidates(
+                probes,
+                in_flight,
+                settings,
+                self.started,
+                &mut jobs,
+                &mut self.report,
+            )
+            .await;
+        }
+        let Some(cap) = settings.max_culls else {
+            return act(self.hub, settings, self.listing, jobs, &mut self.report).await;
+        };
+        // The idlest `cap` need every candidate seen; keeping only the idlest so far gives the
+        // same choice (the sort is stable) in memory bounded by the cap.
+        self.wanted += jobs.iter().map(UserJob::culls).sum::<usize>();
+        self.held.append(&mut jobs);
+        let held: usize = self.held.iter().map(UserJob::culls).sum();
+        if !last {
+            if held > cap.saturating_mul(2) {
+                apply_cap(cap, &mut self.held, &mut self.report, settings.details);
+            }
+            return Acted::default();
+        }
+        apply_cap(cap, &mut self.held, &mut self.report, settings.details);
+        if self.wanted > cap {
+            log::warn!(
+                target: LOG,
+                "Cull cap reached: {cap} of {} stops and deletions this pass (--max-culls-per-pass); the rest wait for the next pass",
+                self.wanted
+            );
+        }
+        let held = std::mem::take(&mut self.held);
+        act(self.hub, settings, self.listing, held, &mut self.report).await
     }
 
     fn keep(&mut self, user: &str, server: Option<&str>, reason: &KeepReason) {
@@ -431,7 +561,9 @@ impl Planner<'_> {
         }
     }
 
-    async fn plan_user(&mut self, item: &RawValue) {
+    /// Plan what to do with a listed user; `false` if it was listed just before (the listing
+    /// moved back after acting) and so is not planned again.
+    async fn plan_user(&mut self, item: &RawValue, recent: &mut RecentNames) -> bool {
         let mut user: User = match serde_json::from_str(item.get()) {
             Ok(user) => user,
             Err(e) => {
@@ -446,14 +578,17 @@ impl Planner<'_> {
                     },
                     self.settings.details,
                 );
-                return;
+                return true;
             }
         };
+        if !recent.record(&user.name) {
+            return false;
+        }
         self.report.users_seen += 1;
         let groups = user.groups.clone().unwrap_or_default();
         if let Some(keep) = self.user_gate(&user, &groups) {
             self.keep(&user.name, None, &keep);
-            return;
+            return true;
         }
         let Some(servers) = user.servers() else {
             log::warn!(
@@ -462,7 +597,7 @@ impl Planner<'_> {
                 user.name
             );
             self.keep(&user.name, None, &KeepReason::NoActivityData);
-            return;
+            return true;
         };
         let policy = &self.settings.policy;
         let limit = policy.server_limit(&groups);
@@ -473,6 +608,7 @@ impl Planner<'_> {
         };
         let mut to_stop = Vec::new();
         let mut alive = 0;
+        let mut stays = false;
         for (name, raw) in servers.0 {
             self.report.servers_seen += 1;
             match self
@@ -482,6 +618,12 @@ impl Planner<'_> {
                 Ok(job) => to_stop.push(job),
                 Err(keep) => {
                     alive += 1;
+                    // Every reason but these is given to a ready server, which keeps its user in
+                    // `state=ready`.
+                    stays |= !matches!(
+                        keep,
+                        KeepReason::Pending(_) | KeepReason::NotReady | KeepReason::BadTimestamp
+                    );
                     self.keep(&user.name, Some(&name), &keep);
                 }
             }
@@ -491,16 +633,21 @@ impl Planner<'_> {
         } else {
             None
         };
-        if (to_stop.is_empty() && delete.is_none()) || !self.planned.insert(user.name.clone()) {
-            return;
+        if to_stop.is_empty() && delete.is_none() {
+            return true;
         }
         // A pass may hold many jobs: no spare capacity (a Vec grows to four at its first push).
         to_stop.shrink_to_fit();
-        self.jobs.push(UserJob {
+        let job = UserJob {
             user: user.name,
             servers: to_stop,
             delete,
-        });
+            stays,
+            listed_in: self.listing,
+        };
+        self.waiting += job.culls();
+        self.jobs.push(job);
+        true
     }
 
     /// Users no rule may touch: exempt ones, and with group rules, those whose groups are unknown.
@@ -754,30 +901,42 @@ async fn probe_candidates(
 async fn act(
     hub: &HubClient,
     settings: &PassSettings,
-    mut jobs: Vec<UserJob>,
+    listing: Listing,
+    jobs: Vec<UserJob>,
     report: &mut PassReport,
-) {
-    if let Some(cap) = settings.max_culls {
-        apply_cap(cap, &mut jobs, report, settings.details);
-    }
+) -> Acted {
     if settings.dry_run {
         for job in jobs {
             for action in dry_run_actions(job) {
                 report.record_action(action, settings.details);
             }
         }
-        return;
+        return Acted::default();
     }
     // Only as many jobs in flight as requests may be: a job's future is kilobytes (it holds
     // its requests), so creating them all at once would make memory grow with the work.
     let mut running = futures::stream::iter(jobs)
-        .map(|job| run_job(hub, settings, job))
+        .map(|job| {
+            let may_leave = listing.may_lose(&job);
+            run_job(hub, settings, job).map(move |actions| (may_leave, actions))
+        })
         .buffer_unordered(hub.concurrency());
-    while let Some(actions) = running.next().await {
+    let mut acted = Acted::default();
+    while let Some((may_leave, actions)) = running.next().await {
+        if may_leave {
+            acted.left += 1;
+            if actions
+                .iter()
+                .any(|a| matches!(a.outcome, "stopping" | "failed"))
+            {
+                acted.unsettled += 1;
+            }
+        }
         for action in actions {
             report.record_action(action, settings.details);
         }
     }
+    acted
 }
 
 /// Record what asking `server` found (`None`: it could not be asked, as its address is
@@ -888,10 +1047,6 @@ fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassReport, detai
         }
     }
     *jobs = kept;
-    log::warn!(
-        target: LOG,
-        "Cull cap reached: {cap} of {wanted} stops and deletions this pass (--max-culls-per-pass); the rest wait for the next pass"
-    );
 }
 
 fn dry_run_actions(job: UserJob) -> Vec<Action> {
@@ -1084,6 +1239,8 @@ mod tests {
                 })
                 .collect(),
             delete: delete.map(|inactive| (CullReason::Idle, Some(inactive))),
+            stays: false,
+            listed_in: Listing::Ready,
         }
     }
 

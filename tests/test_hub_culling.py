@@ -254,6 +254,65 @@ async def test_decisions_do_not_depend_on_page_size_or_order(hub):
     assert stops and stops != set(spec), "the mix must have both culled and kept servers"
 
 
+def mixed_hub(hub):
+    """75 users: with servers active, idle, or idle next to an active or idle named one, and
+    without servers, idle or not; most users themselves idle."""
+    spec = {}
+    for i in range(60):
+        name = f"mx{i:02d}"
+        kind = i % 4
+        spec[(name, "")] = {"last_activity_ago": ACTIVE if kind == 0 else IDLE}
+        if kind >= 2:
+            spec[(name, "lab")] = {"last_activity_ago": ACTIVE if kind == 2 else IDLE}
+    setup_servers(hub, spec)
+    serverless = [f"ns{i:02d}" for i in range(15)]
+    hub.create_users(serverless)
+    everyone = [u for u, _ in spec] + serverless
+    times = [{"user": n, "user_last_activity_ago": ACTIVE if n.endswith("7") else IDLE} for n in everyone]
+    hub.set_times(times)
+
+
+@pytest.mark.parametrize("page_size", [1, 7])
+async def test_acting_between_pages_neither_misses_nor_repeats_a_user(hub, monkeypatch, page_size):
+    """In batches of one or three, the pass stops servers and deletes users between pages,
+    which moves later users of state=ready and state=inactive to lower offsets. Every user is
+    still seen once, and what is done is what a pass that lists everything first does."""
+
+    async def run(act_after):
+        hub.delete_all_users()  # including any the Hub made at start-up, so each run sees 75
+        mixed_hub(hub)
+        monkeypatch.setattr(cull_idle._api, "_ACT_AFTER", act_after)
+        report = await cull(hub.api_url, hub.cull_users_token, 600, cull_users=True, api_page_size=page_size)
+        assert report.complete and report.users_seen == 75, (act_after, report.users_seen)
+        done = {(a.user, a.server, a.outcome) for a in report.actions}
+        kept = sorted((s.user, s.server, s.reason) for s in report.skipped)
+        running = {u for u in (f"mx{i:02d}" for i in range(60)) if hub.user(u) and hub.running(u)}
+        return done, kept, report.kept_active, running
+
+    listed_first = await run(None)
+    done = listed_first[0]
+    assert len({(u, s) for u, s, o in done if s is not None and o == "stopped"}) == 60
+    assert len({u for u, s, o in done if s is None and o == "deleted"}) > 20
+    for act_after in (1, 3):
+        assert await run(act_after) == listed_first, act_after
+
+
+async def test_a_slow_stop_between_pages_does_not_hide_later_users(hub, monkeypatch):
+    """The first user's stop is slow (202 after 2 s, done after 4 s), so it leaves state=ready
+    while the listing goes on (each later page holds a stop of 1 s). Later pages start early
+    enough for that, so no user slides past unseen."""
+    groups = [[f"sm{p}{i}" for i in range(9)] + [f"sleep-{p}"] for p in range(6)]
+    names = ["slow-a"] + [n for group in groups for n in group]  # created, so listed, in this order
+    hub.create_users(names)
+    hub.start_servers([(n, "") for n in names])
+    hub.set_times([{"user": n, "server": "", "last_activity_ago": IDLE} for n in names])
+    monkeypatch.setattr(cull_idle._api, "_ACT_AFTER", 1)
+    report = await cull(hub.api_url, hub.cull_token, 600, api_page_size=10)
+    assert report.complete and report.users_seen == len(names)
+    expected = {(n, ""): "stopped" for n in names}
+    assert outcomes(report) == {**expected, ("slow-a", ""): "stopping"}
+
+
 @pytest.mark.parametrize("name", ["sp ace", "plus+sign", "at@example.org", "per%cent", "ünïcødé", "日本語"])
 async def test_awkward_user_names(hub, name):
     setup_servers(hub, {(name, ""): {"last_activity_ago": IDLE, "user_last_activity_ago": IDLE}})

@@ -24,6 +24,10 @@ from ._defaults import DEFAULT_API_URL as DEFAULT_API_URL
 log = logging.getLogger("cull_idle")
 T = TypeVar("T")
 
+#: Act once this many stops and deletions are planned (``None``: the core's default). Tests set
+#: it small so that a pass acts between pages and has to correct its offsets.
+_ACT_AFTER: Optional[int] = None
+
 #: An arbiter hook: ``hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool`` (or awaitable).
 CullArbiter = Callable[..., Union[bool, Awaitable[bool]]]
 
@@ -287,6 +291,7 @@ async def run_pass(
             busy_timeout=float(busy_timeout),
             server_url=server_url,
             details=details,
+            act_after=_ACT_AFTER,
         )
         text = await _finished(handle)
     return CullReport._from_json(text)

@@ -44,6 +44,7 @@ class Hub:
         busy_timeout: float = 0.0,
         server_url: Optional[str] = None,
         details: bool = True,
+        act_after: Optional[int] = None,
     ) -> Task: ...
     def start_token_scopes(self) -> Task: ...
 
