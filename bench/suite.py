@@ -501,7 +501,7 @@ def report(results: dict[str, Any], out: Path, images: list[str]) -> str:
             "## 3. The culler's own cost at scale",
             "",
             "`python bench/suite.py --sections scale`: a synthetic Hub (`bench/synthetic_hub.py`, its own",
-            "process, pre-rendered pages of 200 served from memory) with N users, 10% of them idle; one",
+            "process, pages of 200 rendered from memory) with N users, 10% of them idle; one",
             "pass of each culler as a process of its own (`python -m cull_idle --once`; the reference's",
             "`cull_idle()` under `asyncio.run`), measured with `wait4`. Every idle server is stopped in",
             "each pass (checked). As on a real Hub, a stopped user leaves `state=ready`, so later users",

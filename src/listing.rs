@@ -67,14 +67,14 @@ impl RecentNames {
     pub fn record(&mut self, name: &str) -> bool {
         let recorded = self.recorded;
         if let Some(at) = self.last_seen.get(name) {
-            if at + self.keep >= recorded {
+            if at.saturating_add(self.keep) >= recorded {
                 return false;
             }
         }
         self.recorded += 1;
         self.last_seen.insert(name.to_owned(), recorded);
         // Forget older names now and then, so this costs O(1) per name.
-        if self.last_seen.len() as u64 > 2 * self.keep.max(1) {
+        if self.last_seen.len() as u64 > self.keep.max(1).saturating_mul(2) {
             let oldest = self.recorded.saturating_sub(self.keep);
             self.last_seen.retain(|_, at| *at >= oldest);
         }
@@ -174,6 +174,54 @@ mod tests {
                     }
                     let expected: Vec<u32> = (1..=n).collect();
                     assert_eq!(seen, expected, "n={n} limit={limit} every={remove_every}");
+                }
+            }
+        }
+    }
+
+    /// The first user acted on leaves only some pages later (its stop was slow): within the
+    /// allowance, later pages still start early enough.
+    #[test]
+    fn a_user_leaving_late_is_allowed_for() {
+        for n in [30u32, 61, 100] {
+            for limit in [10u64, 20] {
+                for leaves_after in 1..4 {
+                    let mut set: Vec<u32> = (1..=n).collect();
+                    let mut recent = RecentNames::default();
+                    let mut cursor = Cursor::default();
+                    let mut seen = Vec::new();
+                    let mut offset = 0;
+                    let mut pages = 0;
+                    let mut slow = None;
+                    loop {
+                        let items = page(&set, offset, limit);
+                        recent.keep_at_least(2 * limit + unsettled_allowance(limit));
+                        let mut acted = Vec::new();
+                        for &user in &items {
+                            if recent.record(&user.to_string()) {
+                                seen.push(user);
+                                if user % 2 == 1 {
+                                    acted.push(user);
+                                }
+                            }
+                        }
+                        pages += 1;
+                        if offset + limit >= set.len() as u64 {
+                            break;
+                        }
+                        let left = acted.len() as u64;
+                        if pages == 1 {
+                            slow = acted.first().copied();
+                            assert!(cursor.unsettle(1, limit));
+                        }
+                        set.retain(|u| !acted.contains(u) || Some(*u) == slow);
+                        if pages == 1 + leaves_after {
+                            set.retain(|u| Some(*u) != slow);
+                        }
+                        offset = cursor.resume(offset + limit, left, limit);
+                    }
+                    let expected: Vec<u32> = (1..=n).collect();
+                    assert_eq!(seen, expected, "n={n} limit={limit} after={leaves_after}");
                 }
             }
         }

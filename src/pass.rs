@@ -2,10 +2,11 @@
 //!
 //! The pass acts on what it has planned whenever [`PassSettings::act_after`] stops and
 //! deletions are waiting at the end of a page, and on the rest when it has listed everything, so
-//! memory grows with neither the Hub nor the work. (A small Hub's pass lists everything first.) Acting removes listed users from the Hub's `state=ready` (or `state=inactive`) set,
-//! which moves later users to lower offsets; [`crate::listing`] says where the next page starts
-//! so that no user slides past unseen, and recognises the users read twice. Acting is
-//! concurrent across users, bounded by the client's `concurrency`.
+//! memory grows with neither the Hub nor the work (a small Hub's pass lists everything first).
+//! Acting removes listed users from the Hub's `state=ready` (or `state=inactive`) set, which
+//! moves later users to lower offsets; [`crate::listing`] says where the next page starts so
+//! that no user slides past unseen, and recognises the users read twice. Acting is concurrent
+//! across users, bounded by the client's `concurrency`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -448,7 +449,8 @@ impl Planner<'_> {
             // The users a correction reads again are among the last listed, at most the users
             // acted on at once (fewer than `act_after` plus a page) and the unsettled allowance.
             recent.keep_at_least(
-                act_after.saturating_add(page.items.len()) as u64 + unsettled_allowance(page_limit),
+                (act_after.saturating_add(page.items.len()) as u64)
+                    .saturating_add(unsettled_allowance(page_limit)),
             );
             for item in &page.items {
                 if !self.plan_user(item, &mut recent).await {
@@ -1311,6 +1313,27 @@ mod tests {
         apply_cap(2, &mut jobs, &mut report, true);
         assert_eq!(planned(&jobs), ["a/", "delete a"]);
         assert_eq!(report.skipped.len(), 1);
+    }
+
+    #[test]
+    fn only_jobs_that_can_empty_a_user_move_its_listing() {
+        let stop = job("a", &[("", 900.0)], None);
+        let delete = job("b", &[], Some(900.0));
+        let mut partial = job("c", &[("lab", 900.0)], None);
+        partial.stays = true;
+        assert!(Listing::Ready.may_lose(&stop));
+        assert!(Listing::Ready.may_lose(&delete));
+        assert!(!Listing::Ready.may_lose(&partial));
+        // Stopping a server does not take a user out of state=inactive or an unfiltered list.
+        let mut inactive = job("d", &[("", 900.0)], Some(900.0));
+        inactive.listed_in = Listing::Other;
+        let mut kept_user = job("e", &[("", 900.0)], None);
+        kept_user.listed_in = Listing::Other;
+        assert!(Listing::Other.may_lose(&inactive));
+        assert!(!Listing::Other.may_lose(&kept_user));
+        // A job carried over from the other listing cannot move this one.
+        assert!(!Listing::Ready.may_lose(&inactive));
+        assert!(!Listing::Other.may_lose(&stop));
     }
 
     #[test]
