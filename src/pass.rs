@@ -342,7 +342,6 @@ pub async fn run_pass(
             ..PassReport::default()
         },
         jobs: Vec::new(),
-        waiting: 0,
         held: Vec::new(),
         wanted: 0,
         listing: Listing::Other,
@@ -373,8 +372,6 @@ struct Planner<'a> {
     report: PassReport,
     /// Planned and not yet acted on.
     jobs: Vec<UserJob>,
-    /// The stops and deletions in `jobs`.
-    waiting: usize,
     /// With `--max-culls-per-pass`, the idlest jobs so far, acted on when the pass ends.
     held: Vec<UserJob>,
     /// With `--max-culls-per-pass`, every stop and deletion wanted this pass.
@@ -474,7 +471,7 @@ impl Planner<'_> {
                 None => break,
             };
             let mut left = 0;
-            if acting_early && self.waiting >= act_after {
+            if acting_early && self.jobs.iter().map(UserJob::culls).sum::<usize>() >= act_after {
                 let acted = self.flush(false).await;
                 left = acted.left;
                 let before = cursor.unsettled();
@@ -482,7 +479,7 @@ impl Planner<'_> {
                     acting_early = false;
                     log::warn!(
                         target: LOG,
-                        "{} stops are slow or failed; listing the rest of the users before acting again",
+                        "{} users' stops or deletions are still in progress or failed; listing the rest before acting again",
                         before + acted.unsettled
                     );
                 }
@@ -502,7 +499,6 @@ impl Planner<'_> {
     /// end of the pass); `last` acts on those too.
     async fn flush(&mut self, last: bool) -> Acted {
         let mut jobs = std::mem::take(&mut self.jobs);
-        self.waiting = 0;
         let settings = self.settings;
         if let Some(probes) = self.probes {
             let in_flight = self.hub.concurrency();
@@ -640,15 +636,13 @@ impl Planner<'_> {
         }
         // A pass may hold many jobs: no spare capacity (a Vec grows to four at its first push).
         to_stop.shrink_to_fit();
-        let job = UserJob {
+        self.jobs.push(UserJob {
             user: user.name,
             servers: to_stop,
             delete,
             stays,
             listed_in: self.listing,
-        };
-        self.waiting += job.culls();
-        self.jobs.push(job);
+        });
         true
     }
 
