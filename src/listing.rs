@@ -48,10 +48,10 @@ impl Cursor {
 }
 
 /// The names of the last users listed, to recognise a user listed again after the listing moved
-/// back. Memory is bounded by [`RecentNames::keep`], not by the size of the Hub.
+/// back. Memory is bounded by what [`RecentNames::keep_at_least`] asks for, not by the Hub.
 #[derive(Debug, Default)]
 pub struct RecentNames {
-    /// Name to the number of the listing it was last recorded at.
+    /// Each name, with its place in the order of recording.
     last_seen: HashMap<String, u64>,
     recorded: u64,
     keep: u64,
