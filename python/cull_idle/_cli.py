@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import json
 import logging
 import os
 import signal
 import sys
 import threading
-from datetime import datetime, timezone
 
 from ._defaults import DEFAULT_API_URL
 
@@ -31,7 +29,8 @@ if TYPE_CHECKING:
     from . import _core, _metrics
 
 # asyncio, the API and the extension module are imported where they are used, so that
-# `--help` and bad input answer at once (asyncio alone takes longer than the rest).
+# `--help` and bad input answer at once (asyncio alone takes longer than the rest); json and
+# datetime too, which only a JSON config file or JSON logs need.
 
 LOG_FORMAT = "[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s %(module)s:%(lineno)d] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -515,6 +514,8 @@ def load_config_file(path: str, explicit: bool) -> dict[str, Any]:
         with open(path, encoding="utf-8") as f:
             source = f.read()
         if path.endswith(".json"):
+            import json
+
             config.update({k: _Section(v) for k, v in json.loads(source).items()})
         else:
             namespace = {
@@ -602,6 +603,9 @@ class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, and a decision's fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        import json
+        from datetime import datetime, timezone
+
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
