@@ -474,13 +474,12 @@ impl Planner<'_> {
             if acting_early && self.jobs.iter().map(UserJob::culls).sum::<usize>() >= act_after {
                 let acted = self.flush(false).await;
                 left = acted.left;
-                let before = cursor.unsettled();
                 if !cursor.unsettle(acted.unsettled, page_limit) {
                     acting_early = false;
                     log::warn!(
                         target: LOG,
                         "{} users' stops or deletions are still in progress or failed; listing the rest before acting again",
-                        before + acted.unsettled
+                        cursor.unsettled()
                     );
                 }
             }
