@@ -64,10 +64,13 @@ impl RecentNames {
     }
 
     /// Record a listed user; `false` if it is one of the last `keep` recorded (read again).
+    /// A name read again moves up to now: a user that stays listed after a failed stop is
+    /// read again at the start of every later page, and must be recognised each time.
     pub fn record(&mut self, name: &str) -> bool {
         let recorded = self.recorded;
-        if let Some(at) = self.last_seen.get(name) {
+        if let Some(at) = self.last_seen.get_mut(name) {
             if at.saturating_add(self.keep) >= recorded {
+                *at = recorded.saturating_sub(1);
                 return false;
             }
         }

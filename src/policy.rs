@@ -158,7 +158,8 @@ impl Default for Policy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CullReason {
     Idle,
     MaxAge,
@@ -209,6 +210,10 @@ pub enum KeepReason {
     Connected,
     /// Probing is on but the culler does not know where the server can be reached.
     NoServerUrl,
+    /// The Hub's model of the user or server does not parse.
+    BadModel,
+    /// Over `--max-culls-per-pass`: left for the next pass.
+    Cap,
 }
 
 impl KeepReason {
@@ -229,7 +234,24 @@ impl KeepReason {
             KeepReason::Busy => "busy",
             KeepReason::Connected => "connected",
             KeepReason::NoServerUrl => "no-server-url",
+            KeepReason::BadModel => "bad-model",
+            KeepReason::Cap => "cap",
         }
+    }
+
+    /// What the label leaves out, for reports: what is pending, how many servers are alive.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            KeepReason::Pending(what) => Some(what.clone()),
+            KeepReason::ServersAlive(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl serde::Serialize for KeepReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.label())
     }
 }
 

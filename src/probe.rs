@@ -9,40 +9,32 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use futures::future::BoxFuture;
+use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 
-use crate::hub::ApiToken;
+use crate::http::{
+    client_builder, read_ca_certs, ApiToken, Call, ClientShape, HttpClient, HttpError, Peer, Retry,
+};
 use crate::timestamp::parse_timestamp;
 use crate::work::{is_busy_state, ServerWork};
 
 /// Kernel and terminal lists are small; anything bigger is not jupyter_server talking.
 const MAX_BODY_BYTES: usize = 8 << 20;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ProbeError {
-    #[error("invalid configuration: {0}")]
-    Config(String),
-    #[error("GET {url}: the server answered {status}")]
-    Status { url: String, status: u16 },
-    #[error("GET {url}: no answer within {seconds:.0}s")]
-    Timeout { url: String, seconds: f64 },
-    #[error("GET {url}: {detail}")]
-    Transport { url: String, detail: String },
-    #[error("GET {url}: the reply is not jupyter_server's ({detail})")]
-    Decode { url: String, detail: String },
-}
-
-impl ProbeError {
-    /// Worth another try: the server may be restarting, overloaded or briefly unreachable.
-    fn is_transient(&self) -> bool {
-        match self {
-            ProbeError::Status { status, .. } => *status >= 500 || *status == 429,
-            ProbeError::Timeout { .. } | ProbeError::Transport { .. } => true,
-            ProbeError::Config(_) | ProbeError::Decode { .. } => false,
-        }
-    }
+/// Asks a single-user server what it runs. [`ProbeClient`] is the real one; tests answer from
+/// memory.
+pub trait WorkProbe: Send + Sync {
+    /// What the server at `base` (its URL, ending in `/`) runs. Terminals whose activity is at
+    /// or after `recent_after` (seconds since the epoch) count as recently used; terminals are
+    /// only asked about with `terminals`.
+    fn probe<'a>(
+        &'a self,
+        base: &'a str,
+        terminals: bool,
+        recent_after: f64,
+    ) -> BoxFuture<'a, Result<ServerWork, HttpError>>;
 }
 
 #[derive(Debug, Clone)]
@@ -52,25 +44,13 @@ pub struct ProbeSettings {
     pub timeout: Duration,
     /// Extra CA certificates to trust besides the system's (the Hub's internal CA).
     pub ca_file: Option<PathBuf>,
-    pub retries: u32,
-    pub backoff: Duration,
+    pub retry: Retry,
 }
 
 /// An HTTP client for single-user servers, sharing the Hub client's concurrency limit.
+#[derive(Debug)]
 pub struct ProbeClient {
-    client: reqwest::Client,
-    limiter: Arc<Semaphore>,
-    timeout: Duration,
-    retries: u32,
-    backoff: Duration,
-}
-
-impl std::fmt::Debug for ProbeClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProbeClient")
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
+    http: HttpClient,
 }
 
 #[derive(Deserialize)]
@@ -88,39 +68,37 @@ struct TerminalWire {
 }
 
 impl ProbeClient {
-    pub fn new(settings: &ProbeSettings, limiter: Arc<Semaphore>) -> Result<Self, ProbeError> {
-        let mut builder = crate::hub::client_builder(&settings.token, settings.timeout)
-            .map_err(ProbeError::Config)?
+    pub fn new(settings: &ProbeSettings, limiter: Arc<Semaphore>) -> Result<Self, HttpError> {
+        let mut builder = client_builder(&settings.token, settings.timeout)?
             .connect_timeout(settings.timeout)
             // A redirect means the token was not accepted (a login page); never follow it.
             .redirect(reqwest::redirect::Policy::none());
         if let Some(ca_file) = &settings.ca_file {
-            let certs = crate::hub::read_ca_certs(ca_file).map_err(ProbeError::Config)?;
-            for cert in certs {
+            for cert in read_ca_certs(ca_file)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let client = builder.build().map_err(|e| {
-            ProbeError::Config(format!("cannot build the HTTP client for probes: {e}"))
-        })?;
-        Ok(ProbeClient {
-            client,
-            limiter,
-            timeout: settings.timeout,
-            retries: settings.retries,
-            backoff: settings.backoff,
-        })
+        let http = HttpClient::new(
+            builder,
+            ClientShape {
+                peer: Peer::Server,
+                limiter,
+                timeout: settings.timeout,
+                retry: settings.retry,
+                max_body: MAX_BODY_BYTES,
+                log_target: "cull_idle",
+                retry_level: log::Level::Debug,
+            },
+        )?;
+        Ok(ProbeClient { http })
     }
 
-    /// What the server at `base` (its URL, ending in `/`) runs. Terminals whose activity is at
-    /// or after `recent_after` (seconds since the epoch) count as recently used; terminals are
-    /// only asked about with `terminals`. Transient failures are retried.
-    pub async fn probe(
+    async fn ask(
         &self,
         base: &str,
         terminals: bool,
         recent_after: f64,
-    ) -> Result<ServerWork, ProbeError> {
+    ) -> Result<ServerWork, HttpError> {
         let kernels: Vec<KernelWire> = self.get_json(base, "api/kernels").await?;
         let mut work = ServerWork {
             kernels: count(kernels.len()),
@@ -151,7 +129,7 @@ impl ProbeClient {
                     );
                 }
                 // Servers without the terminals extension answer 404.
-                Err(ProbeError::Status { status: 404, .. }) => {}
+                Err(e) if e.http_status() == Some(404) => {}
                 Err(e) => {
                     log::warn!(target: "cull_idle", "Cannot read terminals ({e}); judging by kernels alone");
                 }
@@ -164,71 +142,37 @@ impl ProbeClient {
         &self,
         base: &str,
         endpoint: &str,
-    ) -> Result<T, ProbeError> {
+    ) -> Result<T, HttpError> {
         let url = format!("{base}{endpoint}?no_track_activity=1");
-        let mut attempt = 0;
-        loop {
-            let error = match self.get_once(&url).await {
-                Ok(body) => {
-                    return serde_json::from_slice(&body).map_err(|e| ProbeError::Decode {
-                        url: url.clone(),
-                        detail: e.to_string(),
-                    })
-                }
-                Err(e) if e.is_transient() && attempt < self.retries => e,
-                Err(e) => return Err(e),
-            };
-            attempt += 1;
-            let delay = self.backoff.saturating_mul(1 << (attempt - 1).min(6));
-            log::debug!(target: "cull_idle", "{error}; retrying in {:.1}s", delay.as_secs_f64());
-            tokio::time::sleep(delay).await;
-        }
-    }
-
-    async fn get_once(&self, url: &str) -> Result<Vec<u8>, ProbeError> {
-        let _permit = self
-            .limiter
-            .acquire()
-            .await
-            .expect("the limiter is never closed");
-        log::debug!(target: "cull_idle", "GET {url}");
-        let transport = |e: &reqwest::Error| {
-            if e.is_timeout() {
-                ProbeError::Timeout {
-                    url: url.to_owned(),
-                    seconds: self.timeout.as_secs_f64(),
-                }
-            } else {
-                ProbeError::Transport {
-                    url: url.to_owned(),
-                    detail: crate::hub::error_chain(e),
-                }
-            }
+        let call = Call {
+            method: Method::GET,
+            url: url.clone(),
+            shown: &url,
+            accept: None,
+            json_body: None,
         };
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        let status = response.status();
-        if status != StatusCode::OK {
-            return Err(ProbeError::Status {
-                url: url.to_owned(),
-                status: status.as_u16(),
-            });
+        let reply = self.http.send(&call).await?;
+        if reply.status != StatusCode::OK {
+            return Err(HttpError::status(
+                Peer::Server,
+                &call.method,
+                &url,
+                reply.status.as_u16(),
+                None,
+            ));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ProbeError::Decode {
-                    url: url.to_owned(),
-                    detail: format!("reply larger than {} MiB", MAX_BODY_BYTES >> 20),
-                });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        self.http.decode(&call, &reply.body)
+    }
+}
+
+impl WorkProbe for ProbeClient {
+    fn probe<'a>(
+        &'a self,
+        base: &'a str,
+        terminals: bool,
+        recent_after: f64,
+    ) -> BoxFuture<'a, Result<ServerWork, HttpError>> {
+        Box::pin(self.ask(base, terminals, recent_after))
     }
 }
 
@@ -323,22 +267,5 @@ mod tests {
         assert_eq!(server_base(None, None, None), None);
         assert_eq!(server_base(Some("http://proxy"), None, None), None);
         assert_eq!(server_base(Some(""), Some("/user/a/"), Some("")), None);
-    }
-
-    #[test]
-    fn transient_failures() {
-        let status = |status| ProbeError::Status {
-            url: String::new(),
-            status,
-        };
-        assert!(status(502).is_transient());
-        assert!(status(429).is_transient());
-        assert!(!status(403).is_transient());
-        assert!(!status(302).is_transient());
-        assert!(!ProbeError::Decode {
-            url: String::new(),
-            detail: String::new()
-        }
-        .is_transient());
     }
 }

@@ -10,21 +10,7 @@ import pytest
 import cull_idle
 from cull_idle import cull_idle as cull
 
-IDLE = 700  # seconds; the limit in these tests is 600
-ACTIVE = 10
-
-
-def setup_servers(hub, spec):
-    """spec: {(user, server): {"last_activity_ago": s, "started_ago": s}} — creates and starts all."""
-    users = sorted({u for u, _ in spec})
-    hub.create_users(users)
-    hub.start_servers(list(spec))
-    hub.set_times([{"user": u, "server": s, **times} for (u, s), times in spec.items() if times])
-
-
-def outcomes(report):
-    return {(a.user, a.server): a.outcome for a in report.actions}
-
+from helpers import ACTIVE, IDLE, outcomes, setup_servers
 
 async def test_idle_servers_are_stopped_and_active_ones_kept(hub):
     setup_servers(

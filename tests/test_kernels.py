@@ -21,6 +21,7 @@ import cull_idle
 from cull_idle import connect, run_pass
 
 from culler_process import run
+from helpers import settled
 from hubharness.launcher import TestHub, free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -163,7 +164,7 @@ async def test_an_idle_kernel_does_not_keep_the_server_and_the_probe_is_not_acti
     assert kernel.server_status()["last_activity"] == before
 
     report = await run_pass(hub, 600, keep_busy_kernels=True)
-    assert [(a.user, a.outcome) for a in report.actions] == [("k-idle", "stopped")]
+    assert [(a.user, settled(khub, a)) for a in report.actions] == [("k-idle", "stopped")]
     assert not khub.running("k-idle")
 
 
@@ -177,7 +178,7 @@ async def test_busy_timeout_culls_a_busy_server(khub):
 
     report = await run_pass(hub, 600, keep_busy_kernels=True, busy_timeout=1800)
     [action] = report.actions
-    assert (action.user, action.outcome, action.probe) == ("k-runaway", "stopped", None)
+    assert (action.user, settled(khub, action), action.probe) == ("k-runaway", "stopped", None)
     assert "busy-timeout" in action.detail
     assert not khub.running("k-runaway")
 
@@ -201,7 +202,7 @@ async def test_the_culler_s_own_probes_through_the_proxy_do_not_reset_idleness(k
     later = datetime.now(timezone.utc) + timedelta(seconds=120)
     with mock.patch.object(cull_idle, "utcnow", lambda: later):
         report = await run_pass(hub, 600, keep_busy_kernels=True, busy_timeout=IDLE + 60)
-    assert [(a.user, a.outcome) for a in report.actions] == [("k-stamped", "stopped")], report
+    assert [(a.user, settled(khub, a)) for a in report.actions] == [("k-stamped", "stopped")], report
 
 
 async def test_activity_after_a_probe_is_not_mistaken_for_the_probe(khub):
@@ -240,7 +241,7 @@ async def test_a_server_that_cannot_be_asked_is_culled_after_retries_and_the_rep
 
     report = await run_pass(hub, 600, keep_busy_kernels=True, server_url=nowhere)
     [action] = report.actions
-    assert (action.user, action.outcome) == ("k-unreachable", "stopped")
+    assert (action.user, settled(khub, action)) == ("k-unreachable", "stopped")
     assert action.probe["work"] is None
     assert nowhere in action.probe["error"]
     assert action.detail.startswith("treated as not busy")

@@ -14,7 +14,7 @@ from cull_idle import cull_idle as cull
 
 from culler_process import Culler, run
 from hubharness.launcher import TestHub, free_port
-from test_hub_culling import ACTIVE, IDLE, outcomes, setup_servers
+from helpers import ACTIVE, IDLE, http_get, outcomes, sample, setup_servers
 
 
 def idle(*names, **times):
@@ -178,22 +178,6 @@ def test_missing_scopes_are_named_at_start_up(hub):
     assert "lacks the scope delete:users" in out and "lacks the scope read:users" in out
     code, out = once(hub, hub.cull_users_token, "--cull-users")
     assert code == 0 and "lacks the scope" not in out
-
-
-def http_get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, r.headers.get("Content-Type"), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read().decode()
-
-
-def sample(text, name):
-    """The value of one Prometheus sample, e.g. ``cull_idle_passes_total``."""
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
 
 
 def test_metrics_count_exactly_what_a_pass_did(hub):

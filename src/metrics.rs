@@ -1,0 +1,304 @@
+//! What the passes did since the culler started, as Prometheus metrics and a health state.
+//!
+//! Counters are updated once per pass, from the pass's totals (which count everything even
+//! when the report lists nothing), so a scrape never waits for a pass.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+/// The parts of a pass report that metrics count.
+#[derive(Debug, Default, Deserialize)]
+pub struct PassCounts {
+    pub complete: bool,
+    pub seconds: f64,
+    #[serde(default)]
+    pub request_errors: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub totals: TotalCounts,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TotalCounts {
+    #[serde(default)]
+    pub servers: BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub users: BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(default)]
+    pub skipped: BTreeMap<String, u64>,
+}
+
+/// `/health`'s answer.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Health {
+    /// `starting` before the first pass, then `ok` or `failing` by the last pass.
+    pub status: &'static str,
+    pub passes: u64,
+    pub passes_failed: u64,
+    pub last_pass: Option<f64>,
+    pub last_success: Option<f64>,
+    pub uptime_seconds: f64,
+}
+
+#[derive(Debug, Default)]
+struct PassState {
+    passes: u64,
+    passes_failed: u64,
+    last_pass: Option<f64>,
+    last_success: Option<f64>,
+    last_complete: Option<bool>,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    started: f64,
+    state: Mutex<PassState>,
+    passes: Counter,
+    passes_failed: Counter,
+    duration: Histogram,
+    last_success: Gauge<f64, AtomicU64>,
+    stopped: Family<ReasonLabel, Counter>,
+    deleted: Family<ReasonLabel, Counter>,
+    skipped: Family<ReasonLabel, Counter>,
+    request_errors: Family<StatusLabel, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("cull_idle");
+        let passes = Counter::default();
+        let passes_failed = Counter::default();
+        // From a tenth of a second to about an hour and a half.
+        let duration = Histogram::new(exponential_buckets(0.1, 2.0, 16));
+        let last_success = Gauge::<f64, AtomicU64>::default();
+        let stopped = Family::<ReasonLabel, Counter>::default();
+        let deleted = Family::<ReasonLabel, Counter>::default();
+        let skipped = Family::<ReasonLabel, Counter>::default();
+        let request_errors = Family::<StatusLabel, Counter>::default();
+        registry.register("passes", "Cull passes run", passes.clone());
+        registry.register(
+            "passes_failed",
+            "Passes that could not list every user",
+            passes_failed.clone(),
+        );
+        registry.register(
+            "pass_duration_seconds",
+            "Time taken by passes",
+            duration.clone(),
+        );
+        registry.register(
+            "last_success_timestamp_seconds",
+            "When the last complete pass ended (Unix time)",
+            last_success.clone(),
+        );
+        registry.register(
+            "servers_stopped",
+            "Servers stopped, by reason",
+            stopped.clone(),
+        );
+        registry.register("users_deleted", "Users deleted, by reason", deleted.clone());
+        registry.register(
+            "skipped",
+            "Servers and users kept, by reason",
+            skipped.clone(),
+        );
+        registry.register(
+            "hub_request_errors",
+            "Failed requests to the Hub (retries too), by status or kind",
+            request_errors.clone(),
+        );
+        Metrics {
+            registry,
+            started: unix_now(),
+            state: Mutex::default(),
+            passes,
+            passes_failed,
+            duration,
+            last_success,
+            stopped,
+            deleted,
+            skipped,
+            request_errors,
+        }
+    }
+
+    /// Count one pass; `None` for a pass that raised.
+    pub fn observe(&self, report: Option<&PassCounts>) {
+        let now = unix_now();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.passes += 1;
+        state.last_pass = Some(now);
+        self.passes.inc();
+        let complete = report.is_some_and(|r| r.complete);
+        state.last_complete = Some(complete);
+        if complete {
+            state.last_success = Some(now);
+            self.last_success.set(now);
+        } else {
+            state.passes_failed += 1;
+            self.passes_failed.inc();
+        }
+        let Some(report) = report else { return };
+        self.duration.observe(report.seconds);
+        let add = |family: &Family<ReasonLabel, Counter>, reason: &str, n: u64| {
+            family
+                .get_or_create(&ReasonLabel {
+                    reason: reason.to_owned(),
+                })
+                .inc_by(n);
+        };
+        let servers = &report.totals.servers;
+        for outcome in ["stopped", "gone"] {
+            for (reason, &n) in servers.get(outcome).into_iter().flatten() {
+                add(&self.stopped, reason, n);
+            }
+        }
+        for (reason, &n) in report.totals.users.get("deleted").into_iter().flatten() {
+            add(&self.deleted, reason, n);
+        }
+        let slow: u64 = servers.get("stopping").map_or(0, |r| r.values().sum());
+        // Always present, as it was before the first slow stop too.
+        add(&self.skipped, "slow-stop", slow);
+        for (reason, &n) in &report.totals.skipped {
+            add(&self.skipped, reason, n);
+        }
+        for (status, &n) in &report.request_errors {
+            self.request_errors
+                .get_or_create(&StatusLabel {
+                    status: status.clone(),
+                })
+                .inc_by(n);
+        }
+    }
+
+    /// The text exposition (OpenMetrics, which Prometheus also reads as its own text format).
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    pub fn health(&self) -> Health {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let status = match state.last_complete {
+            None => "starting",
+            Some(true) => "ok",
+            Some(false) => "failing",
+        };
+        Health {
+            status,
+            passes: state.passes,
+            passes_failed: state.passes_failed,
+            last_pass: state.last_pass,
+            last_success: state.last_success,
+            uptime_seconds: ((unix_now() - self.started) * 1000.0).round() / 1000.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(text: &str, name: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    #[test]
+    fn a_pass_is_counted_from_its_totals() {
+        let metrics = Metrics::new();
+        assert_eq!(metrics.health().status, "starting");
+        let report: PassCounts = serde_json::from_str(
+            r#"{"complete": true, "seconds": 0.5,
+                "request_errors": {"503": 2},
+                "totals": {"servers": {"stopped": {"idle": 2}, "gone": {"idle": 1}, "stopping": {"max-age": 1}},
+                           "users": {"deleted": {"idle": 1}}, "skipped": {"exempt": 3}}}"#,
+        )
+        .unwrap();
+        metrics.observe(Some(&report));
+        let text = metrics.encode();
+        assert_eq!(sample(&text, "cull_idle_passes_total"), Some(1.0));
+        assert_eq!(sample(&text, "cull_idle_passes_failed_total"), Some(0.0));
+        assert_eq!(
+            sample(&text, "cull_idle_servers_stopped_total{reason=\"idle\"}"),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(&text, "cull_idle_users_deleted_total{reason=\"idle\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "cull_idle_skipped_total{reason=\"slow-stop\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(&text, "cull_idle_skipped_total{reason=\"exempt\"}"),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(&text, "cull_idle_hub_request_errors_total{status=\"503\"}"),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(&text, "cull_idle_pass_duration_seconds_count"),
+            Some(1.0)
+        );
+        assert!(sample(&text, "cull_idle_last_success_timestamp_seconds").unwrap() > 0.0);
+        assert_eq!(metrics.health().status, "ok");
+    }
+
+    #[test]
+    fn a_failed_or_raised_pass_makes_health_fail() {
+        let metrics = Metrics::new();
+        metrics.observe(Some(&PassCounts::default()));
+        assert_eq!(metrics.health().status, "failing");
+        metrics.observe(None);
+        let health = metrics.health();
+        assert_eq!((health.passes, health.passes_failed), (2, 2));
+        assert_eq!(health.last_success, None);
+        assert_eq!(
+            sample(&metrics.encode(), "cull_idle_passes_failed_total"),
+            Some(2.0)
+        );
+    }
+}

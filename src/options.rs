@@ -1,0 +1,266 @@
+//! A pass's options as one typed value, checked here and nowhere else.
+//!
+//! The Python facade sends them as a JSON object keyed by the Python API's keyword names
+//! (`max_age`, `group_timeouts`, …), so an error names the keyword the caller wrote.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::pass::{PassSettings, ACT_AFTER};
+use crate::policy::Policy;
+use crate::work::WorkRules;
+
+/// Options that cannot work; the message names the option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OptionsError(pub String);
+
+/// Everything a pass is told, as the Python API names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PassOptions {
+    pub inactive_limit: f64,
+    pub max_age: f64,
+    pub cull_users: bool,
+    pub cull_admin_users: bool,
+    pub cull_default_servers: bool,
+    pub cull_named_servers: bool,
+    pub remove_named_servers: bool,
+    /// 0 asks for the Hub's largest page.
+    pub api_page_size: u64,
+    pub dry_run: bool,
+    pub user_timeout: Option<f64>,
+    pub exclude_users: Vec<String>,
+    pub exclude_groups: Vec<String>,
+    pub group_timeouts: Vec<(String, f64)>,
+    /// 0: no cap.
+    pub max_culls_per_pass: u64,
+    pub keep_busy_kernels: bool,
+    pub keep_connected: bool,
+    pub busy_timeout: f64,
+    pub server_url: Option<String>,
+    pub details: bool,
+}
+
+impl Default for PassOptions {
+    fn default() -> Self {
+        PassOptions {
+            inactive_limit: 600.0,
+            max_age: 0.0,
+            cull_users: false,
+            cull_admin_users: true,
+            cull_default_servers: true,
+            cull_named_servers: true,
+            remove_named_servers: false,
+            api_page_size: 0,
+            dry_run: false,
+            user_timeout: None,
+            exclude_users: Vec::new(),
+            exclude_groups: Vec::new(),
+            group_timeouts: Vec::new(),
+            max_culls_per_pass: 0,
+            keep_busy_kernels: false,
+            keep_connected: false,
+            busy_timeout: 0.0,
+            server_url: None,
+            details: true,
+        }
+    }
+}
+
+/// Takes the options out of a JSON object one by one, so each error names its option.
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn take<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        expected: &str,
+    ) -> Result<Option<T>, OptionsError> {
+        match self.0.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => serde_json::from_value(value.clone())
+                .map(Some)
+                .map_err(|_| OptionsError(format!("{key} must be {expected}, not {value}"))),
+        }
+    }
+
+    fn seconds(&mut self, key: &str) -> Result<Option<f64>, OptionsError> {
+        let value: Option<f64> = self.take(key, "a number of seconds")?;
+        match value {
+            Some(v) if !v.is_finite() || v < 0.0 => {
+                Err(OptionsError(format!("{key} must not be negative, not {v}")))
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn count(&mut self, key: &str) -> Result<Option<u64>, OptionsError> {
+        let value: Option<f64> = self.take(key, "a whole number")?;
+        match value {
+            Some(v) if v < 0.0 => Err(OptionsError(format!("{key} must not be negative, not {v}"))),
+            Some(v) if v.fract() != 0.0 || !v.is_finite() => Err(OptionsError(format!(
+                "{key} must be a whole number, not {v}"
+            ))),
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Some(v) => Ok(Some(v as u64)),
+            None => Ok(None),
+        }
+    }
+
+    fn flag(&mut self, key: &str, default: bool) -> Result<bool, OptionsError> {
+        Ok(self.take(key, "true or false")?.unwrap_or(default))
+    }
+
+    fn names(&mut self, key: &str) -> Result<Vec<String>, OptionsError> {
+        Ok(self.take(key, "a list of names")?.unwrap_or_default())
+    }
+}
+
+impl PassOptions {
+    /// Parse and check a JSON object of options; unknown keys are errors.
+    pub fn from_json(text: &str) -> Result<Self, OptionsError> {
+        let map: Map<String, Value> = serde_json::from_str(text)
+            .map_err(|e| OptionsError(format!("options must be a JSON object ({e})")))?;
+        let mut f = Fields(map);
+        let d = PassOptions::default();
+        let group_timeouts: Option<Map<String, Value>> =
+            f.take("group_timeouts", "a mapping of group names to seconds")?;
+        let mut groups = Vec::new();
+        for (group, value) in group_timeouts.unwrap_or_default() {
+            let mut one = Fields(Map::from_iter([(
+                format!("group_timeouts[{group:?}]"),
+                value,
+            )]));
+            let key = format!("group_timeouts[{group:?}]");
+            if let Some(seconds) = one.seconds(&key)? {
+                groups.push((group, seconds));
+            }
+        }
+        let options = PassOptions {
+            inactive_limit: f.seconds("inactive_limit")?.unwrap_or(d.inactive_limit),
+            max_age: f.seconds("max_age")?.unwrap_or(d.max_age),
+            cull_users: f.flag("cull_users", d.cull_users)?,
+            cull_admin_users: f.flag("cull_admin_users", d.cull_admin_users)?,
+            cull_default_servers: f.flag("cull_default_servers", d.cull_default_servers)?,
+            cull_named_servers: f.flag("cull_named_servers", d.cull_named_servers)?,
+            remove_named_servers: f.flag("remove_named_servers", d.remove_named_servers)?,
+            api_page_size: f.count("api_page_size")?.unwrap_or(d.api_page_size),
+            dry_run: f.flag("dry_run", d.dry_run)?,
+            user_timeout: f.seconds("user_timeout")?,
+            exclude_users: f.names("exclude_users")?,
+            exclude_groups: f.names("exclude_groups")?,
+            group_timeouts: groups,
+            max_culls_per_pass: f.count("max_culls_per_pass")?.unwrap_or(0),
+            keep_busy_kernels: f.flag("keep_busy_kernels", d.keep_busy_kernels)?,
+            keep_connected: f.flag("keep_connected", d.keep_connected)?,
+            busy_timeout: f.seconds("busy_timeout")?.unwrap_or(d.busy_timeout),
+            server_url: f.take("server_url", "a URL")?,
+            details: f.flag("details", d.details)?,
+        };
+        if let Some(key) = f.0.keys().next() {
+            return Err(OptionsError(format!("unknown option {key}")));
+        }
+        if let Some(url) = &options.server_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(OptionsError(format!(
+                    "server_url must start with http:// or https://, not {url:?}"
+                )));
+            }
+        }
+        Ok(options)
+    }
+
+    /// The settings of one pass, made at `now` (seconds since the epoch).
+    pub fn settings(&self, now: f64, act_after: Option<usize>) -> PassSettings {
+        PassSettings {
+            policy: Policy {
+                inactive_limit: self.inactive_limit,
+                max_age: self.max_age,
+                cull_users: self.cull_users,
+                cull_admin_users: self.cull_admin_users,
+                cull_default_servers: self.cull_default_servers,
+                cull_named_servers: self.cull_named_servers,
+                remove_named_servers: self.remove_named_servers,
+                user_inactive_limit: self.user_timeout,
+                exclude_users: self.exclude_users.clone(),
+                exclude_groups: self.exclude_groups.clone(),
+                group_limits: self.group_timeouts.clone(),
+            },
+            page_size: Some(self.api_page_size).filter(|&n| n > 0),
+            now,
+            dry_run: self.dry_run,
+            max_culls: usize::try_from(self.max_culls_per_pass)
+                .ok()
+                .filter(|&n| n > 0),
+            work: WorkRules {
+                keep_busy: self.keep_busy_kernels,
+                keep_connected: self.keep_connected,
+                busy_timeout: self.busy_timeout,
+            },
+            server_url: self.server_url.clone(),
+            details: self.details,
+            act_after: act_after.map_or(ACT_AFTER, |n| n.max(1)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(json: &str) -> String {
+        PassOptions::from_json(json).unwrap_err().0
+    }
+
+    #[test]
+    fn defaults_are_the_reference_s() {
+        assert_eq!(
+            PassOptions::from_json("{}").unwrap(),
+            PassOptions::default()
+        );
+        let settings = PassOptions::default().settings(1.0, None);
+        assert_eq!(settings.policy, Policy::default());
+        assert_eq!((settings.page_size, settings.max_culls), (None, None));
+        assert_eq!(settings.act_after, ACT_AFTER);
+    }
+
+    #[test]
+    fn every_option_arrives() {
+        let options = PassOptions::from_json(
+            r#"{"inactive_limit": 60, "max_age": 7200, "cull_users": true, "cull_admin_users": false,
+                "cull_default_servers": false, "cull_named_servers": false, "remove_named_servers": true,
+                "api_page_size": 50, "dry_run": true, "user_timeout": 86400, "exclude_users": ["staff-*"],
+                "exclude_groups": ["ta"], "group_timeouts": {"gpu": 14400}, "max_culls_per_pass": 5,
+                "keep_busy_kernels": true, "keep_connected": true, "busy_timeout": 90000,
+                "server_url": "http://proxy", "details": false}"#,
+        )
+        .unwrap();
+        let s = options.settings(10.0, Some(0));
+        assert_eq!(s.policy.inactive_limit, 60.0);
+        assert_eq!(s.policy.group_limits, [("gpu".to_owned(), 14400.0)]);
+        assert_eq!(
+            (s.page_size, s.max_culls, s.act_after),
+            (Some(50), Some(5), 1)
+        );
+        assert!(s.dry_run && !s.details && s.work.keep_busy && s.work.keep_connected);
+        assert_eq!(s.server_url.as_deref(), Some("http://proxy"));
+        assert_eq!(s.policy.user_inactive_limit, Some(86400.0));
+    }
+
+    #[test]
+    fn bad_options_name_themselves() {
+        assert_eq!(
+            error(r#"{"max_age": -5}"#),
+            "max_age must not be negative, not -5"
+        );
+        assert!(error(r#"{"group_timeouts": {"gpu": -1}}"#).contains("group_timeouts[\"gpu\"]"));
+        assert!(error(r#"{"exclude_users": "alice"}"#)
+            .starts_with("exclude_users must be a list of names"));
+        assert!(error(r#"{"api_page_size": 2.5}"#).contains("whole number"));
+        assert!(error(r#"{"max_culls_per_pass": -1}"#).contains("must not be negative"));
+        assert!(error(r#"{"server_url": "proxy"}"#).contains("http://"));
+        assert_eq!(error(r#"{"timout": 5}"#), "unknown option timout");
+        assert!(error(r#"{"dry_run": "yes"}"#).contains("true or false"));
+        assert!(error("[]").contains("JSON object"));
+    }
+}

@@ -1,0 +1,116 @@
+//! One culling pass: list, decide, act.
+//!
+//! The pass acts on what it has planned whenever [`PassSettings::act_after`] stops and
+//! deletions are waiting at the end of a page, and on the rest when it has listed everything, so
+//! memory grows with neither the Hub nor the work (a small Hub's pass lists everything first).
+//! Acting removes listed users from the Hub's `state=ready` (or `state=inactive`) set, which
+//! moves later users to lower offsets; [`crate::listing`] says where the next page starts so
+//! that no user slides past unseen, and recognises the users read twice. Acting is concurrent
+//! across users, bounded by the client's `concurrency`.
+//!
+//! The phases live in their own modules: [`plan`] lists and decides, [`probing`] asks idle
+//! candidates what they run, [`act`] stops and deletes, and [`report`] records it all.
+
+mod act;
+mod jobs;
+mod plan;
+mod probing;
+pub mod report;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use crate::hub::HubApi;
+use crate::policy::Policy;
+use crate::work::WorkRules;
+
+pub use probing::Probes;
+pub use report::{Action, Outcome, PassReport, ProbeRecord, Skip, MAX_ERRORS};
+
+const LOG: &str = "cull_idle";
+/// Hubs from 1.3 filter users by server state.
+const STATE_FILTER_SINCE: (u64, u64, u64) = (1, 3, 0);
+/// The Hub clamps `limit` to its `api_page_max_limit`, so this asks for its largest page.
+const LARGEST_PAGE: u64 = 1_000_000;
+/// Act once this many stops and deletions are planned: a few hundred kilobytes of jobs, and
+/// enough of them that waiting for the last of each batch costs little.
+pub const ACT_AFTER: usize = 1000;
+
+/// A `cull_arbiter` hook: may a server idle for `inactive` seconds be culled? It is given the
+/// server's model as the Hub sent it, and the user's (name, admin, groups, times) as JSON.
+/// Implementations report their own failures and answer `false` for them.
+pub trait Arbiter: Send + Sync {
+    fn allow<'a>(
+        &'a self,
+        inactive: f64,
+        inactive_limit: f64,
+        server_json: &'a str,
+        user_json: &'a str,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+}
+
+#[derive(Debug, Clone)]
+pub struct PassSettings {
+    pub policy: Policy,
+    /// `None` asks for the Hub's largest page.
+    pub page_size: Option<u64>,
+    /// Seconds since the epoch; one "now" for the whole pass, like the reference.
+    pub now: f64,
+    /// Decide and report, but send no DELETE.
+    pub dry_run: bool,
+    /// At most this many stops and deletions in one pass; the rest wait for the next pass.
+    pub max_culls: Option<usize>,
+    /// Whether idle servers are asked about their kernels before they are stopped.
+    pub work: WorkRules,
+    /// The proxy's address for probes (`--server-url`); `None` uses the Hub's `full_url`.
+    pub server_url: Option<String>,
+    /// List every action and notable skip in the report, not only count them.
+    pub details: bool,
+    /// Act on what is planned once this many stops and deletions wait ([`ACT_AFTER`]), rather
+    /// than after the whole listing; `usize::MAX` lists everything first.
+    pub act_after: usize,
+}
+
+/// Run one pass. Never fails: Hub errors are logged, retried where that helps, and recorded.
+pub async fn run_pass(
+    hub: &dyn HubApi,
+    settings: &PassSettings,
+    arbiter: Option<&dyn Arbiter>,
+    probes: Option<&Probes<'_>>,
+) -> PassReport {
+    let started = Instant::now();
+    let probes = probes.filter(|_| settings.work.enabled());
+    if let Some(probes) = probes {
+        probing::lock(probes.memory).begin_pass();
+    }
+    let mut planner = plan::Planner {
+        hub,
+        settings,
+        arbiter,
+        probes,
+        started,
+        report: PassReport {
+            dry_run: settings.dry_run,
+            details: settings.details,
+            ..PassReport::default()
+        },
+        jobs: Vec::new(),
+        held: Vec::new(),
+        wanted: 0,
+        listing: jobs::Listing::Other,
+    };
+    planner.report.complete = planner.list_all().await;
+    // What is left is acted on here, even after a failed listing; a capped pass acts only now.
+    planner.flush(true).await;
+    let mut report = planner.report;
+    if let Some(probes) = probes {
+        probing::lock(probes.memory).end_pass(report.complete);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report.request_errors = hub.take_error_counts();
+    log::info!(target: LOG, "{}", report.summary());
+    report
+}

@@ -1,0 +1,433 @@
+//! Listing the Hub's users page by page and planning what to do with each, acting on the plan
+//! between pages once enough of it waits (see [`super::ACT_AFTER`]).
+
+use std::time::Instant;
+
+use serde_json::value::RawValue;
+
+use crate::http::{ErrorKind, HttpError, Peer};
+use crate::hub::{parse_version, users_query, HubApi};
+use crate::listing::{unsettled_allowance, Cursor, RecentNames};
+use crate::models::{Server, User};
+use crate::policy::{
+    assess_server, decide_server, decide_user, default_arbiter, idle_rule_applies, user_idleness,
+    CullReason, KeepReason, UserFacts,
+};
+use crate::probe::server_base;
+use crate::timestamp::format_duration;
+
+use super::act::{act, log_cull};
+use super::jobs::{apply_cap, Acted, Listing, ServerJob, UserJob};
+use super::probing::{lock, memory_key, probe_candidates, Probes};
+use super::report::{log_name, PassReport, Skip};
+use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE};
+
+pub(super) struct Planner<'a> {
+    pub hub: &'a dyn HubApi,
+    pub settings: &'a PassSettings,
+    pub arbiter: Option<&'a dyn Arbiter>,
+    pub probes: Option<&'a Probes<'a>>,
+    pub started: Instant,
+    pub report: PassReport,
+    /// Planned and not yet acted on.
+    pub jobs: Vec<UserJob>,
+    /// With `--max-culls-per-pass`, the idlest jobs so far, acted on when the pass ends.
+    pub held: Vec<UserJob>,
+    /// With `--max-culls-per-pass`, every stop and deletion wanted this pass.
+    pub wanted: usize,
+    /// The listing being read.
+    pub listing: Listing,
+}
+
+impl Planner<'_> {
+    /// List and plan; `false` if the listing could not be completed.
+    pub async fn list_all(&mut self) -> bool {
+        let version = match self.hub.version().await {
+            Ok(version) => version,
+            Err(e) => {
+                self.fail(&e, "cannot read the Hub's version");
+                return false;
+            }
+        };
+        let state_filter = parse_version(&version).map_or_else(
+            || {
+                log::warn!(target: LOG, "The Hub reports no usable version ({version:?}); assuming a current Hub");
+                true
+            },
+            |v| v >= STATE_FILTER_SINCE,
+        );
+        self.report.hub_version = Some(version);
+        if self.settings.policy.cull_users && state_filter {
+            if let Err(e) = self.list(Some("inactive")).await {
+                self.fail(&e, "cannot list users without servers");
+                return false;
+            }
+        }
+        if let Err(e) = self.list(state_filter.then_some("ready")).await {
+            self.fail(&e, "cannot list users with ready servers");
+            return false;
+        }
+        true
+    }
+
+    fn fail(&mut self, error: &HttpError, what: &str) {
+        let message = format!("{what}: {error}");
+        if error.http_status() == Some(403) {
+            log::error!(
+                target: LOG,
+                "{message}. The culler's token needs the scopes list:users, read:users:activity, read:servers and \
+                 delete:servers (with --cull-users also delete:users and read:users)"
+            );
+        } else {
+            log::warn!(target: LOG, "{message}; the next pass will try again");
+        }
+        self.report.record_error(message);
+    }
+
+    /// List one state's users, acting on what is planned whenever enough of it waits.
+    async fn list(&mut self, state: Option<&str>) -> Result<(), HttpError> {
+        self.listing = match state {
+            Some("ready") => Listing::Ready,
+            _ => Listing::Other,
+        };
+        let act_after = self.settings.act_after;
+        let mut offset = 0;
+        let mut limit = Some(self.settings.page_size.unwrap_or(LARGEST_PAGE));
+        let mut pages = 0u64;
+        let mut recent = RecentNames::default();
+        let mut cursor = Cursor::default();
+        let mut reread = 0u64;
+        let mut acting_early = true;
+        loop {
+            let page = self.hub.list_users(state, offset, limit).await?;
+            pages += 1;
+            let page_limit = page.next.as_ref().map_or(1, |next| next.limit.max(1));
+            // The users a correction reads again are among the last listed, at most the users
+            // acted on at once (fewer than `act_after` plus a page) and the unsettled allowance.
+            recent.keep_at_least(
+                (act_after.saturating_add(page.items.len()) as u64)
+                    .saturating_add(unsettled_allowance(page_limit)),
+            );
+            for item in &page.items {
+                if !self.plan_user(item, &mut recent).await {
+                    reread += 1;
+                }
+            }
+            let next = match page.next {
+                // Rebuilt from offset/limit against our base URL: `next.url` is built from the
+                // Host the Hub saw, which the culler may not be able to reach.
+                Some(next) if next.offset > offset => next,
+                Some(next) => {
+                    return Err(HttpError::new(
+                        ErrorKind::Decode,
+                        Peer::Hub,
+                        &reqwest::Method::GET,
+                        &users_query(state, offset, limit),
+                        format!(
+                            "the next page's offset {} does not move forward",
+                            next.offset
+                        ),
+                    ));
+                }
+                None => break,
+            };
+            let mut left = 0;
+            if acting_early && self.jobs.iter().map(UserJob::culls).sum::<usize>() >= act_after {
+                let acted = self.flush(false).await;
+                left = acted.left;
+                if !cursor.unsettle(acted.unsettled, page_limit) {
+                    acting_early = false;
+                    log::warn!(
+                        target: LOG,
+                        "{} users' stops or deletions are still in progress or failed; listing the rest before acting again",
+                        cursor.unsettled()
+                    );
+                }
+            }
+            offset = cursor.resume(next.offset, left, page_limit);
+            limit = Some(page_limit);
+        }
+        log::debug!(
+            target: LOG,
+            "Listed users (state={}) in {pages} pages; {reread} read again after acting",
+            state.unwrap_or("any")
+        );
+        Ok(())
+    }
+
+    /// Probe and act on the jobs planned so far (with a cap, keep the idlest of them for the
+    /// end of the pass); `last` acts on those too.
+    pub async fn flush(&mut self, last: bool) -> Acted {
+        let mut jobs = std::mem::take(&mut self.jobs);
+        let settings = self.settings;
+        if let Some(probes) = self.probes {
+            let in_flight = self.hub.concurrency();
+            probe_candidates(
+                probes,
+                in_flight,
+                settings,
+                self.started,
+                &mut jobs,
+                &mut self.report,
+            )
+            .await;
+        }
+        let Some(cap) = settings.max_culls else {
+            return act(self.hub, settings, self.listing, jobs, &mut self.report).await;
+        };
+        // The idlest `cap` need every candidate seen; keeping only the idlest so far gives the
+        // same choice (the sort is stable) in memory bounded by the cap.
+        self.wanted += jobs.iter().map(UserJob::culls).sum::<usize>();
+        self.held.append(&mut jobs);
+        let held: usize = self.held.iter().map(UserJob::culls).sum();
+        if !last {
+            if held > cap.saturating_mul(2) {
+                apply_cap(cap, &mut self.held, &mut self.report);
+            }
+            return Acted::default();
+        }
+        apply_cap(cap, &mut self.held, &mut self.report);
+        if self.wanted > cap {
+            log::warn!(
+                target: LOG,
+                "Cull cap reached: {cap} of {} stops and deletions this pass (--max-culls-per-pass); the rest wait for the next pass",
+                self.wanted
+            );
+        }
+        let held = std::mem::take(&mut self.held);
+        act(self.hub, settings, self.listing, held, &mut self.report).await
+    }
+
+    fn keep(&mut self, user: &str, server: Option<&str>, reason: KeepReason) {
+        self.report.record_skip(Skip::new(user, server, reason));
+    }
+
+    /// Plan what to do with a listed user; `false` if it was listed just before (the listing
+    /// moved back after acting) and so is not planned again.
+    async fn plan_user(&mut self, item: &RawValue, recent: &mut RecentNames) -> bool {
+        let mut user: User = match serde_json::from_str(item.get()) {
+            Ok(user) => user,
+            Err(e) => {
+                log::warn!(target: LOG, "Skipping a user the Hub described in a form that does not parse: {e}");
+                self.report.record_skip(
+                    Skip::new("", None, KeepReason::BadModel).with_detail(Some(e.to_string())),
+                );
+                return true;
+            }
+        };
+        if !recent.record(&user.name) {
+            return false;
+        }
+        self.report.users_seen += 1;
+        let groups = user.groups.clone().unwrap_or_default();
+        if let Some(keep) = self.user_gate(&user, &groups) {
+            self.keep(&user.name, None, keep);
+            return true;
+        }
+        let Some(servers) = user.servers() else {
+            log::warn!(
+                target: LOG,
+                "Not culling user {}: the Hub sent no server information (does the token have read:servers?)",
+                user.name
+            );
+            self.keep(&user.name, None, KeepReason::NoActivityData);
+            return true;
+        };
+        let policy = &self.settings.policy;
+        let limit = policy.server_limit(&groups);
+        let user_json = if self.arbiter.is_some() {
+            user.hook_model()
+        } else {
+            String::new()
+        };
+        let mut to_stop = Vec::new();
+        let mut alive = 0;
+        let mut stays = false;
+        for (name, raw) in servers.0 {
+            self.report.servers_seen += 1;
+            match self
+                .plan_server(&user.name, &name, &raw, limit, &user_json)
+                .await
+            {
+                Ok(job) => to_stop.push(job),
+                Err(keep) => {
+                    alive += 1;
+                    // Every reason but these is given to a ready server, which keeps its user in
+                    // `state=ready`.
+                    stays |= !matches!(
+                        keep,
+                        KeepReason::Pending(_)
+                            | KeepReason::NotReady
+                            | KeepReason::BadTimestamp
+                            | KeepReason::BadModel
+                    );
+                    self.keep(&user.name, Some(&name), keep);
+                }
+            }
+        }
+        let delete = if policy.cull_users {
+            self.plan_user_deletion(&user, &groups, alive)
+        } else {
+            None
+        };
+        if to_stop.is_empty() && delete.is_none() {
+            return true;
+        }
+        // A pass may hold many jobs: no spare capacity (a Vec grows to four at its first push).
+        to_stop.shrink_to_fit();
+        self.jobs.push(UserJob {
+            user: user.name,
+            servers: to_stop,
+            delete,
+            stays,
+            listed_in: self.listing,
+        });
+        true
+    }
+
+    /// Users no rule may touch: exempt ones, and with group rules, those whose groups are unknown.
+    fn user_gate(&self, user: &User, groups: &[String]) -> Option<KeepReason> {
+        let policy = &self.settings.policy;
+        if policy.uses_groups() && user.groups.is_none() {
+            log::warn!(
+                target: LOG,
+                "Not culling user {}: group rules are set but the Hub did not say which groups it is in \
+                 (the token needs read:users:groups)",
+                user.name
+            );
+            return Some(KeepReason::NoGroups);
+        }
+        if policy.is_exempt(&user.name, groups) {
+            log::debug!(target: LOG, "Not culling user {}: exempt", user.name);
+            return Some(KeepReason::Exempt);
+        }
+        None
+    }
+
+    /// Whether to delete the user after its servers are stopped (`alive` of them are kept).
+    fn plan_user_deletion(
+        &mut self,
+        user: &User,
+        groups: &[String],
+        alive: usize,
+    ) -> Option<(CullReason, Option<f64>)> {
+        let policy = &self.settings.policy;
+        let now = self.settings.now;
+        let facts = UserFacts {
+            admin: user.admin.unwrap_or(false),
+            created: user.created.as_deref(),
+            last_activity: user.last_activity.as_deref(),
+        };
+        let idleness = user_idleness(&facts, now);
+        match decide_user(policy, policy.user_limit(groups), &facts, alive, now) {
+            Ok(reason) => Some((reason, idleness.inactive)),
+            Err(keep) => {
+                log::debug!(
+                    target: LOG,
+                    "Not culling user {} ({}; created: {}, last active: {})",
+                    user.name,
+                    keep.label(),
+                    user.created.as_deref().unwrap_or("unknown"),
+                    user.last_activity.as_deref().unwrap_or("unknown"),
+                );
+                if !matches!(keep, KeepReason::ServersAlive(_)) {
+                    self.keep(&user.name, None, keep);
+                }
+                None
+            }
+        }
+    }
+
+    async fn plan_server(
+        &self,
+        user: &str,
+        name: &str,
+        raw: &RawValue,
+        limit: f64,
+        user_json: &str,
+    ) -> Result<ServerJob, KeepReason> {
+        let now = self.settings.now;
+        let log_name = log_name(user, name);
+        let server: Server = serde_json::from_str(raw.get()).map_err(|e| {
+            log::warn!(target: LOG, "Not culling server {log_name}: its model does not parse: {e}");
+            KeepReason::BadModel
+        })?;
+        let mut idleness = assess_server(&server, now).inspect_err(|keep| match keep {
+            KeepReason::Pending(what) => {
+                log::warn!(target: LOG, "Not culling server {log_name} with pending {what}");
+            }
+            KeepReason::NotReady => {
+                log::warn!(target: LOG, "Not culling not-ready not-pending server {log_name}");
+            }
+            KeepReason::BadTimestamp => {
+                log::warn!(target: LOG, "Not culling server {log_name}: a timestamp does not parse");
+            }
+            _ => {}
+        })?;
+        if let (Some(probes), Some(inactive)) = (self.probes, idleness.inactive) {
+            let since = {
+                let mut memory = lock(probes.memory);
+                // Usually empty: no key to build for every server of a large Hub.
+                (!memory.is_empty())
+                    .then(|| memory.idle_since(&memory_key(user, name), now - inactive))
+                    .flatten()
+            };
+            if let Some(since) = since.filter(|since| now - since > inactive) {
+                log::debug!(
+                    target: LOG,
+                    "Server {log_name} was kept busy before; idle for {} by the Hub's count before the culler's own probes",
+                    format_duration(Some(now - since))
+                );
+                idleness.inactive = Some(now - since);
+            }
+        }
+        let policy = &self.settings.policy;
+        let verdict = match (
+            idle_rule_applies(policy, name, &idleness),
+            idleness.inactive,
+        ) {
+            (true, Some(inactive)) => Some(match self.arbiter {
+                Some(hook) => hook.allow(inactive, limit, raw.get(), user_json).await,
+                None => default_arbiter(limit, inactive),
+            }),
+            _ => None,
+        };
+        let inactive = format_duration(idleness.inactive);
+        let age = format_duration(idleness.age);
+        match decide_server(policy, limit, name, &idleness, verdict) {
+            Ok(reason) => {
+                let work = self.settings.work;
+                let probe = self.probes.is_some() && work.needs_probe(reason, idleness.inactive);
+                let mut job = ServerJob {
+                    name: name.to_owned(),
+                    reason,
+                    inactive: idleness.inactive,
+                    age: idleness.age,
+                    limit,
+                    probe_at: probe.then(|| {
+                        server_base(
+                            self.settings.server_url.as_deref(),
+                            server.url.as_deref(),
+                            server.full_url.as_deref(),
+                        )
+                    }),
+                    probe: None,
+                    note: None,
+                };
+                if probe {
+                    log::debug!(target: LOG, "Server {log_name} is {}; asking it what it runs", job.why());
+                } else {
+                    if work.enabled() && work.past_busy_timeout(job.inactive) {
+                        job.note = Some("idle past --busy-timeout; not asked".into());
+                    }
+                    log_cull(user, &job, self.settings.dry_run);
+                }
+                Ok(job)
+            }
+            Err(keep) => {
+                log::debug!(target: LOG, "Not culling server {log_name} ({}; age: {age}, inactive for {inactive})", keep.label());
+                Err(keep)
+            }
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Asking idle candidates what they run before they are stopped (`--keep-busy-kernels`,
+//! `--keep-connected`), and keeping those whose work keeps them.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use futures::stream::StreamExt;
+
+use crate::http::HttpError;
+use crate::policy::KeepReason;
+use crate::probe::WorkProbe;
+use crate::work::{work_keeps, BusyMemory, KeptBusy, ServerWork};
+
+use super::act::{idle_seconds, log_cull};
+use super::jobs::{ServerJob, UserJob};
+use super::report::{log_name, PassReport, ProbeRecord, Skip};
+use super::{PassSettings, LOG};
+
+/// What probing needs beyond the settings: the client, and the servers kept busy so far
+/// (which lives as long as the connection, across passes).
+pub struct Probes<'a> {
+    pub client: &'a dyn WorkProbe,
+    pub memory: &'a Mutex<BusyMemory>,
+}
+
+pub(super) fn lock(memory: &Mutex<BusyMemory>) -> MutexGuard<'_, BusyMemory> {
+    memory.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub(super) fn memory_key(user: &str, server: &str) -> String {
+    format!("{user}/{server}")
+}
+
+/// Ask every idle candidate (concurrently, within `in_flight`) what it runs; keep those whose
+/// work keeps them, and with them their users.
+pub(super) async fn probe_candidates(
+    probes: &Probes<'_>,
+    in_flight: usize,
+    settings: &PassSettings,
+    started: Instant,
+    jobs: &mut Vec<UserJob>,
+    report: &mut PassReport,
+) {
+    let rules = settings.work;
+    let now = settings.now;
+    let candidates: Vec<_> = jobs
+        .iter()
+        .enumerate()
+        .flat_map(|(j, job)| {
+            job.servers
+                .iter()
+                .enumerate()
+                .filter_map(move |(s, server)| Some((j, s, server.probe_at.clone()?, server.limit)))
+        })
+        .collect();
+    let mut asking = futures::stream::iter(candidates)
+        .map(|(j, s, at, limit)| async move {
+            let result = match at {
+                Some(base) => Some(
+                    probes
+                        .client
+                        .probe(&base, rules.keep_busy, now - limit)
+                        .await,
+                ),
+                None => None,
+            };
+            (j, s, result)
+        })
+        .buffer_unordered(in_flight);
+    let mut kept: Vec<(usize, usize)> = Vec::new();
+    while let Some((j, s, result)) = asking.next().await {
+        let user = jobs[j].user.clone();
+        let server = &mut jobs[j].servers[s];
+        match judge_probe(probes, settings, started, &user, server, result) {
+            Some(reason) => {
+                let summary = server
+                    .probe
+                    .as_ref()
+                    .and_then(|p| p.work.as_ref())
+                    .map(ServerWork::summary);
+                report.record_skip(
+                    Skip::new(&user, Some(&server.name), reason)
+                        .with_detail(summary)
+                        .with_probe(server.probe.take()),
+                );
+                kept.push((j, s));
+            }
+            None => log_cull(&user, server, settings.dry_run),
+        }
+    }
+    kept.sort_unstable();
+    for &(j, s) in kept.iter().rev() {
+        jobs[j].servers.remove(s);
+    }
+    let mut touched: Vec<usize> = kept.iter().map(|&(j, _)| j).collect();
+    touched.dedup();
+    for j in touched {
+        let job = &mut jobs[j];
+        if job.delete.take().is_some() {
+            log::debug!(target: LOG, "Not culling user {}: a server of it is kept for its work", job.user);
+            report.record_skip(
+                Skip::new(&job.user, None, KeepReason::ServersAlive(1))
+                    .with_detail(Some("a server is kept for its work".into())),
+            );
+        }
+    }
+    jobs.retain(|job| job.culls() > 0);
+}
+
+/// Record what asking `server` found (`None`: it could not be asked, as its address is
+/// unknown); the reason to keep it, if any.
+fn judge_probe(
+    probes: &Probes<'_>,
+    settings: &PassSettings,
+    started: Instant,
+    user: &str,
+    server: &mut ServerJob,
+    result: Option<Result<ServerWork, HttpError>>,
+) -> Option<KeepReason> {
+    let name = log_name(user, &server.name);
+    let now = settings.now;
+    match result {
+        None => {
+            log::error!(
+                target: LOG,
+                "Not culling server {name}: it cannot be asked what it runs, because the Hub gives no full URL \
+                 for it. Set --server-url to the proxy's address (or JupyterHub.public_url)"
+            );
+            Some(KeepReason::NoServerUrl)
+        }
+        Some(Ok(work)) => {
+            let keep = work_keeps(&settings.work, &work);
+            let summary = work.summary();
+            if let Some(reason) = &keep {
+                log::info!(
+                    target: LOG,
+                    user = user, server = server.name.as_str(), action = "keep-server",
+                    reason = reason.label(), idle_seconds = idle_seconds(server.inactive).as_str();
+                    "Not culling server {name} ({}), as it is {}: {summary}", server.why(), reason.label()
+                );
+                lock(probes.memory).remember(
+                    memory_key(user, &server.name),
+                    KeptBusy {
+                        idle_since: now - server.inactive.unwrap_or(0.0),
+                        probed_until: now + started.elapsed().as_secs_f64(),
+                    },
+                );
+            }
+            server.probe = Some(Box::new(ProbeRecord {
+                work: Some(work),
+                error: None,
+            }));
+            keep
+        }
+        Some(Err(e)) => {
+            log::warn!(
+                target: LOG,
+                "Cannot ask server {name} what it runs ({e}); treating it as not busy"
+            );
+            server.note = Some(format!("treated as not busy: {e}"));
+            server.probe = Some(Box::new(ProbeRecord {
+                work: None,
+                error: Some(e.to_string()),
+            }));
+            None
+        }
+    }
+}

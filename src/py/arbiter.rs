@@ -1,0 +1,47 @@
+//! The `cull_arbiter` hook: a Python coroutine function awaited on the caller's event loop.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use pyo3::prelude::*;
+use pyo3_async_runtimes::TaskLocals;
+
+use crate::pass::Arbiter;
+
+/// An arbiter backed by a Python coroutine function `(inactive, inactive_limit, server_json,
+/// user_json)` that already handles sync/async hooks and their exceptions.
+pub struct PyArbiter {
+    pub func: Py<PyAny>,
+    pub locals: TaskLocals,
+}
+
+impl Arbiter for PyArbiter {
+    fn allow<'a>(
+        &'a self,
+        inactive: f64,
+        inactive_limit: f64,
+        server_json: &'a str,
+        user_json: &'a str,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            let awaiting = Python::attach(|py| {
+                let coroutine =
+                    self.func
+                        .bind(py)
+                        .call1((inactive, inactive_limit, server_json, user_json))?;
+                pyo3_async_runtimes::into_future_with_locals(&self.locals, coroutine)
+            });
+            let answer = match awaiting {
+                Ok(future) => future.await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(value) => Python::attach(|py| value.bind(py).is_truthy().unwrap_or(false)),
+                Err(e) => {
+                    log::error!(target: "cull_idle", "The cull_arbiter hook failed, not culling: {e}");
+                    false
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,68 @@
+//! The one place where core errors become Python exceptions, of the classes that
+//! `cull_idle._errors` declares.
+
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+use crate::http::{ErrorKind, HttpError};
+use crate::options::OptionsError;
+
+/// Why a call into the core failed.
+#[derive(Debug)]
+pub enum CoreError {
+    Options(OptionsError),
+    Http(HttpError),
+}
+
+impl From<OptionsError> for CoreError {
+    fn from(e: OptionsError) -> Self {
+        CoreError::Options(e)
+    }
+}
+
+impl From<HttpError> for CoreError {
+    fn from(e: HttpError) -> Self {
+        CoreError::Http(e)
+    }
+}
+
+/// A settings error raised before any request (`ConfigError`).
+pub fn config_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    to_py(py, &CoreError::Options(OptionsError(message.into())))
+}
+
+pub fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
+    let (class, message) = match error {
+        CoreError::Options(e) => ("ConfigError", e.to_string()),
+        CoreError::Http(e) => match e.kind() {
+            ErrorKind::Config => ("ConfigError", e.to_string()),
+            ErrorKind::File => {
+                let (path, errno) = e.file().unwrap_or((std::path::Path::new(""), None));
+                return PyOSError::new_err((errno, e.to_string(), path.to_path_buf()));
+            }
+            ErrorKind::Status if matches!(e.http_status(), Some(401 | 403)) => (
+                "HubAuthError",
+                format!(
+                    "{e}; the Hub refused the culler's token: check JUPYTERHUB_API_TOKEN, and that its role \
+                     has the scopes list:users, read:users:activity, read:servers and delete:servers"
+                ),
+            ),
+            ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Tls | ErrorKind::Transport => {
+                ("HubUnreachable", e.to_string())
+            }
+            ErrorKind::Status | ErrorKind::Decode => ("HubError", e.to_string()),
+        },
+    };
+    match error_class(py, class) {
+        Ok(class) => PyErr::from_type(class, message),
+        Err(e) => e,
+    }
+}
+
+fn error_class<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyType>> {
+    let class = py.import("cull_idle._errors")?.getattr(name)?;
+    class
+        .cast_into::<PyType>()
+        .map_err(|_| PyRuntimeError::new_err(format!("cull_idle._errors.{name} is not a class")))
+}

@@ -1,0 +1,192 @@
+//! Python bindings of cull-idle's core: a thin layer over the pure Rust modules, which carry
+//! no pyo3 imports and are tested with `cargo test`. This layer only converts arguments,
+//! maps errors (in [`errors`]) and bridges to asyncio.
+
+pub mod arbiter;
+pub mod errors;
+pub mod task;
+pub mod web;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::http::{ApiToken, Retry};
+use crate::hub::{HubClient, HubSettings, TlsFiles};
+use crate::options::PassOptions;
+use crate::pass::{run_pass, Arbiter, Probes};
+use crate::probe::{ProbeClient, ProbeSettings};
+use crate::work::BusyMemory;
+
+use arbiter::PyArbiter;
+use errors::{config_error, to_py, CoreError};
+use task::Task;
+
+pub static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
+
+fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            config_error(
+                py,
+                format!("{name} must be a positive number of seconds, not {value}"),
+            )
+        })
+}
+
+/// A connection to one Hub's REST API; reuse it across passes to keep connections alive.
+#[pyclass(frozen, module = "cull_idle._core")]
+pub struct Hub {
+    client: Arc<HubClient>,
+    /// For single-user servers (`--keep-busy-kernels`); shares the Hub client's limit. Built
+    /// on first use: a TLS client costs start-up time that most deployments never need.
+    prober: OnceLock<Arc<ProbeClient>>,
+    probe_settings: ProbeSettings,
+    /// Servers kept for their work, across the passes made over this connection.
+    memory: Arc<Mutex<BusyMemory>>,
+    url: String,
+}
+
+#[pymethods]
+impl Hub {
+    #[new]
+    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=10, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5, probe_timeout=10.0))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        url: String,
+        token: String,
+        request_timeout: f64,
+        concurrency: i64,
+        ca_file: Option<PathBuf>,
+        cert_file: Option<PathBuf>,
+        key_file: Option<PathBuf>,
+        retries: u32,
+        backoff: f64,
+        probe_timeout: f64,
+    ) -> PyResult<Self> {
+        if token.is_empty() {
+            return Err(config_error(
+                py,
+                "an API token is required (JUPYTERHUB_API_TOKEN)",
+            ));
+        }
+        let concurrency = usize::try_from(concurrency).map_err(|_| {
+            config_error(
+                py,
+                format!("concurrency must not be negative, not {concurrency}"),
+            )
+        })?;
+        let backoff = Duration::try_from_secs_f64(backoff)
+            .map_err(|_| config_error(py, "backoff must be a non-negative number of seconds"))?;
+        let retry = Retry { retries, backoff };
+        let token = ApiToken::new(token);
+        let probe_settings = ProbeSettings {
+            token: token.clone(),
+            timeout: seconds(py, "probe_timeout", probe_timeout)?,
+            ca_file: ca_file.clone(),
+            retry,
+        };
+        let settings = HubSettings {
+            url: url.clone(),
+            token,
+            request_timeout: seconds(py, "request_timeout", request_timeout)?,
+            // 0 meant "no semaphore" in the reference, where tornado's client still capped it at 10.
+            concurrency: if concurrency == 0 { 10 } else { concurrency },
+            tls: TlsFiles {
+                ca_file,
+                cert_file,
+                key_file,
+            },
+            retry,
+        };
+        // Building the TLS client may log; never wait on it while attached (pyo3-log deadlock).
+        let client = py
+            .detach(|| HubClient::new(&settings))
+            .map_err(|e| to_py(py, &e.into()))?;
+        Ok(Hub {
+            client: Arc::new(client),
+            prober: OnceLock::new(),
+            probe_settings,
+            memory: Arc::default(),
+            url,
+        })
+    }
+
+    /// Start one pass with `options` (a JSON object, see [`PassOptions`]) on the runtime; see
+    /// [`Task`]. Must be called from a running asyncio loop when an arbiter is given (it is
+    /// awaited on that loop). `act_after` is for tests: act in small batches.
+    #[pyo3(signature = (options, *, now, arbiter=None, act_after=None))]
+    fn start_pass(
+        &self,
+        py: Python<'_>,
+        options: &str,
+        now: f64,
+        arbiter: Option<Py<PyAny>>,
+        act_after: Option<usize>,
+    ) -> PyResult<Task> {
+        let options = PassOptions::from_json(options).map_err(|e| to_py(py, &e.into()))?;
+        if let Some(reset) = LOG_RESET.get() {
+            // Pick up logging configuration changed since the last pass.
+            reset.reset();
+        }
+        let settings = options.settings(now, act_after);
+        let hook = match arbiter {
+            Some(func) => Some(PyArbiter {
+                func,
+                locals: pyo3_async_runtimes::tokio::get_current_locals(py)?,
+            }),
+            None => None,
+        };
+        let client = Arc::clone(&self.client);
+        let probe_client = if settings.work.enabled() {
+            Some(self.probe_client(py)?)
+        } else {
+            None
+        };
+        let memory = Arc::clone(&self.memory);
+        Task::spawn(async move {
+            let probes = probe_client.as_ref().map(|probe_client| Probes {
+                client: probe_client.as_ref(),
+                memory: &memory,
+            });
+            let report = run_pass(
+                client.as_ref(),
+                &settings,
+                hook.as_ref().map(|h| h as &dyn Arbiter),
+                probes.as_ref(),
+            )
+            .await;
+            Ok(serde_json::to_string(&report).unwrap_or_default())
+        })
+    }
+
+    /// Start reading the token's scopes (`GET /user`); the task's result is a JSON list.
+    fn start_token_scopes(&self) -> PyResult<Task> {
+        let client = Arc::clone(&self.client);
+        Task::spawn(async move {
+            let scopes = client.token_scopes().await.map_err(CoreError::from)?;
+            Ok(serde_json::to_string(&scopes).unwrap_or_default())
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Hub({:?})", self.url)
+    }
+}
+
+impl Hub {
+    fn probe_client(&self, py: Python<'_>) -> PyResult<Arc<ProbeClient>> {
+        if let Some(client) = self.prober.get() {
+            return Ok(Arc::clone(client));
+        }
+        let client = py
+            .detach(|| ProbeClient::new(&self.probe_settings, self.client.limiter()))
+            .map_err(|e| to_py(py, &e.into()))?;
+        Ok(Arc::clone(self.prober.get_or_init(|| Arc::new(client))))
+    }
+}

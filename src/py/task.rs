@@ -1,0 +1,83 @@
+//! Work (a pass, a scope check) running on the runtime, with a JSON result.
+
+use std::future::Future;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pyo3::prelude::*;
+use tokio::task::AbortHandle;
+
+use super::errors::{to_py, CoreError};
+
+type Slot = Arc<Mutex<Option<Result<String, CoreError>>>>;
+
+/// Completion is signalled by one byte on a socket (watched by the asyncio loop with
+/// `add_reader`), never by a runtime thread calling into Python: a thread still inside the
+/// interpreter when `asyncio.run()` returns and Python finalizes crashes the process.
+#[pyclass(frozen, module = "cull_idle._core")]
+pub struct Task {
+    reader: UnixStream,
+    slot: Slot,
+    abort: AbortHandle,
+}
+
+impl Task {
+    pub fn spawn(
+        work: impl Future<Output = Result<String, CoreError>> + Send + 'static,
+    ) -> PyResult<Task> {
+        let (reader, writer) = UnixStream::pair()?;
+        let slot: Slot = Arc::new(Mutex::new(None));
+        let filled = Arc::clone(&slot);
+        let task = pyo3_async_runtimes::tokio::get_runtime().spawn(async move {
+            // Declared first, dropped last: the byte is written once the result is in the
+            // slot and everything else of this task is gone, or when the task is aborted.
+            let _done = DoneSignal(writer);
+            let result = work.await;
+            *filled.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+        });
+        Ok(Task {
+            reader,
+            slot,
+            abort: task.abort_handle(),
+        })
+    }
+}
+
+#[pymethods]
+impl Task {
+    /// The file descriptor that becomes readable when the work has finished or was cancelled.
+    fn fileno(&self) -> i32 {
+        self.reader.as_raw_fd()
+    }
+
+    /// Abandon the work; requests in flight are dropped. `fileno()` still signals the end.
+    fn cancel(&self) {
+        self.abort.abort();
+    }
+
+    /// The result as JSON text, or `None` while running or after a cancellation; a failure
+    /// raises the matching `cull_idle` exception.
+    fn result(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let taken = self
+            .slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match taken {
+            Some(Ok(json)) => Ok(Some(json)),
+            Some(Err(e)) => Err(to_py(py, &e)),
+            None => Ok(None),
+        }
+    }
+}
+
+struct DoneSignal(UnixStream);
+
+impl Drop for DoneSignal {
+    fn drop(&mut self) {
+        // A failed write can only mean the reader is gone, and then nobody is waiting.
+        let _ = self.0.write_all(b"!");
+    }
+}

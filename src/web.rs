@@ -1,0 +1,198 @@
+//! The culler's web server (axum): `/metrics` and `/health` under the service prefix, and
+//! 200 at the root and the prefix for the Hub's start-up check. Handlers only read
+//! [`Metrics`], so a request never waits for a pass.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::oneshot;
+
+use crate::metrics::Metrics;
+
+/// Prometheus's own text format; OpenMetrics clients ask for theirs.
+const PROMETHEUS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+const OPENMETRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `prefix` as the Hub gives it (`/services/name/`), with exactly one `/` at each end.
+pub fn normalise_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        "/".to_owned()
+    } else {
+        format!("/{trimmed}/")
+    }
+}
+
+/// The routes, under `prefix` (see [`normalise_prefix`]).
+pub fn router(metrics: Arc<Metrics>, prefix: &str) -> Router {
+    let prefix = normalise_prefix(prefix);
+    let mut paths = vec!["/".to_owned(), prefix.clone()];
+    if prefix != "/" {
+        paths.push(prefix.trim_end_matches('/').to_owned());
+    }
+    let mut app = Router::new()
+        .route(&format!("{prefix}metrics"), get(serve_metrics))
+        .route(&format!("{prefix}health"), get(serve_health));
+    for path in paths {
+        app = app.route(&path, get(serve_root));
+    }
+    app.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(metrics)
+}
+
+async fn serve_root() -> &'static str {
+    "cull-idle: see metrics and health\n"
+}
+
+async fn serve_metrics(State(metrics): State<Arc<Metrics>>, headers: HeaderMap) -> Response {
+    let openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let kind = if openmetrics {
+        OPENMETRICS_TYPE
+    } else {
+        PROMETHEUS_TYPE
+    };
+    ([(header::CONTENT_TYPE, kind)], metrics.encode()).into_response()
+}
+
+async fn serve_health(State(metrics): State<Arc<Metrics>>) -> Response {
+    let health = metrics.health();
+    let code = if health.status == "failing" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, axum::Json(health)).into_response()
+}
+
+/// A running server; dropping it or calling [`WebServer::shut_down`] stops it gracefully.
+#[derive(Debug)]
+pub struct WebServer {
+    pub address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl WebServer {
+    /// Bind at once (so that a taken port is an error now, not later) and serve on `runtime`.
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        host: &str,
+        port: u16,
+        app: Router,
+    ) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind((host, port))?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        runtime.spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                log::error!(target: "cull_idle", "The web server stopped: {e}");
+            }
+        });
+        Ok(WebServer {
+            address,
+            stop: Some(stop),
+        })
+    }
+
+    pub fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get_text(url: &str) -> (u16, String, String) {
+        let r = reqwest::get(url).await.unwrap();
+        let code = r.status().as_u16();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (code, kind, r.text().await.unwrap())
+    }
+
+    #[test]
+    fn prefixes_are_normalised() {
+        assert_eq!(normalise_prefix(""), "/");
+        assert_eq!(normalise_prefix("/"), "/");
+        assert_eq!(normalise_prefix("/services/culler"), "/services/culler/");
+        assert_eq!(normalise_prefix("services/culler/"), "/services/culler/");
+    }
+
+    #[test]
+    fn it_serves_metrics_and_health_under_the_prefix_and_stops() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let app = router(Arc::clone(&metrics), "/services/culler/");
+        let mut server = WebServer::start(&runtime, "127.0.0.1", 0, app).unwrap();
+        let base = format!("http://{}", server.address);
+        runtime.block_on(async {
+            let (code, kind, text) = get_text(&format!("{base}/services/culler/metrics")).await;
+            assert_eq!(code, 200);
+            assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+            assert!(text.contains("cull_idle_passes_total 0"), "{text}");
+            let (code, _, body) = get_text(&format!("{base}/services/culler/health")).await;
+            assert_eq!(code, 200);
+            assert!(body.contains("\"status\":\"starting\""), "{body}");
+            for path in ["/", "/services/culler", "/services/culler/"] {
+                assert_eq!(get_text(&format!("{base}{path}")).await.0, 200, "{path}");
+            }
+            assert_eq!(get_text(&format!("{base}/metrics")).await.0, 404);
+            let post = reqwest::Client::new()
+                .post(format!("{base}/services/culler/health"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(post.status().as_u16(), 405);
+        });
+        metrics.observe(None);
+        runtime.block_on(async {
+            let (code, _, body) = get_text(&format!("{base}/services/culler/health")).await;
+            assert_eq!(code, 503, "{body}");
+        });
+        server.shut_down();
+        runtime.block_on(async {
+            // Graceful shutdown: the listener closes once the server task has noticed.
+            for _ in 0..500 {
+                if reqwest::get(format!("{base}/")).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            panic!("the server still answers after shutting down");
+        });
+    }
+}
