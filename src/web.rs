@@ -31,8 +31,9 @@ pub fn normalise_prefix(prefix: &str) -> String {
 /// The routes, under `prefix` (see [`normalise_prefix`]).
 pub fn router(metrics: Arc<Metrics>, prefix: &str) -> Router {
     let prefix = normalise_prefix(prefix);
-    let mut paths = vec!["/".to_owned(), prefix.clone()];
+    let mut paths = vec!["/".to_owned()];
     if prefix != "/" {
+        paths.push(prefix.clone());
         paths.push(prefix.trim_end_matches('/').to_owned());
     }
     let mut app = Router::new()
@@ -146,6 +147,12 @@ mod tests {
         assert_eq!(normalise_prefix("/"), "/");
         assert_eq!(normalise_prefix("/services/culler"), "/services/culler/");
         assert_eq!(normalise_prefix("services/culler/"), "/services/culler/");
+    }
+
+    #[test]
+    fn the_root_prefix_is_one_route() {
+        let app = router(Arc::new(Metrics::new()), "/");
+        drop(app);
     }
 
     #[test]

@@ -9,7 +9,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import logging
 
 import secret_guard
-
 from hubharness.launcher import TestHub
 
 

@@ -3,11 +3,11 @@
 import logging
 
 import pytest
-from secret_guard import secret
 
 from cull_idle import cull_idle as cull
 
 from fakehub import VERSION, FakeHub, page, user
+from secret_guard import secret
 
 TOKEN = secret("fault-test-s3cret-token")
 

@@ -12,6 +12,7 @@ from cull_idle import cull_idle as cull
 
 from helpers import ACTIVE, IDLE, outcomes, setup_servers
 
+
 async def test_idle_servers_are_stopped_and_active_ones_kept(hub):
     setup_servers(
         hub,
@@ -267,8 +268,14 @@ async def test_acting_between_pages_neither_misses_nor_repeats_a_user(hub, monke
     async def run(act_after):
         hub.delete_all_users()  # including any the Hub made at start-up, so each run sees 75
         mixed_hub(hub)
-        monkeypatch.setattr(cull_idle._api, "_ACT_AFTER", act_after)
-        report = await cull(hub.api_url, hub.cull_users_token, 600, cull_users=True, api_page_size=page_size)
+        report = await cull(
+            hub.api_url,
+            hub.cull_users_token,
+            600,
+            cull_users=True,
+            api_page_size=page_size,
+            _act_after=act_after,
+        )
         assert report.complete and report.users_seen == 75, (act_after, report.users_seen)
         done = {(a.user, a.server, a.outcome) for a in report.actions}
         kept = sorted((s.user, s.server, s.reason) for s in report.skipped)
@@ -292,8 +299,7 @@ async def test_a_slow_stop_between_pages_does_not_hide_later_users(hub, monkeypa
     hub.create_users(names)
     hub.start_servers([(n, "") for n in names])
     hub.set_times([{"user": n, "server": "", "last_activity_ago": IDLE} for n in names])
-    monkeypatch.setattr(cull_idle._api, "_ACT_AFTER", 1)
-    report = await cull(hub.api_url, hub.cull_token, 600, api_page_size=10)
+    report = await cull(hub.api_url, hub.cull_token, 600, api_page_size=10, _act_after=1)
     assert report.complete and report.users_seen == len(names)
     expected = {(n, ""): "stopped" for n in names}
     assert outcomes(report) == {**expected, ("slow-a", ""): "stopping"}

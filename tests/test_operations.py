@@ -9,12 +9,11 @@ import sys
 import urllib.error
 import urllib.request
 
-import cull_idle
 from cull_idle import cull_idle as cull
 
 from culler_process import Culler, run
-from hubharness.launcher import TestHub, free_port
 from helpers import ACTIVE, IDLE, http_get, outcomes, sample, setup_servers
+from hubharness.launcher import TestHub, free_port
 
 
 def idle(*names, **times):
@@ -129,7 +128,7 @@ async def test_the_cap_stops_the_idlest_first(hub, caplog):
     assert {a.user for a in report.stopped} == {"capped2", "capped1"}
 
 
-async def test_the_cap_still_stops_the_idlest_when_the_pass_acts_between_pages(hub, caplog, monkeypatch):
+async def test_the_cap_still_stops_the_idlest_when_the_pass_acts_between_pages(hub, caplog):
     """Acting in batches, a capped pass keeps only the idlest jobs so far between pages (memory
     bounded by the cap); the choice is the one a pass that lists everything first makes."""
     idle_for = list(range(1000, 1000 + 24 * 50, 50))
@@ -137,9 +136,10 @@ async def test_the_cap_still_stops_the_idlest_when_the_pass_acts_between_pages(h
     spec = {(f"cap{i:02d}", ""): {"last_activity_ago": t} for i, t in enumerate(idle_for)}
     setup_servers(hub, spec)
     idlest = {f"cap{i:02d}" for i, t in enumerate(idle_for) if t >= sorted(idle_for)[-5]}
-    monkeypatch.setattr(cull_idle._api, "_ACT_AFTER", 1)
     with caplog.at_level(logging.WARNING, logger="cull_idle"):
-        report = await cull(hub.api_url, hub.cull_token, 600, max_culls_per_pass=5, api_page_size=3)
+        report = await cull(
+            hub.api_url, hub.cull_token, 600, max_culls_per_pass=5, api_page_size=3, _act_after=1
+        )
     assert {a.user for a in report.stopped} == idlest
     assert len([s for s in report.skipped if s.reason == "cap"]) == 19
     assert "Cull cap reached: 5 of 24" in caplog.text

@@ -3,10 +3,10 @@
 import logging
 
 import pytest
-import secret_guard
 
 import cull_idle
 
+import secret_guard
 from culler_process import Culler, run
 from hubharness.launcher import free_port
 

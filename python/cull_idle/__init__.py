@@ -11,8 +11,14 @@ TYPE_CHECKING = False
 
 __all__ = [
     "Action",
+    "BlockingCallInEventLoop",
+    "ConfigError",
     "CullArbiter",
+    "CullIdleError",
     "CullReport",
+    "HubAuthError",
+    "HubError",
+    "HubUnreachable",
     "Skip",
     "__version__",
     "connect",
@@ -45,6 +51,23 @@ if TYPE_CHECKING:
         utcnow,
     )
     from ._core import __version__
+    from ._errors import (
+        BlockingCallInEventLoop,
+        ConfigError,
+        CullIdleError,
+        HubAuthError,
+        HubError,
+        HubUnreachable,
+    )
+
+_ERRORS = {
+    "BlockingCallInEventLoop",
+    "ConfigError",
+    "CullIdleError",
+    "HubAuthError",
+    "HubError",
+    "HubUnreachable",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -54,6 +77,10 @@ def __getattr__(name: str) -> Any:
         from ._core import __version__
 
         return __version__
+    if name in _ERRORS:
+        from . import _errors
+
+        return getattr(_errors, name)
     if name in __all__:
         from . import _api
 

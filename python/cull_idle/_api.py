@@ -1,4 +1,18 @@
-"""The public Python API: one pass, the periodic loop, and their blocking counterparts."""
+"""The public Python API: one pass, the periodic loop, and their blocking counterparts.
+
+What raises what:
+
+- :func:`connect` raises :class:`~cull_idle.ConfigError` (a ``ValueError``) for bad settings,
+  and ``OSError`` (with ``filename``) for a certificate or key file that cannot be read.
+- :func:`run_pass`, :func:`cull_idle` and the periodic functions raise
+  :class:`~cull_idle.ConfigError` for bad options, before any request. Hub failures never raise
+  from a pass: they are logged, retried where that helps, and recorded in the report
+  (``report.complete``, ``report.errors``).
+- :func:`cull_idle_blocking` and :func:`cull_idle_periodically_blocking` raise
+  :class:`~cull_idle.BlockingCallInEventLoop` (a ``RuntimeError``) inside a running event loop.
+- ``cull_idle._scopes.token_scopes`` raises :class:`~cull_idle.HubUnreachable` (a
+  ``ConnectionError``), :class:`~cull_idle.HubAuthError` (401/403) or :class:`~cull_idle.HubError`.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +34,12 @@ from ._connect import connect as connect
 from ._connect import request_timeout_from_env as request_timeout_from_env
 from ._connect import tls_files as tls_files
 from ._defaults import DEFAULT_API_URL as DEFAULT_API_URL
+from ._errors import BlockingCallInEventLoop, ConfigError
+from ._tasks import finished as _finished
+from ._tasks import until_stopped as until_stopped
 
 log = logging.getLogger("cull_idle")
 T = TypeVar("T")
-
-#: Act once this many stops and deletions are planned (``None``: the core's default). Tests set
-#: it small so that a pass acts between pages and has to correct its offsets.
-_ACT_AFTER: Optional[int] = None
 
 #: An arbiter hook: ``hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool`` (or awaitable).
 CullArbiter = Callable[..., Union[bool, Awaitable[bool]]]
@@ -103,6 +116,8 @@ class CullReport:
     seconds: float = 0.0
     #: Nothing was stopped or deleted: outcomes are ``would-stop`` / ``would-delete``.
     dry_run: bool = False
+    #: The core's report as it came (what the metrics count).
+    _json: str = field(default="", repr=False, compare=False)
 
     @property
     def stopped(self) -> list[Action]:
@@ -144,6 +159,7 @@ class CullReport:
             errors_total=raw["errors_total"],
             seconds=raw["seconds"],
             dry_run=raw["dry_run"],
+            _json=text,
         )
 
 
@@ -233,6 +249,7 @@ async def run_pass(
     busy_timeout: float = 0,
     server_url: Optional[str] = None,
     details: bool = True,
+    _act_after: Optional[int] = None,
 ) -> CullReport:
     """One pass over an existing connection (see :func:`connect`).
 
@@ -244,22 +261,36 @@ async def run_pass(
     ``busy_timeout`` (seconds, 0 for none) is the idle time past which it is culled anyway.
     Servers are reached at ``server_url`` (the proxy's address) plus their path, or else at the
     ``full_url`` the Hub gives them. The token needs ``access:servers``.
+
+    Bad options raise :class:`~cull_idle.ConfigError` before any request; the core checks them.
+    ``_act_after`` is for tests: act once this many culls are planned (between pages).
     """
-    for name, value in [
-        ("inactive_limit", inactive_limit),
-        ("max_age", max_age),
-        ("api_page_size", api_page_size),
-        ("user_timeout", user_timeout or 0),
-        ("max_culls_per_pass", max_culls_per_pass),
-        ("busy_timeout", busy_timeout),
-        *((f"group_timeouts[{g!r}]", t) for g, t in (group_timeouts or {}).items()),
-    ]:
-        if value < 0:
-            raise ValueError(f"{name} must not be negative, not {value}")
-    if isinstance(exclude_users, str) or isinstance(exclude_groups, str):
-        raise ValueError("exclude_users and exclude_groups take lists of names")
-    if server_url is not None and not server_url.startswith(("http://", "https://")):
-        raise ValueError(f"server_url must start with http:// or https://, not {server_url!r}")
+    options = {
+        "inactive_limit": inactive_limit,
+        "cull_users": cull_users,
+        "remove_named_servers": remove_named_servers,
+        "max_age": max_age,
+        "cull_admin_users": cull_admin_users,
+        "api_page_size": api_page_size,
+        "cull_default_servers": cull_default_servers,
+        "cull_named_servers": cull_named_servers,
+        "dry_run": dry_run,
+        "user_timeout": user_timeout,
+        # A lone string is passed as it is, for the core to refuse by name.
+        "exclude_users": exclude_users if isinstance(exclude_users, str) else list(exclude_users),
+        "exclude_groups": exclude_groups if isinstance(exclude_groups, str) else list(exclude_groups),
+        "group_timeouts": dict(group_timeouts or {}),
+        "max_culls_per_pass": max_culls_per_pass,
+        "keep_busy_kernels": keep_busy_kernels,
+        "keep_connected": keep_connected,
+        "busy_timeout": busy_timeout,
+        "server_url": server_url,
+        "details": details,
+    }
+    try:
+        text = json.dumps(options, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"options must be numbers, names and flags ({e})") from None
     # Looked up through the package at each pass, so patching ``cull_idle.utcnow`` moves time.
     import cull_idle
 
@@ -269,113 +300,9 @@ async def run_pass(
         hook = None
         if cull_arbiter is not None and cull_arbiter is not default_cull_arbiter:
             hook = _arbiter_adapter(cull_arbiter, target)
-        handle = hub.start_pass(
-            now=now_function().timestamp(),
-            inactive_limit=float(inactive_limit),
-            max_age=float(max_age),
-            cull_users=cull_users,
-            cull_admin_users=cull_admin_users,
-            cull_default_servers=cull_default_servers,
-            cull_named_servers=cull_named_servers,
-            remove_named_servers=remove_named_servers,
-            page_size=api_page_size or None,
-            arbiter=hook,
-            user_inactive_limit=None if user_timeout is None else float(user_timeout),
-            exclude_users=list(exclude_users),
-            exclude_groups=list(exclude_groups),
-            group_limits=[(g, float(t)) for g, t in (group_timeouts or {}).items()],
-            dry_run=dry_run,
-            max_culls=max_culls_per_pass or None,
-            keep_busy_kernels=keep_busy_kernels,
-            keep_connected=keep_connected,
-            busy_timeout=float(busy_timeout),
-            server_url=server_url,
-            details=details,
-            act_after=_ACT_AFTER,
-        )
+        handle = hub.start_pass(text, now=now_function().timestamp(), arbiter=hook, act_after=_act_after)
         text = await _finished(handle)
     return CullReport._from_json(text)
-
-
-async def token_scopes(hub: _core.Hub, started: Optional[_core.Task] = None) -> Optional[list[str]]:
-    """The token's scopes as the Hub reports them (``None`` for Hubs that report none);
-    ``started`` is the task of a ``hub.start_token_scopes()`` already under way.
-
-    Raises ``ValueError`` when the Hub cannot be asked.
-    """
-    scopes: Optional[list[str]] = json.loads(await _finished(started or hub.start_token_scopes()))
-    return scopes
-
-
-#: What each scope is needed for; the first element says whether running without it is unsafe.
-def scope_problems(
-    scopes: Iterable[str],
-    *,
-    cull_users: bool = False,
-    uses_groups: bool = False,
-    probes_servers: bool = False,
-) -> list[tuple[bool, str]]:
-    """Missing scopes for the features in use: ``(fatal, message)`` pairs."""
-    have = {s.split("!", 1)[0] for s in scopes}
-    # Hubs expand implied scopes in GET /user; these cover the case where one does not.
-    if "admin:users" in have:
-        have |= {"read:users", "delete:users", "list:users"}
-    if "read:users" in have:
-        have |= {"read:users:groups", "read:users:activity"}
-    if "servers" in have or "admin:servers" in have:
-        have |= {"read:servers", "delete:servers"}
-    needed = [
-        (False, "list:users", "listing users"),
-        (False, "read:servers", "seeing servers"),
-        (False, "read:users:activity", "seeing users' activity"),
-        (False, "delete:servers", "stopping servers"),
-    ]
-    if cull_users:
-        needed += [
-            (False, "delete:users", "--cull-users (deleting users)"),
-            (False, "read:users", "--cull-users with users' `created` time (max-age, never-active users)"),
-        ]
-    if uses_groups:
-        needed.append((True, "read:users:groups", "--exclude-groups/--group-timeout (seeing users' groups)"))
-    if probes_servers:
-        needed.append(
-            (
-                True,
-                "access:servers",
-                "--keep-busy-kernels/--keep-connected (asking servers about their kernels)",
-            )
-        )
-    return [
-        (fatal, f"the token lacks the scope {scope}, needed for {what}")
-        for fatal, scope, what in needed
-        if scope not in have
-    ]
-
-
-async def _finished(handle: _core.Task) -> str:
-    """Wait for a core task; on cancellation, abort it and wait until the core has let go of it."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-    fd = handle.fileno()
-
-    def readable() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, readable)
-    try:
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            handle.cancel()
-            await asyncio.shield(done)
-            raise
-    finally:
-        loop.remove_reader(fd)
-    text = handle.result()
-    if text is None:
-        raise RuntimeError("a core task ended without a result (an internal error in cull-idle)")
-    return text
 
 
 async def cull_idle(
@@ -407,7 +334,7 @@ async def cull_idle(
 
     Hub errors never raise: they are logged, retried where that helps, and recorded in the
     returned report (``report.complete`` is false when the users could not all be listed).
-    Bad arguments raise ``ValueError``.
+    Bad arguments raise :class:`~cull_idle.ConfigError` (a ``ValueError``).
     """
     hub = connect(
         url,
@@ -436,21 +363,6 @@ async def cull_idle(
 def default_cull_every(inactive_limit: float, cull_every: float = 0) -> float:
     """``cull_every`` as the reference reads it: 0 (or unset) means half the timeout, at least 1 s."""
     return cull_every if cull_every > 0 else max(1, int(inactive_limit) // 2)
-
-
-async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> Optional[T]:
-    """``await work``, abandoned (``None``) as soon as ``stop`` is set."""
-    task = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-    return None if task.cancelled() else task.result()
 
 
 async def pass_unless_stopped(
@@ -530,10 +442,22 @@ async def cull_idle_periodically(
     await run_periodically(hub, inactive_limit, logger, cull_every=cull_every, stop=stop, **options)
 
 
+def _no_running_loop(name: str, instead: str) -> None:
+    """Refuse, before any coroutine exists, to block inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise BlockingCallInEventLoop(
+        f"{name}() cannot run inside a running event loop; use `await {instead}(...)` there instead"
+    )
+
+
 def cull_idle_blocking(
     url: Optional[str], api_token: str, inactive_limit: float, **kwargs: Any
 ) -> CullReport:
     """:func:`cull_idle` for code without an event loop."""
+    _no_running_loop("cull_idle_blocking", "cull_idle")
     return asyncio.run(cull_idle(url, api_token, inactive_limit, **kwargs))
 
 
@@ -541,4 +465,5 @@ def cull_idle_periodically_blocking(
     url: Optional[str], api_token: str, inactive_limit: float, **kwargs: Any
 ) -> None:
     """:func:`cull_idle_periodically` for code without an event loop; Ctrl-C ends it."""
+    _no_running_loop("cull_idle_periodically_blocking", "cull_idle_periodically")
     asyncio.run(cull_idle_periodically(url, api_token, inactive_limit, **kwargs))

@@ -23,7 +23,9 @@ def request_timeout_from_env() -> float:
     except ValueError:
         value = -1.0
     if not value > 0 or value == float("inf"):
-        raise ValueError(f"JUPYTERHUB_REQUEST_TIMEOUT must be a positive number of seconds, not {text!r}")
+        from ._errors import ConfigError
+
+        raise ConfigError(f"JUPYTERHUB_REQUEST_TIMEOUT must be a positive number of seconds, not {text!r}")
     return value
 
 
@@ -62,21 +64,19 @@ def connect(
     request_timeout: Optional[float] = None,
     probe_timeout: float = 10,
 ) -> _core.Hub:
-    """A reusable connection to the Hub API (raises ``ValueError`` for bad settings).
+    """A reusable connection to the Hub API.
 
     ``probe_timeout`` bounds each request to a single-user server (``keep_busy_kernels``).
     Reuse the connection across passes: it also remembers the servers kept for their work.
+
+    Raises :class:`~cull_idle.ConfigError` for bad settings (checked by the core), and
+    ``OSError`` with ``filename`` for a certificate or key file that cannot be read.
     """
-    if not api_token:
-        raise ValueError("an API token is required (JUPYTERHUB_API_TOKEN)")
-    if concurrency < 0:
-        raise ValueError(f"concurrency must not be negative, not {concurrency}")
     files = tls_files(ssl_enabled, internal_certs_location)
     return _core.Hub(
         url or os.environ.get("JUPYTERHUB_API_URL") or DEFAULT_API_URL,
         api_token,
-        # 0 meant "no semaphore" in the reference, where tornado's client still capped it at 10.
-        concurrency=concurrency or 10,
+        concurrency=concurrency,
         request_timeout=request_timeout if request_timeout is not None else request_timeout_from_env(),
         ca_file=files["ca_file"],
         cert_file=files["cert_file"],

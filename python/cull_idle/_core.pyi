@@ -1,7 +1,7 @@
 from collections.abc import Awaitable
 from typing import Callable, Optional, final
 
-__all__ = ["Hub", "Task", "__version__"]
+__all__ = ["Hub", "Task", "WebServer", "__version__"]
 __version__: str
 
 @final
@@ -22,28 +22,10 @@ class Hub:
     ) -> Hub: ...
     def start_pass(
         self,
+        options: str,
         *,
         now: float,
-        inactive_limit: float,
-        max_age: float = 0.0,
-        cull_users: bool = False,
-        cull_admin_users: bool = True,
-        cull_default_servers: bool = True,
-        cull_named_servers: bool = True,
-        remove_named_servers: bool = False,
-        page_size: Optional[int] = None,
         arbiter: Optional[Callable[[float, float, str, str], Awaitable[bool]]] = None,
-        user_inactive_limit: Optional[float] = None,
-        exclude_users: list[str] = ...,
-        exclude_groups: list[str] = ...,
-        group_limits: list[tuple[str, float]] = ...,
-        dry_run: bool = False,
-        max_culls: Optional[int] = None,
-        keep_busy_kernels: bool = False,
-        keep_connected: bool = False,
-        busy_timeout: float = 0.0,
-        server_url: Optional[str] = None,
-        details: bool = True,
         act_after: Optional[int] = None,
     ) -> Task: ...
     def start_token_scopes(self) -> Task: ...
@@ -53,3 +35,11 @@ class Task:
     def fileno(self) -> int: ...
     def cancel(self) -> None: ...
     def result(self) -> Optional[str]: ...
+
+@final
+class WebServer:
+    def __new__(cls, host: str, port: int, prefix: str = "/") -> WebServer: ...
+    @property
+    def port(self) -> int: ...
+    def observe(self, report_json: Optional[str]) -> None: ...
+    def close(self) -> None: ...

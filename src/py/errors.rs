@@ -39,7 +39,7 @@ pub fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
             ErrorKind::Config => ("ConfigError", e.to_string()),
             ErrorKind::File => {
                 let (path, errno) = e.file().unwrap_or((std::path::Path::new(""), None));
-                return PyOSError::new_err((errno, e.to_string(), path.to_path_buf()));
+                return PyOSError::new_err((errno, e.to_string(), path.display().to_string()));
             }
             ErrorKind::Status if matches!(e.http_status(), Some(401 | 403)) => (
                 "HubAuthError",

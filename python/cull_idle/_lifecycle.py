@@ -1,0 +1,204 @@
+"""Running as a service: signals, the Hub's process, the scope check, the web server, and
+the passes until told to stop."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from urllib.parse import urlparse
+
+from ._defaults import DEFAULT_API_URL
+from ._options import UsageError, api_options, pass_options
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import asyncio
+    from typing import Any, Optional
+
+    from . import _core
+
+log = logging.getLogger("cull_idle")
+#: The process that started this one (for a managed service, the Hub), read at start-up.
+STARTED_BY = os.getppid()
+
+#: Where SIGINT/SIGTERM go once the event loop runs: (loop, stop event).
+_stop_target: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    if _stop_target:
+        loop, stop = _stop_target[-1]
+        loop.call_soon_threadsafe(stop.set)
+    else:
+        raise KeyboardInterrupt
+
+
+def install_signal_handlers() -> None:
+    """SIGINT (what a Hub sends first) and SIGTERM end the culler quietly with status 0.
+
+    Plain ``signal.signal`` handlers for the life of the process: no window between start-up
+    and the event loop where a signal could be lost (asyncio's own SIGINT handling has one).
+    """
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _on_signal)
+
+
+async def serve(settings: dict[str, Any], hub: _core.Hub, scopes: _core.Task) -> int:
+    """Run until SIGINT or SIGTERM (exit 0), or one pass with --once. ``scopes`` is the scope
+    check, already under way."""
+    import asyncio
+
+    stop = asyncio.Event()
+    _stop_target.append((asyncio.get_running_loop(), stop))
+    watcher = None
+    if os.environ.get("JUPYTERHUB_SERVICE_NAME") and STARTED_BY != 1:
+        watcher = asyncio.ensure_future(watch_hub_process(STARTED_BY, stop))
+    try:
+        return await _serve(settings, hub, scopes, stop)
+    finally:
+        _stop_target.pop()
+        if watcher is not None:
+            watcher.cancel()
+
+
+async def watch_hub_process(hub_pid: int, stop: asyncio.Event, every: float = 1.0) -> None:
+    """Stop when the Hub that started this managed service is gone.
+
+    A Hub that dies without stopping its services leaves them running (they are in their own
+    session), and a restarted Hub starts a second culler; the orphan notices its new parent.
+    """
+    import asyncio
+
+    while not stop.is_set():
+        if os.getppid() != hub_pid:
+            log.warning("The Hub that started this culler (pid %s) is gone; exiting", hub_pid)
+            stop.set()
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
+async def check_scopes(
+    hub: _core.Hub, settings: dict[str, Any], stop: asyncio.Event, started: Optional[_core.Task] = None
+) -> bool:
+    """Warn about missing scopes; refuse to run (UsageError) where that would be unsafe.
+
+    ``False`` if stopped meanwhile."""
+    from ._errors import HubError
+    from ._scopes import scope_problems, token_scopes
+    from ._tasks import until_stopped
+
+    try:
+        scopes = await until_stopped(token_scopes(hub, started), stop)
+    except HubError as e:
+        log.warning("Cannot check the token's scopes (%s); the culler will keep users it cannot judge", e)
+        return not stop.is_set()
+    if stop.is_set():
+        return False
+    if scopes is None:
+        return True
+    uses_groups = bool(settings["exclude_groups"] or settings["group_timeout"])
+    probes_servers = bool(settings["keep_busy_kernels"] or settings["keep_connected"])
+    for fatal, message in scope_problems(
+        scopes, cull_users=settings["cull_users"], uses_groups=uses_groups, probes_servers=probes_servers
+    ):
+        if fatal:
+            raise UsageError(f"{message}; refusing to run rather than cull servers that should be kept")
+        log.warning("%s%s", message[0].upper(), message[1:])
+    return True
+
+
+def check_work_settings(settings: dict[str, Any]) -> None:
+    """Refuse kernel-aware settings that cannot work; warn about those that do nothing."""
+    probing = settings["keep_busy_kernels"] or settings["keep_connected"]
+    busy_timeout = settings["busy_timeout"]
+    if busy_timeout and not probing:
+        log.warning("--busy-timeout does nothing without --keep-busy-kernels or --keep-connected")
+    if probing and busy_timeout and busy_timeout <= settings["timeout"]:
+        raise UsageError(
+            f"--busy-timeout ({busy_timeout}s) must be longer than --timeout ({settings['timeout']}s), "
+            "or no busy server would ever be kept"
+        )
+
+
+async def _serve(settings: dict[str, Any], hub: _core.Hub, scopes: _core.Task, stop: asyncio.Event) -> int:
+    from . import _api
+    from ._core import __version__
+    from ._tasks import until_stopped
+
+    options = pass_options(settings)
+    inactive_limit = options.pop("inactive_limit")
+    # The log and the metrics say what happened; listing every action would make memory
+    # grow with the number of servers culled in a pass.
+    options.update(cull_arbiter=settings["cull_arbiter_hook"], details=False)
+    period = _api.default_cull_every(inactive_limit, api_options(settings, "periodic")["cull_every"])
+
+    url = settings["url"] or os.environ.get("JUPYTERHUB_API_URL") or DEFAULT_API_URL
+    log.info(
+        "cull-idle %s: culling servers idle for %ss at %s%s",
+        __version__,
+        inactive_limit,
+        url,
+        " (one pass)" if settings["once"] else f", every {period}s",
+    )
+    # Listening first: a Hub waits at most 30 s for a managed service with a url to answer.
+    web = start_web(settings)
+
+    def observe(report: Optional[_api.CullReport]) -> None:
+        if web is not None:
+            web.observe(None if report is None else report._json)
+
+    try:
+        if not await check_scopes(hub, settings, stop, scopes):
+            return 0
+        if settings["once"]:
+            report = await until_stopped(_api.run_pass(hub, inactive_limit, **options), stop)
+            return 1 if report is not None and not report.complete else 0
+        await _api.run_periodically(
+            hub, inactive_limit, cull_every=period, stop=stop, on_pass=observe, **options
+        )
+    finally:
+        if web is not None:
+            web.close()
+    log.info("Stopped")
+    return 0
+
+
+def service_address(service_url: Optional[str], prefix: Optional[str]) -> Optional[tuple[str, int, str]]:
+    """Where a Hub-managed service with a ``url`` must listen: ``(host, port, prefix)``.
+
+    A service without ``url`` is given ``http://127.0.0.1:0/``: no address then.
+    """
+    if not service_url:
+        return None
+    parsed = urlparse(service_url)
+    if not parsed.port:
+        return None
+    return parsed.hostname or "127.0.0.1", parsed.port, prefix or "/"
+
+
+def start_web(settings: dict[str, Any]) -> Optional[_core.WebServer]:
+    """Serve metrics and health where asked (--metrics-bind) or where the Hub expects the service."""
+    from ._core import WebServer
+
+    if settings["metrics_bind"]:
+        host, port = settings["metrics_bind"]
+        prefix = "/"
+    else:
+        address = service_address(
+            os.environ.get("JUPYTERHUB_SERVICE_URL"), os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+        )
+        if address is None:
+            return None
+        host, port, prefix = address
+    try:
+        server = WebServer(host, port, prefix)
+    except OSError as e:
+        raise UsageError(f"cannot serve metrics on {host}:{port}: {e.strerror or e}") from None
+    prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
+    log.info("Serving metrics at http://%s:%s%smetrics and health at %shealth", host, port, prefix, prefix)
+    return server

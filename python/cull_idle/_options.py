@@ -1,0 +1,456 @@
+"""Every option, declared once: name, parser, default, help, group, config key and Python API
+keyword. The command line, config files, ``--generate-config``, the Python API's keywords and
+the README's table all follow this declaration (tests check the last two against it).
+
+Values are parsed here (text to numbers, names, addresses); their ranges are checked once, by
+the core, for every caller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import logging
+
+from ._defaults import DEFAULT_API_URL
+
+# Not typing.TYPE_CHECKING, nor dataclasses: together they would double the time `--help` takes.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, NamedTuple, Optional
+
+DEFAULT_CONFIG_FILE = "idle_culler_config.py"
+#: Config classes whose settings apply (jupyterhub-idle-culler's, ours, traitlets' base).
+CONFIG_SECTIONS = ("IdleCuller", "CullIdle", "Application")
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, exit status 2."""
+
+
+class BadValue(argparse.ArgumentTypeError, ValueError):
+    """A value that does not parse; argparse shows its message as it is."""
+
+
+def parse_bool(text: Any) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "y", "t", "on"):
+        return True
+    if value in ("false", "0", "no", "n", "f", "off"):
+        return False
+    raise BadValue(f"expected true or false, not {text!r}")
+
+
+def parse_seconds(text: Any) -> int:
+    if isinstance(text, bool):
+        raise BadValue(f"expected a whole number of seconds, not {text!r}")
+    try:
+        value = text if isinstance(text, int) else int(str(text).strip(), 10)
+    except ValueError:
+        raise BadValue(f"expected a whole number of seconds, not {text!r}") from None
+    if value < 0:
+        raise BadValue(f"must not be negative, not {value}")
+    return value
+
+
+def parse_count(text: Any) -> int:
+    try:
+        return parse_seconds(text)
+    except ValueError as e:
+        raise BadValue(str(e).replace("a whole number of seconds", "a whole number")) from None
+
+
+def parse_text(text: Any) -> str:
+    if not isinstance(text, str):
+        raise BadValue(f"expected text, not {text!r}")
+    return text
+
+
+def parse_names(value: Any) -> list[str]:
+    """``a,b`` (or a list of such) as a list of names."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise BadValue(f"expected comma-separated names, not {value!r}")
+    names = [n.strip() for item in items for n in item.split(",") if n.strip()]
+    if isinstance(value, str) and not names:
+        raise BadValue(f"expected comma-separated names, not {value!r}")
+    return names
+
+
+def parse_group_timeouts(value: Any) -> dict[str, int]:
+    """``GROUP=SECONDS`` (or a dict, or a list of such) as ``{group: seconds}``."""
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise BadValue(f"expected GROUP=SECONDS, not {value!r}")
+        pairs = []
+        for item in items:
+            group, eq, seconds = str(item).partition("=")
+            if not eq or not group.strip():
+                raise BadValue(f"expected GROUP=SECONDS, not {item!r}")
+            pairs.append((group.strip(), seconds))
+    return {group: parse_seconds(seconds) for group, seconds in pairs}
+
+
+def parse_address(value: Any) -> tuple[str, int]:
+    """``HOST:PORT``."""
+    host, colon, port = str(value).rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadValue(f"expected HOST:PORT, not {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def parse_url(value: Any) -> str:
+    text = parse_text(value).strip()
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
+        raise BadValue(f"expected an http:// or https:// URL, not {value!r}")
+    return text
+
+
+def parse_log_format(value: Any) -> str:
+    if value not in ("text", "json"):
+        raise BadValue(f"expected text or json, not {value!r}")
+    return str(value)
+
+
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "none": logging.CRITICAL + 10,
+}
+
+
+def parse_level(text: Any) -> int:
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value in LEVELS:
+        return LEVELS[value]
+    if value.isdigit():
+        return int(value)
+    raise BadValue(f"expected one of {', '.join(n for n in LEVELS if n != 'warn')}, not {text!r}")
+
+
+if TYPE_CHECKING:
+
+    class _OptionFields(NamedTuple):
+        name: str
+        parse: Callable[[Any], Any]
+        default: Any
+        help: str
+        group: str
+        #: Where the default comes from, when it is not a constant.
+        default_text: Optional[str] = None
+        #: May be given several times on the command line; the values are combined.
+        repeat: bool = False
+        #: The keyword it is in the Python API: of ``run_pass`` (pass options), ``connect``
+        #: (``connect:...``), ``run_periodically`` (``periodic:...``); ``None``: command line only.
+        api: Optional[str] = None
+else:
+    _OptionFields = collections.namedtuple(
+        "_OptionFields",
+        "name parse default help group default_text repeat api",
+        defaults=(None, False, None),
+    )
+
+
+class Option(_OptionFields):
+    __slots__ = ()
+
+    @property
+    def key(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def is_bool(self) -> bool:
+        return self.parse is parse_bool
+
+    @property
+    def pass_keyword(self) -> Optional[str]:
+        """Its keyword in ``run_pass``, if it is a pass option."""
+        return self.api if self.api and ":" not in self.api else None
+
+
+HUB, POLICY, WORK, RUN = "Hub connection", "Policy", "Kernel-aware culling", "Output and running"
+OPTIONS = [
+    Option(
+        "url",
+        parse_text,
+        None,
+        "The Hub API URL.",
+        HUB,
+        f"$JUPYTERHUB_API_URL, else {DEFAULT_API_URL}",
+        api="connect:url",
+    ),
+    Option(
+        "concurrency",
+        parse_count,
+        10,
+        "At most this many requests to the Hub at once, across all users (0 means the default, 10).",
+        HUB,
+        api="connect:concurrency",
+    ),
+    Option(
+        "api-page-size",
+        parse_count,
+        0,
+        "Users per page when listing (0: the Hub's largest page).",
+        HUB,
+        api="api_page_size",
+    ),
+    Option(
+        "ssl-enabled",
+        parse_bool,
+        False,
+        "Use the Hub's internal SSL certificates under --internal-certs-location (with internal_ssl the "
+        "JUPYTERHUB_SSL_* variables a managed service is given are used without this flag).",
+        HUB,
+        api="connect:ssl_enabled",
+    ),
+    Option(
+        "internal-certs-location",
+        parse_text,
+        "internal-ssl",
+        "Where JupyterHub's internal_ssl certificates are (JupyterHub.internal_certs_location).",
+        HUB,
+        api="connect:internal_certs_location",
+    ),
+    Option(
+        "timeout",
+        parse_seconds,
+        600,
+        "Cull servers idle for at least this many seconds.",
+        POLICY,
+        api="inactive_limit",
+    ),
+    Option(
+        "cull-every",
+        parse_seconds,
+        0,
+        "Seconds between passes (0: half the timeout, at least 1).",
+        POLICY,
+        "0, i.e. timeout // 2",
+        api="periodic:cull_every",
+    ),
+    Option(
+        "max-age",
+        parse_seconds,
+        0,
+        "Also cull servers (and with --cull-users, users) older than this, even if active (0: off).",
+        POLICY,
+        api="max_age",
+    ),
+    Option(
+        "cull-users",
+        parse_bool,
+        False,
+        "Also delete users that have no running server and are idle for --timeout (or older than --max-age).",
+        POLICY,
+        api="cull_users",
+    ),
+    Option(
+        "cull-admin-users",
+        parse_bool,
+        True,
+        "With --cull-users, delete idle admin users too (max-age applies to admins either way).",
+        POLICY,
+        api="cull_admin_users",
+    ),
+    Option(
+        "remove-named-servers",
+        parse_bool,
+        False,
+        "Remove named servers when culling them, not only stop them.",
+        POLICY,
+        api="remove_named_servers",
+    ),
+    Option(
+        "cull-default-servers",
+        parse_bool,
+        True,
+        "Cull idle default servers.",
+        POLICY,
+        api="cull_default_servers",
+    ),
+    Option(
+        "cull-named-servers", parse_bool, True, "Cull idle named servers.", POLICY, api="cull_named_servers"
+    ),
+    Option(
+        "dry-run",
+        parse_bool,
+        False,
+        "Decide and log what would be stopped or deleted, but send no DELETE.",
+        POLICY,
+        api="dry_run",
+    ),
+    Option(
+        "user-timeout",
+        parse_seconds,
+        None,
+        "With --cull-users, delete users idle for this many seconds.",
+        POLICY,
+        "--timeout",
+        api="user_timeout",
+    ),
+    Option(
+        "exclude-users",
+        parse_names,
+        [],
+        "Never cull or delete these users: NAME[,NAME...], shell-style globs allowed (repeatable).",
+        POLICY,
+        "none",
+        repeat=True,
+        api="exclude_users",
+    ),
+    Option(
+        "exclude-groups",
+        parse_names,
+        [],
+        "Never cull or delete members of these Hub groups: GROUP[,GROUP...] (repeatable; the token "
+        "needs read:users:groups).",
+        POLICY,
+        "none",
+        repeat=True,
+        api="exclude_groups",
+    ),
+    Option(
+        "group-timeout",
+        parse_group_timeouts,
+        {},
+        "GROUP=SECONDS: the idle limit for servers of this group's members; the largest of a user's "
+        "groups applies (repeatable; the token needs read:users:groups).",
+        POLICY,
+        "none",
+        repeat=True,
+        api="group_timeouts",
+    ),
+    Option(
+        "max-culls-per-pass",
+        parse_count,
+        0,
+        "Stop at most this many servers and users in one pass, the longest idle first; the rest wait "
+        "for the next pass (0: no cap).",
+        POLICY,
+        api="max_culls_per_pass",
+    ),
+    Option(
+        "keep-busy-kernels",
+        parse_bool,
+        False,
+        "Before stopping an idle server, ask it for its kernels and terminals; keep it while a kernel "
+        "is busy or a terminal was used within the timeout (the token needs access:servers).",
+        WORK,
+        api="keep_busy_kernels",
+    ),
+    Option(
+        "keep-connected",
+        parse_bool,
+        False,
+        "Likewise keep idle servers whose kernels have open connections (a notebook tab left open).",
+        WORK,
+        api="keep_connected",
+    ),
+    Option(
+        "busy-timeout",
+        parse_seconds,
+        0,
+        "Cull a server idle (by the Hub) this long even if it is busy or connected, so that a "
+        "runaway kernel cannot hold a server forever (0: no bound).",
+        WORK,
+        api="busy_timeout",
+    ),
+    Option(
+        "server-url",
+        parse_url,
+        None,
+        "Where to reach single-user servers for those questions: the proxy's address, e.g. "
+        "http://proxy-public; the server's path is appended.",
+        WORK,
+        "the full_url the Hub gives each server (set with JupyterHub.public_url)",
+        api="server_url",
+    ),
+    Option(
+        "probe-timeout",
+        parse_seconds,
+        10,
+        "Seconds to wait for a single-user server's answer (each try; 3 retries on failures).",
+        WORK,
+        api="connect:probe_timeout",
+    ),
+    Option(
+        "once",
+        parse_bool,
+        False,
+        "Run one pass and exit: 0 if the pass completed, 1 if the Hub could not be read.",
+        RUN,
+    ),
+    Option(
+        "log-level",
+        parse_level,
+        logging.INFO,
+        "debug, info, warning, error or critical (alias --logging).",
+        RUN,
+        "info",
+    ),
+    Option(
+        "metrics-bind",
+        parse_address,
+        None,
+        "Serve Prometheus metrics at /metrics and a health check at /health on HOST:PORT. As a "
+        "Hub-managed service with a url, they are served there without this option.",
+        RUN,
+        "$JUPYTERHUB_SERVICE_URL, if any",
+    ),
+    Option(
+        "log-format",
+        parse_log_format,
+        "text",
+        "text (JupyterHub's format) or json (one object a line, for log shippers).",
+        RUN,
+    ),
+    Option(
+        "log-file-prefix", parse_text, None, "Also write the log to this file (as tornado's option did).", RUN
+    ),
+    Option(
+        "config",
+        parse_text,
+        DEFAULT_CONFIG_FILE,
+        "A Python config file setting c.IdleCuller.<option> (and c.IdleCuller.cull_arbiter_hook); "
+        "the default is read only if it exists.",
+        RUN,
+    ),
+]
+BY_NAME = {o.name: o for o in OPTIONS}
+BY_KEY = {o.key: o for o in OPTIONS}
+#: Settings only a config file can hold, or only the command line.
+CONFIG_ONLY = {"cull_arbiter_hook"}
+#: Other spellings of an option name (after dashes replace underscores).
+ALIASES = {"logging": "log-level"}
+#: tornado.options flags of 1.x and the old script that no longer do anything: accepted, then ignored.
+IGNORED = {
+    "log-to-stderr",
+    "log-file-max-size",
+    "log-file-num-backups",
+    "log-rotate-mode",
+    "log-rotate-when",
+    "log-rotate-interval",
+}
+
+
+def pass_options(settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``run_pass`` keywords that ``settings`` (by option key) give."""
+    return {o.pass_keyword: settings[o.key] for o in OPTIONS if o.pass_keyword}
+
+
+def api_options(settings: dict[str, Any], face: str) -> dict[str, Any]:
+    """The keywords of ``connect`` (``face="connect"``) or ``run_periodically`` (``"periodic"``)."""
+    prefix = face + ":"
+    return {o.api[len(prefix) :]: settings[o.key] for o in OPTIONS if o.api and o.api.startswith(prefix)}

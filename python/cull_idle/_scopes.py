@@ -1,0 +1,68 @@
+"""What the culler's token may do: its scopes as the Hub reports them, and which are missing
+for the features in use."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Optional
+
+from . import _core
+from ._tasks import finished
+
+
+async def token_scopes(hub: _core.Hub, started: Optional[_core.Task] = None) -> Optional[list[str]]:
+    """The token's scopes as the Hub reports them (``None`` for Hubs that report none);
+    ``started`` is the task of a ``hub.start_token_scopes()`` already under way.
+
+    Raises :class:`~cull_idle.HubUnreachable` when the Hub cannot be reached,
+    :class:`~cull_idle.HubAuthError` when it refuses the token, and :class:`~cull_idle.HubError`
+    for other failures.
+    """
+    scopes: Optional[list[str]] = json.loads(await finished(started or hub.start_token_scopes()))
+    return scopes
+
+
+def scope_problems(
+    scopes: Iterable[str],
+    *,
+    cull_users: bool = False,
+    uses_groups: bool = False,
+    probes_servers: bool = False,
+) -> list[tuple[bool, str]]:
+    """Missing scopes for the features in use: ``(fatal, message)`` pairs, where ``fatal`` says
+    that running without the scope is unsafe."""
+    have = {s.split("!", 1)[0] for s in scopes}
+    # Hubs expand implied scopes in GET /user; these cover the case where one does not.
+    if "admin:users" in have:
+        have |= {"read:users", "delete:users", "list:users"}
+    if "read:users" in have:
+        have |= {"read:users:groups", "read:users:activity"}
+    if "servers" in have or "admin:servers" in have:
+        have |= {"read:servers", "delete:servers"}
+    needed = [
+        (False, "list:users", "listing users"),
+        (False, "read:servers", "seeing servers"),
+        (False, "read:users:activity", "seeing users' activity"),
+        (False, "delete:servers", "stopping servers"),
+    ]
+    if cull_users:
+        needed += [
+            (False, "delete:users", "--cull-users (deleting users)"),
+            (False, "read:users", "--cull-users with users' `created` time (max-age, never-active users)"),
+        ]
+    if uses_groups:
+        needed.append((True, "read:users:groups", "--exclude-groups/--group-timeout (seeing users' groups)"))
+    if probes_servers:
+        needed.append(
+            (
+                True,
+                "access:servers",
+                "--keep-busy-kernels/--keep-connected (asking servers about their kernels)",
+            )
+        )
+    return [
+        (fatal, f"the token lacks the scope {scope}, needed for {what}")
+        for fatal, scope, what in needed
+        if scope not in have
+    ]

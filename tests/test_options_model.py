@@ -1,0 +1,97 @@
+"""The options declaration (``cull_idle._options``) is the one source: the Python API's keywords
+and the README's table must agree with it, and errors are of the declared types."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+
+import cull_idle
+from cull_idle import _api, _options
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+#: run_pass keywords that are not options of the command line.
+API_ONLY = {"logger", "cull_arbiter", "details", "_act_after"}
+
+
+def test_run_pass_takes_exactly_the_declared_pass_options_with_their_defaults():
+    parameters = inspect.signature(_api.run_pass).parameters
+    keywords = {name for name in parameters if name not in API_ONLY and name != "hub"}
+    declared = {o.pass_keyword: o for o in _options.OPTIONS if o.pass_keyword}
+    assert keywords == set(declared)
+    for name, option in declared.items():
+        default = parameters[name].default
+        if default is inspect.Parameter.empty:
+            continue
+        # The API spells an empty collection or "unset" in its own way (() / None for [] / {}).
+        assert (default or None) == (option.default or None), name
+
+
+def test_connect_and_the_periodic_loop_take_the_declared_options():
+    for face, function in (("connect", cull_idle.connect), ("periodic", _api.run_periodically)):
+        parameters = inspect.signature(function).parameters
+        for option in _options.OPTIONS:
+            if option.api and option.api.startswith(face + ":"):
+                assert option.api.split(":", 1)[1] in parameters, option.name
+
+
+def readme_table() -> list[tuple[str, str]]:
+    text = README.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `--([a-z-]+)`[^|]*\| ([^|]*) \|", text, flags=re.M)
+    return [(name, default.strip()) for name, default in rows]
+
+
+def test_the_readme_table_lists_every_declared_option_in_order_with_its_default():
+    rows = readme_table()
+    names = [name for name, _ in rows if name != "generate-config"]
+    assert names == [o.name for o in _options.OPTIONS]
+    for (name, default), option in zip([r for r in rows if r[0] != "generate-config"], _options.OPTIONS):
+        if option.default_text is None and option.default is not None:
+            shown = str(option.default).lower() if option.is_bool else str(option.default)
+            assert f"`{shown}`" in default, (name, default)
+
+
+async def test_bad_options_raise_config_errors_that_are_value_errors():
+    hub = cull_idle.connect("http://127.0.0.1:9/hub/api", "t")
+    with pytest.raises(cull_idle.ConfigError, match="group_timeouts"):
+        await cull_idle.run_pass(hub, 600, group_timeouts={"gpu": -1})
+    with pytest.raises(ValueError, match="exclude_users must be a list of names"):
+        await cull_idle.run_pass(hub, 600, exclude_users="alice")
+    with pytest.raises(cull_idle.ConfigError, match="http://"):
+        cull_idle.connect("ftp://hub/api", "t")
+    assert issubclass(cull_idle.HubUnreachable, (cull_idle.HubError, ConnectionError))
+    assert issubclass(cull_idle.HubAuthError, cull_idle.CullIdleError)
+
+
+def test_an_unreadable_ca_file_is_an_os_error_with_its_path(tmp_path):
+    missing = tmp_path / "nope" / "ca.pem"
+    with pytest.raises(FileNotFoundError) as excinfo:
+        cull_idle._core.Hub("https://hub/api", "t", ca_file=str(missing))
+    assert excinfo.value.filename == str(missing)
+    assert str(missing) in excinfo.value.strerror
+
+
+async def test_an_unreachable_hub_and_a_refused_token_are_told_apart(hub):
+    from cull_idle._scopes import token_scopes
+
+    nowhere = cull_idle._core.Hub("http://127.0.0.1:9/hub/api", "t", retries=0)
+    with pytest.raises(cull_idle.HubUnreachable):
+        await token_scopes(nowhere)
+    refused = cull_idle.connect(hub.api_url, "not-a-token")
+    with pytest.raises(cull_idle.HubAuthError, match="list:users"):
+        await token_scopes(refused)
+
+
+async def test_blocking_calls_inside_a_running_loop_name_the_function_to_await():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a never-awaited coroutine would warn
+        with pytest.raises(cull_idle.BlockingCallInEventLoop, match="await cull_idle"):
+            cull_idle.cull_idle_blocking("http://127.0.0.1:9/hub/api", "t", 600)
+        with pytest.raises(RuntimeError, match="await cull_idle_periodically"):
+            cull_idle.cull_idle_periodically_blocking("http://127.0.0.1:9/hub/api", "t", 600)
+    await asyncio.sleep(0)
