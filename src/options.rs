@@ -86,12 +86,7 @@ impl Fields {
 
     fn seconds(&mut self, key: &str) -> Result<Option<f64>, OptionsError> {
         let value: Option<f64> = self.take(key, "a number of seconds")?;
-        match value {
-            Some(v) if !v.is_finite() || v < 0.0 => {
-                Err(OptionsError(format!("{key} must not be negative, not {v}")))
-            }
-            other => Ok(other),
-        }
+        value.map(|v| non_negative(key, v)).transpose()
     }
 
     fn count(&mut self, key: &str) -> Result<Option<u64>, OptionsError> {
@@ -116,6 +111,16 @@ impl Fields {
     }
 }
 
+fn non_negative(key: &str, seconds: f64) -> Result<f64, OptionsError> {
+    if seconds.is_finite() && seconds >= 0.0 {
+        Ok(seconds)
+    } else {
+        Err(OptionsError(format!(
+            "{key} must not be negative, not {seconds}"
+        )))
+    }
+}
+
 impl PassOptions {
     /// Parse and check a JSON object of options; unknown keys are errors.
     pub fn from_json(text: &str) -> Result<Self, OptionsError> {
@@ -123,19 +128,15 @@ impl PassOptions {
             .map_err(|e| OptionsError(format!("options must be a JSON object ({e})")))?;
         let mut f = Fields(map);
         let d = PassOptions::default();
-        let group_timeouts: Option<Map<String, Value>> =
+        let group_timeouts: Option<std::collections::BTreeMap<String, f64>> =
             f.take("group_timeouts", "a mapping of group names to seconds")?;
-        let mut groups = Vec::new();
-        for (group, value) in group_timeouts.unwrap_or_default() {
-            let mut one = Fields(Map::from_iter([(
-                format!("group_timeouts[{group:?}]"),
-                value,
-            )]));
-            let key = format!("group_timeouts[{group:?}]");
-            if let Some(seconds) = one.seconds(&key)? {
-                groups.push((group, seconds));
-            }
-        }
+        let groups = group_timeouts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(group, seconds)| {
+                non_negative(&format!("group_timeouts[{group:?}]"), seconds).map(|s| (group, s))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let options = PassOptions {
             inactive_limit: f.seconds("inactive_limit")?.unwrap_or(d.inactive_limit),
             max_age: f.seconds("max_age")?.unwrap_or(d.max_age),

@@ -199,6 +199,6 @@ def start_web(settings: dict[str, Any]) -> Optional[_core.WebServer]:
         server = WebServer(host, port, prefix)
     except OSError as e:
         raise UsageError(f"cannot serve metrics on {host}:{port}: {e.strerror or e}") from None
-    prefix = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
+    prefix = server.prefix
     log.info("Serving metrics at http://%s:%s%smetrics and health at %shealth", host, port, prefix, prefix)
     return server

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pyo3::prelude::*;
 
 use crate::metrics::{Metrics, PassCounts};
-use crate::web::{router, WebServer as Server};
+use crate::web::{normalise_prefix, router, WebServer as Server};
 
 use super::errors::config_error;
 
@@ -16,6 +16,9 @@ pub struct WebServer {
     server: Mutex<Server>,
     #[pyo3(get)]
     port: u16,
+    /// Where the routes are, as served (one `/` at each end).
+    #[pyo3(get)]
+    prefix: String,
 }
 
 #[pymethods]
@@ -30,6 +33,7 @@ impl WebServer {
         let server = py.detach(|| Server::start(runtime, host, port, app))?;
         Ok(WebServer {
             metrics,
+            prefix: normalise_prefix(prefix),
             port: server.address.port(),
             server: Mutex::new(server),
         })
