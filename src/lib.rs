@@ -32,7 +32,7 @@ mod _core {
     #[pymodule_export]
     use super::py::web::WebServer;
     #[pymodule_export]
-    use super::py::Hub;
+    use super::py::{pass_option_defaults, Hub};
 
     use pyo3::prelude::*;
 

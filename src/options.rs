@@ -16,7 +16,7 @@ use crate::work::WorkRules;
 pub struct OptionsError(pub String);
 
 /// Everything a pass is told, as the Python API names it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PassOptions {
     pub inactive_limit: f64,
     pub max_age: f64,

@@ -1,35 +1,37 @@
-"""The options declaration (``cull_idle._options``) is the one source: the Python API's keywords
-and the README's table must agree with it, and errors are of the declared types."""
+"""The option declaration (``cull_idle._options``) is the one source: the core's defaults, the
+Python API's keywords and the README's table must agree with it. And errors are of the declared
+types."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import re
 import warnings
-from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
 import cull_idle
-from cull_idle import _api, _options
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-#: run_pass keywords that are not options of the command line.
-API_ONLY = {"logger", "cull_arbiter", "details", "_act_after"}
+from cull_idle import _api, _core, _options, _options_docs
+from cull_idle._pass_options import PassOptions
 
 
-def test_run_pass_takes_exactly_the_declared_pass_options_with_their_defaults():
+def test_the_core_s_defaults_are_the_declared_ones():
+    core = json.loads(_core.pass_option_defaults())
+    for option in _options.OPTIONS:
+        if option.pass_keyword:
+            # An empty collection or "unset" may be spelled differently ([] / {} / None).
+            assert (core[option.pass_keyword] or None) == (option.default or None), option.name
+
+
+def test_run_pass_takes_the_declared_pass_options():
+    declared = {o.pass_keyword for o in _options.OPTIONS if o.pass_keyword} - {"inactive_limit"}
+    assert set(get_type_hints(PassOptions)) == declared
     parameters = inspect.signature(_api.run_pass).parameters
-    keywords = {name for name in parameters if name not in API_ONLY and name != "hub"}
-    declared = {o.pass_keyword: o for o in _options.OPTIONS if o.pass_keyword}
-    assert keywords == set(declared)
-    for name, option in declared.items():
-        default = parameters[name].default
-        if default is inspect.Parameter.empty:
-            continue
-        # The API spells an empty collection or "unset" in its own way (() / None for [] / {}).
-        assert (default or None) == (option.default or None), name
+    assert parameters["options"].kind is inspect.Parameter.VAR_KEYWORD
+    assert "inactive_limit" in parameters
 
 
 def test_connect_and_the_periodic_loop_take_the_declared_options():
@@ -40,20 +42,17 @@ def test_connect_and_the_periodic_loop_take_the_declared_options():
                 assert option.api.split(":", 1)[1] in parameters, option.name
 
 
-def readme_table() -> list[tuple[str, str]]:
-    text = README.read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `--([a-z-]+)`[^|]*\| ([^|]*) \|", text, flags=re.M)
-    return [(name, default.strip()) for name, default in rows]
+def test_the_generated_readme_table_and_keywords_are_current():
+    """After changing an option, run `python -m cull_idle._options_docs`."""
+    readme = _options_docs.README.read_text(encoding="utf-8")
+    assert _options_docs.readme_with_table(readme) == readme
+    assert _options_docs.PASS_OPTIONS.read_text(encoding="utf-8") == _options_docs.pass_options_source()
 
 
-def test_the_readme_table_lists_every_declared_option_in_order_with_its_default():
-    rows = readme_table()
-    names = [name for name, _ in rows if name != "generate-config"]
-    assert names == [o.name for o in _options.OPTIONS]
-    for (name, default), option in zip([r for r in rows if r[0] != "generate-config"], _options.OPTIONS):
-        if option.default_text is None and option.default is not None:
-            shown = str(option.default).lower() if option.is_bool else str(option.default)
-            assert f"`{shown}`" in default, (name, default)
+def test_the_readme_table_lists_every_declared_option_in_order():
+    text = _options_docs.README.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `--([a-z-]+)`", text, flags=re.M)
+    assert [name for name in rows if name != "generate-config"] == [o.name for o in _options.OPTIONS]
 
 
 async def test_bad_options_raise_config_errors_that_are_value_errors():

@@ -25,9 +25,12 @@ import time
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from . import _core
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 # Re-exported: part of this module's API since before they moved.
 from ._connect import connect as connect
@@ -35,6 +38,7 @@ from ._connect import request_timeout_from_env as request_timeout_from_env
 from ._connect import tls_files as tls_files
 from ._defaults import DEFAULT_API_URL as DEFAULT_API_URL
 from ._errors import BlockingCallInEventLoop, ConfigError
+from ._pass_options import PassOptions
 from ._tasks import finished as _finished
 from ._tasks import until_stopped as until_stopped
 
@@ -163,6 +167,16 @@ class CullReport:
         )
 
 
+def _plain(value: Any) -> Any:
+    """A value as JSON can carry it: any mapping a dict, any other collection but text a list."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        # A lone name for a list of names is passed as it is, for the core to refuse by name.
+        return value
+    return list(value)
+
+
 def _accepts_user(hook: CullArbiter) -> bool:
     """Whether the hook takes ``user=`` (by name or through ``**kwargs``)."""
     try:
@@ -230,28 +244,17 @@ async def run_pass(
     inactive_limit: float,
     logger: Optional[logging.Logger] = None,
     *,
-    cull_users: bool = False,
-    remove_named_servers: bool = False,
-    max_age: float = 0,
-    cull_admin_users: bool = True,
-    api_page_size: int = 0,
-    cull_default_servers: bool = True,
-    cull_named_servers: bool = True,
     cull_arbiter: Optional[CullArbiter] = None,
-    dry_run: bool = False,
-    user_timeout: Optional[float] = None,
-    exclude_users: Iterable[str] = (),
-    exclude_groups: Iterable[str] = (),
-    group_timeouts: Optional[Mapping[str, float]] = None,
-    max_culls_per_pass: int = 0,
-    keep_busy_kernels: bool = False,
-    keep_connected: bool = False,
-    busy_timeout: float = 0,
-    server_url: Optional[str] = None,
     details: bool = True,
     _act_after: Optional[int] = None,
+    **options: Unpack[PassOptions],
 ) -> CullReport:
     """One pass over an existing connection (see :func:`connect`).
+
+    ``options`` are the pass options of the command line, by their Python names (see
+    :class:`~cull_idle._pass_options.PassOptions`, generated from the declaration), each with
+    the command line's default: ``cull_users``, ``max_age``, ``dry_run``, ``exclude_users``,
+    ``group_timeouts``, ``max_culls_per_pass``, ``keep_busy_kernels``, ``server_url``, …
 
     With ``details=False`` the report only counts what was done (``totals``) and lists no
     actions or skips, so that its size does not grow with the number of servers culled.
@@ -262,33 +265,14 @@ async def run_pass(
     Servers are reached at ``server_url`` (the proxy's address) plus their path, or else at the
     ``full_url`` the Hub gives them. The token needs ``access:servers``.
 
-    Bad options raise :class:`~cull_idle.ConfigError` before any request; the core checks them.
-    ``_act_after`` is for tests: act once this many culls are planned (between pages).
+    Bad or unknown options raise :class:`~cull_idle.ConfigError` before any request; the core
+    checks them all. ``_act_after`` is for tests: act once this many culls are planned.
     """
-    options = {
-        "inactive_limit": inactive_limit,
-        "cull_users": cull_users,
-        "remove_named_servers": remove_named_servers,
-        "max_age": max_age,
-        "cull_admin_users": cull_admin_users,
-        "api_page_size": api_page_size,
-        "cull_default_servers": cull_default_servers,
-        "cull_named_servers": cull_named_servers,
-        "dry_run": dry_run,
-        "user_timeout": user_timeout,
-        # A lone string is passed as it is, for the core to refuse by name.
-        "exclude_users": exclude_users if isinstance(exclude_users, str) else list(exclude_users),
-        "exclude_groups": exclude_groups if isinstance(exclude_groups, str) else list(exclude_groups),
-        "group_timeouts": dict(group_timeouts or {}),
-        "max_culls_per_pass": max_culls_per_pass,
-        "keep_busy_kernels": keep_busy_kernels,
-        "keep_connected": keep_connected,
-        "busy_timeout": busy_timeout,
-        "server_url": server_url,
-        "details": details,
-    }
+    given: dict[str, Any] = {"inactive_limit": inactive_limit, "details": details}
+    for name, value in options.items():
+        given[name] = _plain(value)
     try:
-        text = json.dumps(options, allow_nan=False)
+        text = json.dumps(given, allow_nan=False)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"options must be numbers, names and flags ({e})") from None
     # Looked up through the package at each pass, so patching ``cull_idle.utcnow`` moves time.

@@ -1,8 +1,10 @@
 from collections.abc import Awaitable
 from typing import Callable, Optional, final
 
-__all__ = ["Hub", "Task", "WebServer", "__version__"]
+__all__ = ["Hub", "Task", "WebServer", "__version__", "pass_option_defaults"]
 __version__: str
+
+def pass_option_defaults() -> str: ...
 
 @final
 class Hub:

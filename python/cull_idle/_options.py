@@ -154,11 +154,13 @@ if TYPE_CHECKING:
         #: The keyword it is in the Python API: of ``run_pass`` (pass options), ``connect``
         #: (``connect:...``), ``run_periodically`` (``periodic:...``); ``None``: command line only.
         api: Optional[str] = None
+        #: What the README's options table says (Markdown); ``help`` when ``None``.
+        doc: Optional[str] = None
 else:
     _OptionFields = collections.namedtuple(
         "_OptionFields",
-        "name parse default help group default_text repeat api",
-        defaults=(None, False, None),
+        "name parse default help group default_text repeat api doc",
+        defaults=(None, False, None, None),
     )
 
 
@@ -189,6 +191,7 @@ OPTIONS = [
         HUB,
         f"$JUPYTERHUB_API_URL, else {DEFAULT_API_URL}",
         api="connect:url",
+        doc="the Hub API URL (`http://` or `https://`)",
     ),
     Option(
         "concurrency",
@@ -197,6 +200,10 @@ OPTIONS = [
         "At most this many requests to the Hub at once, across all users (0 means the default, 10).",
         HUB,
         api="connect:concurrency",
+        doc=(
+            "at most this many requests to the Hub at once, across all users (`0` means 10, as "
+            "tornado capped the reference)"
+        ),
     ),
     Option(
         "api-page-size",
@@ -205,6 +212,7 @@ OPTIONS = [
         "Users per page when listing (0: the Hub's largest page).",
         HUB,
         api="api_page_size",
+        doc="users per page when listing; `0` asks for the Hub's largest page (`api_page_max_limit`)",
     ),
     Option(
         "ssl-enabled",
@@ -214,6 +222,7 @@ OPTIONS = [
         "JUPYTERHUB_SSL_* variables a managed service is given are used without this flag).",
         HUB,
         api="connect:ssl_enabled",
+        doc="use JupyterHub's `internal_ssl` certificates under `--internal-certs-location`",
     ),
     Option(
         "internal-certs-location",
@@ -222,6 +231,10 @@ OPTIONS = [
         "Where JupyterHub's internal_ssl certificates are (JupyterHub.internal_certs_location).",
         HUB,
         api="connect:internal_certs_location",
+        doc=(
+            "where those are: `hub-ca/hub-ca.crt` (CA), `hub-internal/hub-internal.{crt,key}` (client"
+            " certificate)"
+        ),
     ),
     Option(
         "timeout",
@@ -230,6 +243,7 @@ OPTIONS = [
         "Cull servers idle for at least this many seconds.",
         POLICY,
         api="inactive_limit",
+        doc="cull servers idle for at least this many seconds; with `--cull-users`, also users",
     ),
     Option(
         "cull-every",
@@ -239,6 +253,7 @@ OPTIONS = [
         POLICY,
         "0, i.e. timeout // 2",
         api="periodic:cull_every",
+        doc="seconds between the starts of passes; the first pass runs at once; passes never overlap",
     ),
     Option(
         "max-age",
@@ -247,6 +262,11 @@ OPTIONS = [
         "Also cull servers (and with --cull-users, users) older than this, even if active (0: off).",
         POLICY,
         api="max_age",
+        doc=(
+            "also cull servers, and with `--cull-users` users, older than this, even if active, and "
+            "whatever the hook, the default/named selection or `--cull-admin-users` say (as the "
+            "reference); `0` turns it off"
+        ),
     ),
     Option(
         "cull-users",
@@ -255,6 +275,10 @@ OPTIONS = [
         "Also delete users that have no running server and are idle for --timeout (or older than --max-age).",
         POLICY,
         api="cull_users",
+        doc=(
+            "also delete users with no active server, idle for `--timeout` (from `last_activity`, "
+            "else `created`) or older than `--max-age`"
+        ),
     ),
     Option(
         "cull-admin-users",
@@ -263,6 +287,7 @@ OPTIONS = [
         "With --cull-users, delete idle admin users too (max-age applies to admins either way).",
         POLICY,
         api="cull_admin_users",
+        doc="with `--cull-users`, delete idle admins too (`--max-age` applies to admins either way)",
     ),
     Option(
         "remove-named-servers",
@@ -271,6 +296,10 @@ OPTIONS = [
         "Remove named servers when culling them, not only stop them.",
         POLICY,
         api="remove_named_servers",
+        doc=(
+            'remove culled named servers (`{"remove": true}`), not only stop them; never applies to '
+            "the default server"
+        ),
     ),
     Option(
         "cull-default-servers",
@@ -279,9 +308,16 @@ OPTIONS = [
         "Cull idle default servers.",
         POLICY,
         api="cull_default_servers",
+        doc="cull idle default servers",
     ),
     Option(
-        "cull-named-servers", parse_bool, True, "Cull idle named servers.", POLICY, api="cull_named_servers"
+        "cull-named-servers",
+        parse_bool,
+        True,
+        "Cull idle named servers.",
+        POLICY,
+        api="cull_named_servers",
+        doc="cull idle named servers",
     ),
     Option(
         "dry-run",
@@ -290,6 +326,10 @@ OPTIONS = [
         "Decide and log what would be stopped or deleted, but send no DELETE.",
         POLICY,
         api="dry_run",
+        doc=(
+            "decide and log `Would cull server …` / `Would delete user …`, but send no DELETE; the "
+            "summary line says DRY RUN"
+        ),
     ),
     Option(
         "user-timeout",
@@ -299,6 +339,7 @@ OPTIONS = [
         POLICY,
         "--timeout",
         api="user_timeout",
+        doc="with `--cull-users`, delete users idle this long (servers still go by `--timeout`)",
     ),
     Option(
         "exclude-users",
@@ -309,6 +350,10 @@ OPTIONS = [
         "none",
         repeat=True,
         api="exclude_users",
+        doc=(
+            "`NAME[,NAME...]`, shell-style globs (`staff-*`), repeatable: never cull or delete these "
+            "users, not even by `--max-age`"
+        ),
     ),
     Option(
         "exclude-groups",
@@ -320,6 +365,7 @@ OPTIONS = [
         "none",
         repeat=True,
         api="exclude_groups",
+        doc="`GROUP[,GROUP...]`, repeatable: never cull or delete members of these Hub groups",
     ),
     Option(
         "group-timeout",
@@ -331,6 +377,10 @@ OPTIONS = [
         "none",
         repeat=True,
         api="group_timeouts",
+        doc=(
+            "`GROUP=SECONDS`, repeatable: the idle limit for the servers of this group's members; a "
+            "user in several such groups gets the largest"
+        ),
     ),
     Option(
         "max-culls-per-pass",
@@ -340,6 +390,10 @@ OPTIONS = [
         "for the next pass (0: no cap).",
         POLICY,
         api="max_culls_per_pass",
+        doc=(
+            "at most this many stops and deletions in one pass, the longest idle first; the rest wait"
+            " for the next pass, and a warning says the cap was hit; `0`: no cap"
+        ),
     ),
     Option(
         "keep-busy-kernels",
@@ -349,6 +403,11 @@ OPTIONS = [
         "is busy or a terminal was used within the timeout (the token needs access:servers).",
         WORK,
         api="keep_busy_kernels",
+        doc=(
+            "before stopping an idle server, ask it for its kernels and terminals; keep it while a "
+            "kernel is busy (or starting/restarting), or a terminal was used within the server's idle"
+            " limit. See [Kernel-aware culling](#kernel-aware-culling)"
+        ),
     ),
     Option(
         "keep-connected",
@@ -357,6 +416,7 @@ OPTIONS = [
         "Likewise keep idle servers whose kernels have open connections (a notebook tab left open).",
         WORK,
         api="keep_connected",
+        doc=("likewise keep idle servers whose kernels have open connections (a notebook tab left open)"),
     ),
     Option(
         "busy-timeout",
@@ -366,6 +426,10 @@ OPTIONS = [
         "runaway kernel cannot hold a server forever (0: no bound).",
         WORK,
         api="busy_timeout",
+        doc=(
+            "cull a server idle (by the Hub) this long even if busy or connected, so that a runaway "
+            "kernel cannot hold a server (or a GPU) forever; must exceed `--timeout`; `0`: no bound"
+        ),
     ),
     Option(
         "server-url",
@@ -376,6 +440,10 @@ OPTIONS = [
         WORK,
         "the full_url the Hub gives each server (set with JupyterHub.public_url)",
         api="server_url",
+        doc=(
+            "where to ask servers: the proxy's address (`http://proxy-public` in z2jh), to which each"
+            " server's path is appended"
+        ),
     ),
     Option(
         "probe-timeout",
@@ -384,6 +452,10 @@ OPTIONS = [
         "Seconds to wait for a single-user server's answer (each try; 3 retries on failures).",
         WORK,
         api="connect:probe_timeout",
+        doc=(
+            "seconds to wait for a server's answer, each try (3 retries with backoff on timeouts, "
+            "connection errors and `5xx`)"
+        ),
     ),
     Option(
         "once",
@@ -391,6 +463,7 @@ OPTIONS = [
         False,
         "Run one pass and exit: 0 if the pass completed, 1 if the Hub could not be read.",
         RUN,
+        doc="run one pass and exit: 0 if every page was listed, 1 if the Hub could not be read",
     ),
     Option(
         "log-level",
@@ -399,6 +472,7 @@ OPTIONS = [
         "debug, info, warning, error or critical (alias --logging).",
         RUN,
         "info",
+        doc="`debug`, `info`, `warning`, `error`, `critical` (or a number)",
     ),
     Option(
         "metrics-bind",
@@ -408,6 +482,7 @@ OPTIONS = [
         "Hub-managed service with a url, they are served there without this option.",
         RUN,
         "$JUPYTERHUB_SERVICE_URL, if any",
+        doc="`HOST:PORT` to serve `/metrics` (Prometheus) and `/health` (JSON) on",
     ),
     Option(
         "log-format",
@@ -415,9 +490,15 @@ OPTIONS = [
         "text",
         "text (JupyterHub's format) or json (one object a line, for log shippers).",
         RUN,
+        doc="`text` (JupyterHub's format) or `json` (one object a line)",
     ),
     Option(
-        "log-file-prefix", parse_text, None, "Also write the log to this file (as tornado's option did).", RUN
+        "log-file-prefix",
+        parse_text,
+        None,
+        "Also write the log to this file (as tornado's option did).",
+        RUN,
+        doc="also write the log to this file (tornado's 1.x option)",
     ),
     Option(
         "config",
@@ -426,6 +507,10 @@ OPTIONS = [
         "A Python config file setting c.IdleCuller.<option> (and c.IdleCuller.cull_arbiter_hook); "
         "the default is read only if it exists.",
         RUN,
+        doc=(
+            "a Python (or JSON) config file setting `c.IdleCuller.<option>`; the default file is read"
+            " only if it exists"
+        ),
     ),
 ]
 BY_NAME = {o.name: o for o in OPTIONS}

@@ -26,6 +26,12 @@ use task::Task;
 
 pub static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
 
+/// The defaults of a pass's options as JSON, for the test that holds them to the declaration.
+#[pyfunction]
+pub fn pass_option_defaults() -> String {
+    serde_json::to_string(&PassOptions::default()).unwrap_or_default()
+}
+
 fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value)
         .ok()

@@ -1,0 +1,59 @@
+"""The options ``run_pass`` takes as keywords, generated from ``_options.OPTIONS`` by
+``python -m cull_idle._options_docs``: do not edit (a test checks that it is current).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Optional, TypedDict
+
+
+class PassOptions(TypedDict, total=False):
+    """Each is the option of the same name, with its default when left out."""
+
+    #: --api-page-size: Users per page when listing (0: the Hub's largest page).
+    api_page_size: int
+    #: --max-age: Also cull servers (and with --cull-users, users) older than this, even if active (0:
+    #: off).
+    max_age: float
+    #: --cull-users: Also delete users that have no running server and are idle for --timeout (or older
+    #: than --max-age).
+    cull_users: bool
+    #: --cull-admin-users: With --cull-users, delete idle admin users too (max-age applies to admins
+    #: either way).
+    cull_admin_users: bool
+    #: --remove-named-servers: Remove named servers when culling them, not only stop them.
+    remove_named_servers: bool
+    #: --cull-default-servers: Cull idle default servers.
+    cull_default_servers: bool
+    #: --cull-named-servers: Cull idle named servers.
+    cull_named_servers: bool
+    #: --dry-run: Decide and log what would be stopped or deleted, but send no DELETE.
+    dry_run: bool
+    #: --user-timeout: With --cull-users, delete users idle for this many seconds.
+    user_timeout: Optional[float]
+    #: --exclude-users: Never cull or delete these users: NAME[,NAME...], shell-style globs allowed
+    #: (repeatable).
+    exclude_users: Iterable[str]
+    #: --exclude-groups: Never cull or delete members of these Hub groups: GROUP[,GROUP...]
+    #: (repeatable; the token needs read:users:groups).
+    exclude_groups: Iterable[str]
+    #: --group-timeout: GROUP=SECONDS: the idle limit for servers of this group's members; the largest
+    #: of a user's groups applies (repeatable; the token needs read:users:groups).
+    group_timeouts: Mapping[str, float]
+    #: --max-culls-per-pass: Stop at most this many servers and users in one pass, the longest idle
+    #: first; the rest wait for the next pass (0: no cap).
+    max_culls_per_pass: int
+    #: --keep-busy-kernels: Before stopping an idle server, ask it for its kernels and terminals; keep
+    #: it while a kernel is busy or a terminal was used within the timeout (the token needs
+    #: access:servers).
+    keep_busy_kernels: bool
+    #: --keep-connected: Likewise keep idle servers whose kernels have open connections (a notebook tab
+    #: left open).
+    keep_connected: bool
+    #: --busy-timeout: Cull a server idle (by the Hub) this long even if it is busy or connected, so
+    #: that a runaway kernel cannot hold a server forever (0: no bound).
+    busy_timeout: float
+    #: --server-url: Where to reach single-user servers for those questions: the proxy's address, e.g.
+    #: http://proxy-public; the server's path is appended.
+    server_url: Optional[str]
