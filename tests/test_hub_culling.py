@@ -260,7 +260,7 @@ def mixed_hub(hub):
 
 
 @pytest.mark.parametrize("page_size", [1, 7])
-async def test_acting_between_pages_neither_misses_nor_repeats_a_user(hub, monkeypatch, page_size):
+async def test_acting_between_pages_neither_misses_nor_repeats_a_user(hub, page_size):
     """In batches of one or three, the pass stops servers and deletes users between pages,
     which moves later users of state=ready and state=inactive to lower offsets. Every user is
     still seen once, and what is done is what a pass that lists everything first does."""
@@ -290,7 +290,7 @@ async def test_acting_between_pages_neither_misses_nor_repeats_a_user(hub, monke
         assert await run(act_after) == listed_first, act_after
 
 
-async def test_a_slow_stop_between_pages_does_not_hide_later_users(hub, monkeypatch):
+async def test_a_slow_stop_between_pages_does_not_hide_later_users(hub):
     """The first user's stop is slow (202 after 2 s, done after 4 s), so it leaves state=ready
     while the listing goes on (each later page holds a stop of 1 s). Later pages start early
     enough for that, so no user slides past unseen."""
