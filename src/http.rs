@@ -537,19 +537,26 @@ pub fn error_chain(error: &reqwest::Error) -> String {
 fn tls_is_final(error: &reqwest::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
-        // `io::Error` hides the error it wraps from `source()`.
-        let inner = cause
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|inner| inner as &(dyn std::error::Error + 'static));
-        for candidate in [Some(cause), inner].into_iter().flatten() {
-            if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
-                return rustls_is_final(tls);
-            }
+        if let Some(tls) = rustls_error_in(cause) {
+            return rustls_is_final(tls);
         }
         source = cause.source();
     }
     false
+}
+
+/// The rustls error that `cause` is, or that the `io::Error`s it is wrap (tokio-rustls wraps
+/// it twice), since an `io::Error` hides what it wraps from `source()`.
+fn rustls_error_in<'a>(
+    mut cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        let inner = cause.downcast_ref::<std::io::Error>()?.get_ref()?;
+        cause = inner;
+    }
 }
 
 fn rustls_is_final(error: &rustls::Error) -> bool {
@@ -606,6 +613,15 @@ mod tests {
         assert!(!of(ErrorKind::Tls).is_transient());
         assert!(!of(ErrorKind::Decode).is_transient());
         assert!(!HttpError::config("x").is_transient());
+    }
+
+    #[test]
+    fn a_rustls_error_is_found_inside_nested_io_errors() {
+        use std::io::{Error, ErrorKind};
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let wrapped = Error::other(Error::new(ErrorKind::InvalidData, tls.clone()));
+        assert_eq!(rustls_error_in(&wrapped), Some(&tls));
+        assert_eq!(rustls_error_in(&Error::other("refused")), None);
     }
 
     #[test]

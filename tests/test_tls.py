@@ -70,3 +70,6 @@ async def test_a_hub_certificate_from_another_ca_is_refused(certs, no_hub_env, c
         hub.close()
     assert not report.complete and hub.calls("GET") == []
     assert "certificate" in report.errors[0].lower()
+    # Another try would meet the same certificate: it is not retried, and counted as TLS.
+    assert "retrying" not in caplog.text, caplog.text
+    assert report.request_errors == {"tls": 1}, report.request_errors
