@@ -156,11 +156,13 @@ if TYPE_CHECKING:
         api: Optional[str] = None
         #: What the README's options table says (Markdown); ``help`` when ``None``.
         doc: Optional[str] = None
+        #: Other names it is accepted by on the command line (``logging`` for ``log-level``).
+        aliases: tuple[str, ...] = ()
 else:
     _OptionFields = collections.namedtuple(
         "_OptionFields",
-        "name parse default help group default_text repeat api doc",
-        defaults=(None, False, None, None),
+        "name parse default help group default_text repeat api doc aliases",
+        defaults=(None, False, None, None, ()),
     )
 
 
@@ -473,6 +475,7 @@ OPTIONS = [
         RUN,
         "info",
         doc="`debug`, `info`, `warning`, `error`, `critical` (or a number)",
+        aliases=("logging",),
     ),
     Option(
         "metrics-bind",
@@ -518,7 +521,7 @@ BY_KEY = {o.key: o for o in OPTIONS}
 #: Settings only a config file can hold, or only the command line.
 CONFIG_ONLY = {"cull_arbiter_hook"}
 #: Other spellings of an option name (after dashes replace underscores).
-ALIASES = {"logging": "log-level"}
+ALIASES = {alias: o.name for o in OPTIONS for alias in o.aliases}
 #: tornado.options flags of 1.x and the old script that no longer do anything: accepted, then ignored.
 IGNORED = {
     "log-to-stderr",

@@ -9,7 +9,6 @@ import textwrap
 from pathlib import Path
 
 from ._options import (
-    ALIASES,
     OPTIONS,
     Option,
     parse_bool,
@@ -38,12 +37,11 @@ def _default(option: Option) -> str:
 
 def readme_table() -> str:
     """The options table, between its markers."""
-    aliases = {target: alias for alias, target in ALIASES.items()}
     lines = [BEGIN, "| option | default | meaning |", "| --- | --- | --- |"]
     for option in OPTIONS:
         name = f"`--{option.name}`"
-        if option.name in aliases:
-            name += f" (alias `--{aliases[option.name]}`)"
+        for alias in option.aliases:
+            name += f" (alias `--{alias}`)"
         lines.append(f"| {name} | {_default(option)} | {option.doc or option.help} |")
     lines.append(
         "| `--generate-config` | | print a config file with every option and its default, then exit |"
