@@ -42,25 +42,29 @@ pub struct PassOptions {
 }
 
 impl Default for PassOptions {
+    /// The policy's and the work rules' own defaults, and no cap, no dry run, the Hub's largest
+    /// page and a detailed report.
     fn default() -> Self {
+        let policy = Policy::default();
+        let work = WorkRules::default();
         PassOptions {
-            inactive_limit: 600.0,
-            max_age: 0.0,
-            cull_users: false,
-            cull_admin_users: true,
-            cull_default_servers: true,
-            cull_named_servers: true,
-            remove_named_servers: false,
+            inactive_limit: policy.inactive_limit,
+            max_age: policy.max_age,
+            cull_users: policy.cull_users,
+            cull_admin_users: policy.cull_admin_users,
+            cull_default_servers: policy.cull_default_servers,
+            cull_named_servers: policy.cull_named_servers,
+            remove_named_servers: policy.remove_named_servers,
             api_page_size: 0,
             dry_run: false,
-            user_timeout: None,
-            exclude_users: Vec::new(),
-            exclude_groups: Vec::new(),
-            group_timeouts: Vec::new(),
+            user_timeout: policy.user_inactive_limit,
+            exclude_users: policy.exclude_users,
+            exclude_groups: policy.exclude_groups,
+            group_timeouts: policy.group_limits,
             max_culls_per_pass: 0,
-            keep_busy_kernels: false,
-            keep_connected: false,
-            busy_timeout: 0.0,
+            keep_busy_kernels: work.keep_busy,
+            keep_connected: work.keep_connected,
+            busy_timeout: work.busy_timeout,
             server_url: None,
             details: true,
         }

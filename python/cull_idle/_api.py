@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from . import _core
 
@@ -43,7 +43,6 @@ from ._tasks import finished as _finished
 from ._tasks import until_stopped as until_stopped
 
 log = logging.getLogger("cull_idle")
-T = TypeVar("T")
 
 #: An arbiter hook: ``hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool`` (or awaitable).
 CullArbiter = Callable[..., Union[bool, Awaitable[bool]]]
