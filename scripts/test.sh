@@ -13,4 +13,6 @@ ruff check python tests demo bench
 ruff format --check python tests demo bench
 python -m mypy --strict python/cull_idle
 python -m mypy.stubtest cull_idle._core
+# What PyPI gets, for tests/test_dist.py; offline, as cargo has every crate by now.
+CARGO_NET_OFFLINE=true scripts/build-dist.sh
 python -m pytest "$@"

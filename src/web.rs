@@ -131,6 +131,7 @@ mod tests {
     use super::*;
 
     async fn get_text(url: &str) -> (u16, String, String) {
+        crate::http::install_crypto_provider();
         let r = reqwest::get(url).await.unwrap();
         let code = r.status().as_u16();
         let kind = r

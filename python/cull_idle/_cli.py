@@ -43,7 +43,9 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
         from ._core import __version__
 
-        parser.exit(message=f"cull-idle {__version__}\n")
+        # On stdout, as argparse's own version action prints it.
+        sys.stdout.write(f"cull-idle {__version__}\n")
+        parser.exit()
 
 
 class _Parser(argparse.ArgumentParser):

@@ -87,3 +87,8 @@ c.JupyterHub.load_roles = [
         "services": ["culler-users", "culler-managed"] if managed else ["culler-users"],
     },
 ]
+if os.environ.get("TEST_EXTRA_CONFIG"):
+    # A deployment's own configuration on top, run in this file's namespace as the chart runs
+    # hub.extraConfig and TLJH its own config (which then loads jupyterhub_config.d).
+    with open(os.environ["TEST_EXTRA_CONFIG"]) as f:
+        exec(compile(f.read(), f.name, "exec"))
