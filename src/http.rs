@@ -40,6 +40,7 @@ impl fmt::Debug for ApiToken {
 pub enum Peer {
     Hub,
     Server,
+    Webhook,
 }
 
 impl Peer {
@@ -47,6 +48,7 @@ impl Peer {
         match self {
             Peer::Hub => "the Hub",
             Peer::Server => "the server",
+            Peer::Webhook => "the warning webhook",
         }
     }
 
@@ -54,6 +56,7 @@ impl Peer {
         match self {
             Peer::Hub => "what the Hub API sends",
             Peer::Server => "jupyter_server's",
+            Peer::Webhook => "what the webhook answers",
         }
     }
 }
@@ -229,7 +232,7 @@ pub struct Call<'a> {
     /// What messages name: a path under the Hub API, or the URL without its query.
     pub shown: &'a str,
     pub accept: Option<&'static str>,
-    pub json_body: Option<&'static str>,
+    pub json_body: Option<&'a str>,
 }
 
 /// A complete reply: its status and its (bounded) body.
@@ -404,7 +407,9 @@ impl HttpClient {
             request = request.header(ACCEPT, accept);
         }
         if let Some(body) = call.json_body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body);
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_owned());
         }
         log::debug!(target: self.log_target, "{} {}", call.method, call.shown);
         let mut response = request.send().await.map_err(|e| self.transport(call, &e))?;

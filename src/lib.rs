@@ -14,12 +14,15 @@ pub mod hub;
 pub mod listing;
 pub mod metrics;
 pub mod models;
+pub mod notify;
 pub mod options;
 pub mod pass;
 pub mod policy;
 pub mod probe;
 mod py;
+pub mod state;
 pub mod timestamp;
+pub mod warn;
 pub mod web;
 pub mod work;
 

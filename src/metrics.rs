@@ -22,6 +22,11 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: String,
 }
@@ -35,6 +40,8 @@ pub struct PassCounts {
     pub request_errors: BTreeMap<String, u64>,
     #[serde(default)]
     pub totals: TotalCounts,
+    #[serde(default)]
+    pub warning_failures: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,6 +52,8 @@ pub struct TotalCounts {
     pub users: BTreeMap<String, BTreeMap<String, u64>>,
     #[serde(default)]
     pub skipped: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub warned: BTreeMap<String, u64>,
 }
 
 /// `/health`'s answer.
@@ -80,6 +89,8 @@ pub struct Metrics {
     deleted: Family<ReasonLabel, Counter>,
     skipped: Family<ReasonLabel, Counter>,
     request_errors: Family<StatusLabel, Counter>,
+    warnings: Family<KindLabel, Counter>,
+    warning_failures: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,6 +123,18 @@ impl Metrics {
         let deleted = Family::<ReasonLabel, Counter>::default();
         let skipped = Family::<ReasonLabel, Counter>::default();
         let request_errors = Family::<StatusLabel, Counter>::default();
+        let warnings = Family::<KindLabel, Counter>::default();
+        let warning_failures = Counter::default();
+        registry.register(
+            "warnings",
+            "Warnings given before culling, by kind (server, user)",
+            warnings.clone(),
+        );
+        registry.register(
+            "warning_failures",
+            "Warnings that a hook or the webhook failed to deliver",
+            warning_failures.clone(),
+        );
         registry.register("passes", "Cull passes run", passes.clone());
         registry.register(
             "passes_failed",
@@ -156,6 +179,8 @@ impl Metrics {
             deleted,
             skipped,
             request_errors,
+            warnings,
+            warning_failures,
         }
     }
 
@@ -206,6 +231,12 @@ impl Metrics {
                 })
                 .inc_by(n);
         }
+        for (kind, &n) in &report.totals.warned {
+            self.warnings
+                .get_or_create(&KindLabel { kind: kind.clone() })
+                .inc_by(n);
+        }
+        self.warning_failures.inc_by(report.warning_failures);
     }
 
     /// The text exposition (OpenMetrics, which Prometheus also reads as its own text format).

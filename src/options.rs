@@ -39,6 +39,10 @@ pub struct PassOptions {
     pub busy_timeout: f64,
     pub server_url: Option<String>,
     pub details: bool,
+    /// Warn this many seconds before a server is culled; 0 turns warnings off.
+    pub warn_before: f64,
+    /// The same for deleting users; `None` uses `warn_before`.
+    pub warn_users_before: Option<f64>,
 }
 
 impl Default for PassOptions {
@@ -67,6 +71,8 @@ impl Default for PassOptions {
             busy_timeout: work.busy_timeout,
             server_url: None,
             details: true,
+            warn_before: 0.0,
+            warn_users_before: None,
         }
     }
 }
@@ -161,6 +167,8 @@ impl PassOptions {
             busy_timeout: f.seconds("busy_timeout")?.unwrap_or(d.busy_timeout),
             server_url: f.take("server_url", "a URL")?,
             details: f.flag("details", d.details)?,
+            warn_before: f.seconds("warn_before")?.unwrap_or(d.warn_before),
+            warn_users_before: f.seconds("warn_users_before")?,
         };
         if let Some(key) = f.0.keys().next() {
             return Err(OptionsError(format!("unknown option {key}")));
@@ -205,6 +213,8 @@ impl PassOptions {
             server_url: self.server_url.clone(),
             details: self.details,
             act_after: act_after.map_or(ACT_AFTER, |n| n.max(1)),
+            warn_before: self.warn_before,
+            warn_users_before: self.warn_users_before.unwrap_or(self.warn_before),
         }
     }
 }
@@ -237,7 +247,8 @@ mod tests {
                 "api_page_size": 50, "dry_run": true, "user_timeout": 86400, "exclude_users": ["staff-*"],
                 "exclude_groups": ["ta"], "group_timeouts": {"gpu": 14400}, "max_culls_per_pass": 5,
                 "keep_busy_kernels": true, "keep_connected": true, "busy_timeout": 90000,
-                "server_url": "http://proxy", "details": false}"#,
+                "server_url": "http://proxy", "details": false, "warn_before": 600,
+                "warn_users_before": 86400}"#,
         )
         .unwrap();
         let s = options.settings(10.0, Some(0));
@@ -250,6 +261,11 @@ mod tests {
         assert!(s.dry_run && !s.details && s.work.keep_busy && s.work.keep_connected);
         assert_eq!(s.server_url.as_deref(), Some("http://proxy"));
         assert_eq!(s.policy.user_inactive_limit, Some(86400.0));
+        assert_eq!((s.warn_before, s.warn_users_before), (600.0, 86400.0));
+        let s = PassOptions::from_json(r#"{"warn_before": 60}"#)
+            .unwrap()
+            .settings(1.0, None);
+        assert_eq!(s.warn_users_before, 60.0);
     }
 
     #[test]

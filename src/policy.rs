@@ -214,6 +214,10 @@ pub enum KeepReason {
     BadModel,
     /// Over `--max-culls-per-pass`: left for the next pass.
     Cap,
+    /// Due, but warned less than `--warn-before` ago (or just now): culled from this time on.
+    Warned(String),
+    /// Due, but its warning could not be recorded (the state file failed), so it was not given.
+    NotWarned,
 }
 
 impl KeepReason {
@@ -236,6 +240,8 @@ impl KeepReason {
             KeepReason::NoServerUrl => "no-server-url",
             KeepReason::BadModel => "bad-model",
             KeepReason::Cap => "cap",
+            KeepReason::Warned(_) => "warned",
+            KeepReason::NotWarned => "not-warned",
         }
     }
 
@@ -244,6 +250,7 @@ impl KeepReason {
         match self {
             KeepReason::Pending(what) => Some(what.clone()),
             KeepReason::ServersAlive(n) => Some(n.to_string()),
+            KeepReason::Warned(cull_at) => Some(format!("not before {cull_at}")),
             _ => None,
         }
     }

@@ -42,6 +42,16 @@ fn epoch_seconds(secs: i64, micros: u32) -> f64 {
     whole + f64::from(micros) / 1e6
 }
 
+/// Seconds since the epoch as ISO 8601 UTC to the second: `2026-11-27T10:00:00Z`.
+pub fn format_utc(seconds: f64) -> String {
+    #[allow(clippy::cast_possible_truncation)]
+    let whole = seconds.floor() as i64;
+    DateTime::from_timestamp(whole, 0).map_or_else(
+        || "an unknown time".to_owned(),
+        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    )
+}
+
 /// `HH:MM:SS` with unbounded hours, like the reference's `format_td`; "unknown" for `None`.
 pub fn format_duration(seconds: Option<f64>) -> String {
     let Some(seconds) = seconds else {
@@ -63,6 +73,11 @@ mod tests {
     use super::*;
 
     const BASE: f64 = 1_795_773_600.0; // 2026-11-27T10:00:00Z
+
+    #[test]
+    fn utc_to_the_second() {
+        assert_eq!(format_utc(BASE + 0.9), "2026-11-27T10:00:00Z");
+    }
 
     #[test]
     fn zulu_without_fraction() {

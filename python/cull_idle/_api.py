@@ -46,6 +46,9 @@ log = logging.getLogger("cull_idle")
 
 #: An arbiter hook: ``hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool`` (or awaitable).
 CullArbiter = Callable[..., Union[bool, Awaitable[bool]]]
+#: A warning hook: ``hook(user=dict, server=dict | None, reason=str, inactive=timedelta,
+#: cull_at=datetime)``, plain or async; what it returns is ignored.
+WarnHook = Callable[..., Any]
 
 
 def utcnow() -> datetime:
@@ -92,6 +95,23 @@ class Skip:
     probe: Optional[dict[str, Any]] = None
 
 
+@dataclass(frozen=True)
+class CullWarning:
+    """A warning given before a cull: of a server (``server`` its name, ``""`` for the default
+    one) or of a user's deletion (``server`` is ``None``)."""
+
+    kind: str
+    user: str
+    server: Optional[str]
+    #: ``idle`` or ``max-age``.
+    reason: str
+    inactive: Optional[timedelta]
+    #: The cull comes at the first pass from this time on.
+    cull_at: datetime
+    #: The hook and the webhook, whichever are set, both took it.
+    delivered: bool
+
+
 @dataclass
 class CullReport:
     """What one pass saw and did."""
@@ -108,6 +128,10 @@ class CullReport:
     skipped: list[Skip] = field(default_factory=list)
     kept_active: int = 0
     kept_not_selected: int = 0
+    #: Warnings given in this pass (``warn_before``); in a dry run, those that would be.
+    warned: list[CullWarning] = field(default_factory=list)
+    #: Warnings the hook or the webhook failed to deliver (their culls go ahead on schedule).
+    warning_failures: int = 0
     #: The first 100 error messages (``errors_total`` counts them all).
     errors: list[str] = field(default_factory=list)
     #: Failed requests to the Hub (retries too), by HTTP status or ``timeout``/``connect``/...
@@ -156,6 +180,8 @@ class CullReport:
             skipped=[Skip(**s) for s in raw["skipped"]],
             kept_active=raw["kept_active"],
             kept_not_selected=raw["kept_not_selected"],
+            warned=[_warning(w) for w in raw["warned"]],
+            warning_failures=raw["warning_failures"],
             errors=raw["errors"],
             request_errors=raw["request_errors"],
             totals=raw["totals"],
@@ -164,6 +190,42 @@ class CullReport:
             dry_run=raw["dry_run"],
             _json=text,
         )
+
+
+def _warning(raw: dict[str, Any]) -> CullWarning:
+    inactive = raw["inactive"]
+    return CullWarning(
+        kind=raw["kind"],
+        user=raw["user"],
+        server=raw["server"],
+        reason=raw["reason"],
+        inactive=None if inactive is None else timedelta(seconds=inactive),
+        cull_at=datetime.fromtimestamp(raw["cull_at"], timezone.utc),
+        delivered=raw["delivered"],
+    )
+
+
+def _warn_hook_adapter(
+    hook: WarnHook, logger: logging.Logger
+) -> Callable[[str, str, Optional[str]], Awaitable[bool]]:
+    async def warn(warning_json: str, user_json: str, server_json: Optional[str]) -> bool:
+        warning = _warning(json.loads(warning_json))
+        try:
+            answer = hook(
+                user=json.loads(user_json) if user_json else {"name": warning.user},
+                server=None if server_json is None else json.loads(server_json),
+                reason=warning.reason,
+                inactive=warning.inactive,
+                cull_at=warning.cull_at,
+            )
+            if inspect.isawaitable(answer):
+                await answer
+            return True
+        except Exception:
+            logger.exception("warn_hook failed for user %s; the cull goes ahead on schedule", warning.user)
+            return False
+
+    return warn
 
 
 def _plain(value: Any) -> Any:
@@ -244,6 +306,7 @@ async def run_pass(
     logger: Optional[logging.Logger] = None,
     *,
     cull_arbiter: Optional[CullArbiter] = None,
+    warn_hook: Optional[WarnHook] = None,
     details: bool = True,
     _act_after: Optional[int] = None,
     **options: Unpack[PassOptions],
@@ -264,6 +327,12 @@ async def run_pass(
     Servers are reached at ``server_url`` (the proxy's address) plus their path, or else at the
     ``full_url`` the Hub gives them. The token needs ``access:servers``.
 
+    With ``warn_before`` (seconds), a server the policy will cull within that time is warned
+    once per idle stretch: an INFO line, ``warn_hook`` (called with ``user``, ``server``,
+    ``reason``, ``inactive`` and ``cull_at`` keywords) and the connection's webhook. No server
+    is stopped, nor user deleted (``warn_users_before``), until at least that long after its
+    warning. ``cull_arbiter`` is not asked for warnings: it cannot be predicted.
+
     Bad or unknown options raise :class:`~cull_idle.ConfigError` before any request; the core
     checks them all. ``_act_after`` is for tests: act once this many culls are planned.
     """
@@ -283,7 +352,10 @@ async def run_pass(
         hook = None
         if cull_arbiter is not None and cull_arbiter is not default_cull_arbiter:
             hook = _arbiter_adapter(cull_arbiter, target)
-        handle = hub.start_pass(text, now=now_function().timestamp(), arbiter=hook, act_after=_act_after)
+        warn = None if warn_hook is None else _warn_hook_adapter(warn_hook, target)
+        handle = hub.start_pass(
+            text, now=now_function().timestamp(), arbiter=hook, warn_hook=warn, act_after=_act_after
+        )
         text = await _finished(handle)
     return CullReport._from_json(text)
 
@@ -306,14 +378,17 @@ async def cull_idle(
     cull_named_servers: bool = True,
     cull_arbiter: Optional[CullArbiter] = None,
     probe_timeout: float = 10,
+    state_file: Optional[str] = None,
+    warn_webhook: Optional[str] = None,
     **extensions: Any,
 ) -> CullReport:
     """One culling pass, with jupyterhub-idle-culler's arguments and meanings.
 
     cull-idle's own options are keyword-only extensions: ``dry_run``, ``user_timeout``,
     ``exclude_users``, ``exclude_groups``, ``group_timeouts``, ``max_culls_per_pass``,
-    ``keep_busy_kernels``, ``keep_connected``, ``busy_timeout`` and ``server_url`` (see
-    :func:`run_pass`), and ``probe_timeout`` (see :func:`connect`).
+    ``keep_busy_kernels``, ``keep_connected``, ``busy_timeout``, ``server_url``, ``warn_before``,
+    ``warn_users_before`` and ``warn_hook`` (see :func:`run_pass`), and ``probe_timeout``,
+    ``state_file`` and ``warn_webhook`` (see :func:`connect`).
 
     Hub errors never raise: they are logged, retried where that helps, and recorded in the
     returned report (``report.complete`` is false when the users could not all be listed).
@@ -326,6 +401,8 @@ async def cull_idle(
         ssl_enabled=ssl_enabled,
         internal_certs_location=internal_certs_location,
         probe_timeout=probe_timeout,
+        state_file=state_file,
+        warn_webhook=warn_webhook,
     )
     return await run_pass(
         hub,
@@ -406,6 +483,8 @@ async def cull_idle_periodically(
     ssl_enabled: bool = False,
     internal_certs_location: str = "internal-ssl",
     probe_timeout: float = 10,
+    state_file: Optional[str] = None,
+    warn_webhook: Optional[str] = None,
     **options: Any,
 ) -> None:
     """Cull at once, then every ``cull_every`` seconds, until ``stop`` is set (or forever).
@@ -421,6 +500,8 @@ async def cull_idle_periodically(
         ssl_enabled=ssl_enabled,
         internal_certs_location=internal_certs_location,
         probe_timeout=probe_timeout,
+        state_file=state_file,
+        warn_webhook=warn_webhook,
     )
     await run_periodically(hub, inactive_limit, logger, cull_every=cull_every, stop=stop, **options)
 

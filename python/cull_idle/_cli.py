@@ -10,6 +10,7 @@ environment. The options are declared in ``_options``; this module reads argv an
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -24,6 +25,7 @@ from ._options import (
     OPTIONS,
     POLICY,
     RUN,
+    WARN,
     WORK,
     UsageError,
 )
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         add_help=False,
     )
-    groups = {name: parser.add_argument_group(name) for name in (HUB, POLICY, WORK, RUN)}
+    groups = {name: parser.add_argument_group(name) for name in (HUB, POLICY, WORK, WARN, RUN)}
     for option in OPTIONS:
         default = option.default_text or option.default
         if option.is_bool:
@@ -140,6 +142,7 @@ def parse_settings(argv: list[str]) -> dict[str, Any]:
     config_path = cli.get("config", DEFAULT_CONFIG_FILE)
     settings = {o.key: o.default for o in OPTIONS}
     settings["cull_arbiter_hook"] = None
+    settings["warn_hook"] = None
     settings.update(load_config_file(config_path, explicit="config" in cli))
     settings.update(cli)
     return settings
@@ -168,6 +171,11 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         connection = api_options(settings, "connect")
         connection["probe_timeout"] = connection["probe_timeout"] or 10
+        if not (settings["warn_before"] or settings["warn_users_before"]):
+            # Without warnings there is nothing to remember: no file appears beside the Hub's.
+            connection["state_file"] = None
+            if connection["warn_webhook"]:
+                logging.getLogger("cull_idle").warning("--warn-webhook does nothing without --warn-before")
         hub = connect(connection.pop("url"), token, **connection)
         # The first request (the scope check) goes out now, from the core's own threads,
         # while asyncio (the slowest import by far) loads.

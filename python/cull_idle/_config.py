@@ -94,5 +94,9 @@ def generate_config() -> str:
         "#  hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool (or an awaitable of one)",
         "# c.IdleCuller.cull_arbiter_hook = my_function",
         "",
+        "## A function told of each warning (with --warn-before), e.g. to send an email:",
+        "#  hook(user=dict, server=dict or None, reason=str, inactive=timedelta, cull_at=datetime)",
+        "# c.IdleCuller.warn_hook = my_function",
+        "",
     ]
     return "\n".join(lines)

@@ -63,11 +63,18 @@ def connect(
     internal_certs_location: str = "internal-ssl",
     request_timeout: Optional[float] = None,
     probe_timeout: float = 10,
+    state_file: Optional[str] = None,
+    warn_webhook: Optional[str] = None,
 ) -> _core.Hub:
     """A reusable connection to the Hub API.
 
     ``probe_timeout`` bounds each request to a single-user server (``keep_busy_kernels``).
-    Reuse the connection across passes: it also remembers the servers kept for their work.
+    Reuse the connection across passes: it also remembers the servers kept for their work,
+    and, without ``state_file``, the warnings given (in memory).
+
+    ``state_file`` is the SQLite file where warnings (``warn_before``) are remembered across
+    restarts; it is opened, and locked against a second culler, here. ``warn_webhook`` is the
+    URL each warning is posted to; it is never logged.
 
     Raises :class:`~cull_idle.ConfigError` for bad settings (checked by the core), and
     ``OSError`` with ``filename`` for a certificate or key file that cannot be read.
@@ -82,4 +89,6 @@ def connect(
         cert_file=files["cert_file"],
         key_file=files["key_file"],
         probe_timeout=probe_timeout,
+        state_file=state_file,
+        warn_webhook=warn_webhook,
     )

@@ -21,6 +21,8 @@ class Hub:
         retries: int = 3,
         backoff: float = 0.5,
         probe_timeout: float = 10.0,
+        state_file: Optional[str] = None,
+        warn_webhook: Optional[str] = None,
     ) -> Hub: ...
     def start_pass(
         self,
@@ -28,6 +30,7 @@ class Hub:
         *,
         now: float,
         arbiter: Optional[Callable[[float, float, str, str], Awaitable[bool]]] = None,
+        warn_hook: Optional[Callable[[str, str, Optional[str]], Awaitable[bool]]] = None,
         act_after: Optional[int] = None,
     ) -> Task: ...
     def start_token_scopes(self) -> Task: ...

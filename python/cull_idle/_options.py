@@ -184,6 +184,7 @@ class Option(_OptionFields):
 
 
 HUB, POLICY, WORK, RUN = "Hub connection", "Policy", "Kernel-aware culling", "Output and running"
+WARN = "Warnings before culling"
 OPTIONS = [
     Option(
         "url",
@@ -460,6 +461,55 @@ OPTIONS = [
         ),
     ),
     Option(
+        "warn-before",
+        parse_seconds,
+        0,
+        "Warn this many seconds before a server is culled (once per idle stretch; the cull then "
+        "waits at least this long after the warning). 0: no warnings.",
+        WARN,
+        api="warn_before",
+        doc=(
+            "warn this many seconds before a server is culled, once per idle stretch; no server is "
+            "stopped (nor user deleted) until at least this long after its warning; `0`: off"
+        ),
+    ),
+    Option(
+        "warn-users-before",
+        parse_seconds,
+        None,
+        "The same before a user is deleted (--cull-users).",
+        WARN,
+        "--warn-before",
+        api="warn_users_before",
+        doc="the same before a user is deleted with `--cull-users` (user timeouts are often days)",
+    ),
+    Option(
+        "warn-webhook",
+        parse_url,
+        None,
+        "POST each warning as JSON to this URL (Slack, Mattermost and Rocket.Chat incoming "
+        "webhooks post its text). A secret: set it in the config file, not on the command line.",
+        WARN,
+        api="connect:warn_webhook",
+        doc=(
+            "POST each warning as JSON (`text`, `user`, `server`, `reason`, `inactive_seconds`, "
+            "`cull_at`) to this URL; it is a secret, never logged: prefer the config file"
+        ),
+    ),
+    Option(
+        "state-file",
+        parse_text,
+        "cull_idle_state.sqlite",
+        "The SQLite file that remembers the warnings given, across restarts (:memory: keeps "
+        "them in memory). Used only with warnings on.",
+        WARN,
+        api="connect:state_file",
+        doc=(
+            "the SQLite file that remembers warnings across restarts, in the working directory (a "
+            "managed service's is the Hub's); `:memory:` keeps them in memory; only with warnings on"
+        ),
+    ),
+    Option(
         "once",
         parse_bool,
         False,
@@ -519,7 +569,7 @@ OPTIONS = [
 BY_NAME = {o.name: o for o in OPTIONS}
 BY_KEY = {o.key: o for o in OPTIONS}
 #: Settings only a config file can hold, or only the command line.
-CONFIG_ONLY = {"cull_arbiter_hook"}
+CONFIG_ONLY = {"cull_arbiter_hook", "warn_hook"}
 #: Other spellings of an option name (after dashes replace underscores).
 ALIASES = {alias: o.name for o in OPTIONS for alias in o.aliases}
 #: tornado.options flags of 1.x and the old script that no longer do anything: accepted, then ignored.

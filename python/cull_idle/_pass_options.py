@@ -57,3 +57,8 @@ class PassOptions(TypedDict, total=False):
     #: --server-url: Where to reach single-user servers for those questions: the proxy's address, e.g.
     #: http://proxy-public; the server's path is appended.
     server_url: Optional[str]
+    #: --warn-before: Warn this many seconds before a server is culled (once per idle stretch; the cull
+    #: then waits at least this long after the warning). 0: no warnings.
+    warn_before: float
+    #: --warn-users-before: The same before a user is deleted (--cull-users).
+    warn_users_before: Optional[float]

@@ -18,6 +18,7 @@ mod probing;
 pub mod report;
 #[cfg(test)]
 mod tests;
+mod warnings;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +30,7 @@ use crate::work::WorkRules;
 
 pub use probing::Probes;
 pub use report::{Action, Outcome, PassReport, ProbeRecord, Skip, MAX_ERRORS};
+pub use warnings::Warnings;
 
 const LOG: &str = "cull_idle";
 /// Hubs from 1.3 filter users by server state.
@@ -72,6 +74,16 @@ pub struct PassSettings {
     /// Act on what is planned once this many stops and deletions wait ([`ACT_AFTER`]), rather
     /// than after the whole listing; `usize::MAX` lists everything first.
     pub act_after: usize,
+    /// Seconds of warning before a server is culled (`--warn-before`); 0: no warnings.
+    pub warn_before: f64,
+    /// The same before a user is deleted (`--warn-users-before`).
+    pub warn_users_before: f64,
+}
+
+impl PassSettings {
+    pub fn warns(&self) -> bool {
+        self.warn_before > 0.0 || self.warn_users_before > 0.0
+    }
 }
 
 /// Run one pass. Never fails: Hub errors are logged, retried where that helps, and recorded.
@@ -80,6 +92,7 @@ pub async fn run_pass(
     settings: &PassSettings,
     arbiter: Option<&dyn Arbiter>,
     probes: Option<&Probes<'_>>,
+    warnings: Option<&Warnings<'_>>,
 ) -> PassReport {
     let started = Instant::now();
     let probes = probes.filter(|_| settings.work.enabled());
@@ -101,10 +114,13 @@ pub async fn run_pass(
         held: Vec::new(),
         wanted: 0,
         listing: jobs::Listing::Other,
+        warnings: warnings.filter(|_| settings.warns()),
+        book: warnings::Book::default(),
     };
     planner.report.complete = planner.list_all().await;
     // What is left is acted on here, even after a failed listing; a capped pass acts only now.
     planner.flush(true).await;
+    planner.sweep_warnings();
     let mut report = planner.report;
     if let Some(probes) = probes {
         probing::lock(probes.memory).end_pass(report.complete);

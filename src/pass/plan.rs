@@ -20,7 +20,11 @@ use super::act::{act, log_cull};
 use super::jobs::{apply_cap, Acted, Listing, ServerJob, UserJob};
 use super::probing::{lock, memory_key, probe_candidates, Probes};
 use super::report::{log_name, PassReport, Skip};
+use super::warnings::{Book, Candidate, Warnings};
 use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE};
+use crate::policy::Idleness;
+use crate::state::{Key, Kind};
+use crate::warn::{server_due_in, stretch, user_due_in};
 
 pub(super) struct Planner<'a> {
     pub hub: &'a dyn HubApi,
@@ -37,6 +41,16 @@ pub(super) struct Planner<'a> {
     pub wanted: usize,
     /// The listing being read.
     pub listing: Listing,
+    /// Where warnings go, when the pass gives them.
+    pub warnings: Option<&'a Warnings<'a>>,
+    pub book: Book,
+}
+
+/// What the warning gate needs to know of a server the policy has judged.
+pub(super) struct ServerFacts {
+    stretch: String,
+    due: Option<(CullReason, f64)>,
+    inactive: Option<f64>,
 }
 
 impl Planner<'_> {
@@ -113,6 +127,9 @@ impl Planner<'_> {
                     reread += 1;
                 }
             }
+            if self.warnings_waiting() >= act_after {
+                self.deliver_warnings().await;
+            }
             let next = match page.next {
                 // Rebuilt from offset/limit against our base URL: `next.url` is built from the
                 // Host the Hub saw, which the culler may not be able to reach.
@@ -158,6 +175,8 @@ impl Planner<'_> {
     /// Probe and act on the jobs planned so far (with a cap, keep the idlest of them for the
     /// end of the pass); `last` acts on those too.
     pub async fn flush(&mut self, last: bool) -> Acted {
+        // Warnings first: they are recorded before anything they allow is done.
+        self.deliver_warnings().await;
         let mut jobs = std::mem::take(&mut self.jobs);
         let settings = self.settings;
         if let Some(probes) = self.probes {
@@ -235,7 +254,7 @@ impl Planner<'_> {
         };
         let policy = &self.settings.policy;
         let limit = policy.server_limit(&groups);
-        let user_json = if self.arbiter.is_some() {
+        let user_json = if self.arbiter.is_some() || self.wants_models() {
             user.hook_model()
         } else {
             String::new()
@@ -245,10 +264,21 @@ impl Planner<'_> {
         let mut stays = false;
         for (name, raw) in servers.0 {
             self.report.servers_seen += 1;
-            match self
+            let (decision, facts) = self
                 .plan_server(&user.name, &name, &raw, limit, &user_json)
-                .await
-            {
+                .await;
+            let decision = match facts {
+                Some(facts) => {
+                    self.gate_server(&user.name, &name, &raw, decision, facts, &user_json)
+                }
+                None => decision,
+            };
+            if let Ok(job) = &decision {
+                if job.probe_at.is_none() {
+                    log_cull(&user.name, job, self.settings.dry_run);
+                }
+            }
+            match decision {
                 Ok(job) => to_stop.push(job),
                 Err(keep) => {
                     alive += 1;
@@ -285,6 +315,33 @@ impl Planner<'_> {
         true
     }
 
+    /// A server's decision after the warning gate: a cull that is due may have to wait.
+    fn gate_server(
+        &mut self,
+        user: &str,
+        name: &str,
+        raw: &RawValue,
+        decision: Result<ServerJob, KeepReason>,
+        facts: ServerFacts,
+        user_json: &str,
+    ) -> Result<ServerJob, KeepReason> {
+        let due_now = decision.as_ref().ok().map(|job| job.reason);
+        let gated = self.gate(Candidate {
+            key: Key {
+                kind: Kind::Server,
+                user: user.to_owned(),
+                server: name.to_owned(),
+            },
+            stretch: facts.stretch,
+            due_now,
+            due: facts.due,
+            inactive: facts.inactive,
+            user_json,
+            server_json: Some(raw.get()),
+        });
+        decision.and_then(|job| gated.map(|()| job))
+    }
+
     /// Users no rule may touch: exempt ones, and with group rules, those whose groups are unknown.
     fn user_gate(&self, user: &User, groups: &[String]) -> Option<KeepReason> {
         let policy = &self.settings.policy;
@@ -319,7 +376,32 @@ impl Planner<'_> {
             last_activity: user.last_activity.as_deref(),
         };
         let idleness = user_idleness(&facts, now);
-        match decide_user(policy, policy.user_limit(groups), &facts, alive, now) {
+        let limit = policy.user_limit(groups);
+        let decision = decide_user(policy, limit, &facts, alive, now);
+        let decision = if alive == 0 && self.warns_for(Kind::User).is_some() {
+            let user_json = if self.wants_models() {
+                user.hook_model()
+            } else {
+                String::new()
+            };
+            let gated = self.gate(Candidate {
+                key: Key {
+                    kind: Kind::User,
+                    user: user.name.clone(),
+                    server: String::new(),
+                },
+                stretch: stretch(user.last_activity.as_deref(), user.created.as_deref()),
+                due_now: decision.as_ref().ok().copied(),
+                due: user_due_in(policy, limit, &facts, now),
+                inactive: idleness.inactive,
+                user_json: &user_json,
+                server_json: None,
+            });
+            decision.and_then(|reason| gated.map(|()| reason))
+        } else {
+            decision
+        };
+        match decision {
             Ok(reason) => Some((reason, idleness.inactive)),
             Err(keep) => {
                 log::debug!(
@@ -345,7 +427,23 @@ impl Planner<'_> {
         raw: &RawValue,
         limit: f64,
         user_json: &str,
-    ) -> Result<ServerJob, KeepReason> {
+    ) -> (Result<ServerJob, KeepReason>, Option<ServerFacts>) {
+        match self.judge_server(user, name, raw, limit, user_json).await {
+            Ok((decision, facts)) => (decision, Some(facts)),
+            Err(keep) => (Err(keep), None),
+        }
+    }
+
+    /// `Err` for a server skipped before it is judged (pending, unreadable); otherwise the
+    /// policy's decision, and what warnings need to know.
+    async fn judge_server(
+        &self,
+        user: &str,
+        name: &str,
+        raw: &RawValue,
+        limit: f64,
+        user_json: &str,
+    ) -> Result<(Result<ServerJob, KeepReason>, ServerFacts), KeepReason> {
         let now = self.settings.now;
         let log_name = log_name(user, name);
         let server: Server = serde_json::from_str(raw.get()).map_err(|e| {
@@ -392,9 +490,35 @@ impl Planner<'_> {
             }),
             _ => None,
         };
+        let facts = ServerFacts {
+            stretch: stretch(server.last_activity.as_deref(), server.started.as_deref()),
+            due: if self.warns_for(Kind::Server).is_some() {
+                server_due_in(policy, limit, name, &idleness)
+            } else {
+                None
+            },
+            inactive: idleness.inactive,
+        };
+        Ok((
+            self.decide(user, name, &server, &idleness, limit, verdict),
+            facts,
+        ))
+    }
+
+    fn decide(
+        &self,
+        user: &str,
+        name: &str,
+        server: &Server,
+        idleness: &Idleness,
+        limit: f64,
+        verdict: Option<bool>,
+    ) -> Result<ServerJob, KeepReason> {
+        let log_name = log_name(user, name);
+        let policy = &self.settings.policy;
         let inactive = format_duration(idleness.inactive);
         let age = format_duration(idleness.age);
-        match decide_server(policy, limit, name, &idleness, verdict) {
+        match decide_server(policy, limit, name, idleness, verdict) {
             Ok(reason) => {
                 let work = self.settings.work;
                 let probe = self.probes.is_some() && work.needs_probe(reason, idleness.inactive);
@@ -416,11 +540,8 @@ impl Planner<'_> {
                 };
                 if probe {
                     log::debug!(target: LOG, "Server {log_name} is {}; asking it what it runs", job.why());
-                } else {
-                    if work.enabled() && work.past_busy_timeout(job.inactive) {
-                        job.note = Some("idle past --busy-timeout; not asked".into());
-                    }
-                    log_cull(user, &job, self.settings.dry_run);
+                } else if work.enabled() && work.past_busy_timeout(job.inactive) {
+                    job.note = Some("idle past --busy-timeout; not asked".into());
                 }
                 Ok(job)
             }

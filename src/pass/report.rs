@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::notify::Warning;
 use crate::policy::{CullReason, KeepReason};
 use crate::work::ServerWork;
 
@@ -160,6 +161,10 @@ pub struct PassReport {
     pub skipped: Vec<Skip>,
     pub kept_active: u64,
     pub kept_not_selected: u64,
+    /// Warnings given (or, in a dry run, that would be).
+    pub warned: Vec<Warning>,
+    /// Warnings that a hook or the webhook failed to deliver.
+    pub warning_failures: u64,
     /// The first [`MAX_ERRORS`] error messages; `errors_total` counts them all.
     pub errors: Vec<String>,
     pub errors_total: u64,
@@ -180,6 +185,8 @@ pub struct Totals {
     pub servers: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     pub users: BTreeMap<&'static str, BTreeMap<&'static str, u64>>,
     pub skipped: BTreeMap<&'static str, u64>,
+    /// Warnings given, by kind (`server`, `user`).
+    pub warned: BTreeMap<&'static str, u64>,
 }
 
 impl PassReport {
@@ -237,6 +244,19 @@ impl PassReport {
         }
     }
 
+    /// Count a warning given (a dry run's are only listed), and list it with details.
+    pub fn record_warning(&mut self, warning: Warning) {
+        if !self.dry_run {
+            *self.totals.warned.entry(warning.kind.label()).or_default() += 1;
+            if !warning.delivered {
+                self.warning_failures += 1;
+            }
+        }
+        if self.details {
+            self.warned.push(warning);
+        }
+    }
+
     pub fn record_error(&mut self, message: String) {
         self.errors_total += 1;
         if self.errors.len() < MAX_ERRORS {
@@ -258,8 +278,14 @@ impl PassReport {
                 self.errors_total,
             );
         }
+        let warned: u64 = self.totals.warned.values().sum();
+        let warned = if warned > 0 {
+            format!(", {warned} warned")
+        } else {
+            String::new()
+        };
         format!(
-            "Cull pass {state} in {:.2}s: {} users and {} servers seen, {} servers stopped, {} still stopping, {} users deleted, {} errors",
+            "Cull pass {state} in {:.2}s: {} users and {} servers seen, {} servers stopped, {} still stopping, {} users deleted, {} errors{warned}",
             self.seconds,
             self.users_seen,
             self.servers_seen,

@@ -263,7 +263,7 @@ fn block_on<F: std::future::Future>(work: F) -> F::Output {
 
 fn pass(hub: &MemoryHub, options: &PassOptions, act_after: Option<usize>) -> PassReport {
     let settings = options.settings(NOW, act_after);
-    block_on(run_pass(hub, &settings, None, None))
+    block_on(run_pass(hub, &settings, None, None, None))
 }
 
 fn outcomes(report: &PassReport) -> Vec<(String, Option<String>, Outcome)> {
@@ -436,7 +436,7 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
     };
     let settings =
         options(r#"{"keep_busy_kernels": true, "busy_timeout": 90000}"#).settings(NOW, None);
-    let report = block_on(run_pass(&hub, &settings, None, Some(&probes)));
+    let report = block_on(run_pass(&hub, &settings, None, Some(&probes), None));
     let stopped: Vec<_> = outcomes(&report).into_iter().map(|(u, _, _)| u).collect();
     assert_eq!(stopped, ["ancient", "idle", "unreachable"]);
     let kept: Vec<_> = report
@@ -463,3 +463,6 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
         "the busy server is remembered"
     );
 }
+
+#[cfg(test)]
+mod warnings;

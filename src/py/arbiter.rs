@@ -1,4 +1,5 @@
-//! The `cull_arbiter` hook: a Python coroutine function awaited on the caller's event loop.
+//! The `cull_arbiter` and `warn_hook` hooks: Python coroutine functions awaited on the
+//! caller's event loop.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -6,6 +7,7 @@ use std::pin::Pin;
 use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 
+use crate::notify::{WarnHook, Warning};
 use crate::pass::Arbiter;
 
 /// An arbiter backed by a Python coroutine function `(inactive, inactive_limit, server_json,
@@ -39,6 +41,40 @@ impl Arbiter for PyArbiter {
                 Ok(value) => Python::attach(|py| value.bind(py).is_truthy().unwrap_or(false)),
                 Err(e) => {
                     log::error!(target: "cull_idle", "The cull_arbiter hook failed, not culling: {e}");
+                    false
+                }
+            }
+        })
+    }
+}
+
+/// A warning hook backed by a Python coroutine function `(warning_json, user_json,
+/// server_json)` that already handles sync/async hooks, and answers whether it worked.
+pub struct PyWarnHook {
+    pub func: Py<PyAny>,
+    pub locals: TaskLocals,
+}
+
+impl WarnHook for PyWarnHook {
+    fn warn<'a>(&'a self, warning: &'a Warning) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            let text = serde_json::to_string(warning).unwrap_or_default();
+            let awaiting = Python::attach(|py| {
+                let coroutine = self.func.bind(py).call1((
+                    text,
+                    warning.user_json.as_str(),
+                    warning.server_json.as_deref(),
+                ))?;
+                pyo3_async_runtimes::into_future_with_locals(&self.locals, coroutine)
+            });
+            let answer = match awaiting {
+                Ok(future) => future.await,
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(value) => Python::attach(|py| value.bind(py).is_truthy().unwrap_or(false)),
+                Err(e) => {
+                    log::error!(target: "cull_idle", "The warn_hook failed for {}: {e}", warning.subject());
                     false
                 }
             }

@@ -7,12 +7,20 @@ use pyo3::types::PyType;
 
 use crate::http::{ErrorKind, HttpError};
 use crate::options::OptionsError;
+use crate::state::StateError;
 
 /// Why a call into the core failed.
 #[derive(Debug)]
 pub enum CoreError {
     Options(OptionsError),
     Http(HttpError),
+    State(StateError),
+}
+
+impl From<StateError> for CoreError {
+    fn from(e: StateError) -> Self {
+        CoreError::State(e)
+    }
 }
 
 impl From<OptionsError> for CoreError {
@@ -35,6 +43,8 @@ pub fn config_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
 pub fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
     let (class, message) = match error {
         CoreError::Options(e) => ("ConfigError", e.to_string()),
+        // A state file that cannot be used is a setting to fix, not a reason to start afresh.
+        CoreError::State(e) => ("ConfigError", e.to_string()),
         CoreError::Http(e) => match e.kind() {
             ErrorKind::Config => ("ConfigError", e.to_string()),
             ErrorKind::File => {

@@ -15,12 +15,14 @@ use pyo3::prelude::*;
 
 use crate::http::{ApiToken, Retry};
 use crate::hub::{HubClient, HubSettings, TlsFiles};
+use crate::notify::{WarnHook, WebhookClient};
 use crate::options::PassOptions;
-use crate::pass::{run_pass, Arbiter, Probes};
+use crate::pass::{run_pass, Arbiter, Probes, Warnings};
 use crate::probe::{ProbeClient, ProbeSettings};
+use crate::state::StateDb;
 use crate::work::BusyMemory;
 
-use arbiter::PyArbiter;
+use arbiter::{PyArbiter, PyWarnHook};
 use errors::{config_error, to_py, CoreError};
 use task::Task;
 
@@ -54,13 +56,16 @@ pub struct Hub {
     probe_settings: ProbeSettings,
     /// Servers kept for their work, across the passes made over this connection.
     memory: Arc<Mutex<BusyMemory>>,
+    /// The warnings given (`state_file`, else in memory on first use).
+    state: OnceLock<Arc<StateDb>>,
+    webhook: Option<Arc<WebhookClient>>,
     url: String,
 }
 
 #[pymethods]
 impl Hub {
     #[new]
-    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=10, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5, probe_timeout=10.0))]
+    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=10, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5, probe_timeout=10.0, state_file=None, warn_webhook=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -74,6 +79,8 @@ impl Hub {
         retries: u32,
         backoff: f64,
         probe_timeout: f64,
+        state_file: Option<String>,
+        warn_webhook: Option<String>,
     ) -> PyResult<Self> {
         if token.is_empty() {
             return Err(config_error(
@@ -114,11 +121,29 @@ impl Hub {
         let client = py
             .detach(|| HubClient::new(&settings))
             .map_err(|e| to_py(py, &e.into()))?;
+        let webhook = match warn_webhook {
+            Some(hook_url) => Some(Arc::new(
+                py.detach(|| {
+                    WebhookClient::new(&hook_url, settings.request_timeout, retry, client.limiter())
+                })
+                .map_err(|e| to_py(py, &e.into()))?,
+            )),
+            None => None,
+        };
+        let state = OnceLock::new();
+        if let Some(path) = state_file {
+            let db = py
+                .detach(|| StateDb::open(&path))
+                .map_err(|e| to_py(py, &e.into()))?;
+            let _ = state.set(Arc::new(db));
+        }
         Ok(Hub {
             client: Arc::new(client),
             prober: OnceLock::new(),
             probe_settings,
             memory: Arc::default(),
+            state,
+            webhook,
             url,
         })
     }
@@ -126,13 +151,14 @@ impl Hub {
     /// Start one pass with `options` (a JSON object, see [`PassOptions`]) on the runtime; see
     /// [`Task`]. Must be called from a running asyncio loop when an arbiter is given (it is
     /// awaited on that loop). `act_after` is for tests: act in small batches.
-    #[pyo3(signature = (options, *, now, arbiter=None, act_after=None))]
+    #[pyo3(signature = (options, *, now, arbiter=None, warn_hook=None, act_after=None))]
     fn start_pass(
         &self,
         py: Python<'_>,
         options: &str,
         now: f64,
         arbiter: Option<Py<PyAny>>,
+        warn_hook: Option<Py<PyAny>>,
         act_after: Option<usize>,
     ) -> PyResult<Task> {
         let options = PassOptions::from_json(options).map_err(|e| to_py(py, &e.into()))?;
@@ -155,7 +181,25 @@ impl Hub {
             None
         };
         let memory = Arc::clone(&self.memory);
+        let warn_hook = match warn_hook {
+            Some(func) => Some(PyWarnHook {
+                func,
+                locals: pyo3_async_runtimes::tokio::get_current_locals(py)?,
+            }),
+            None => None,
+        };
+        let state = if settings.warns() {
+            Some(self.state(py)?)
+        } else {
+            None
+        };
+        let webhook = self.webhook.clone();
         Task::spawn(async move {
+            let warnings = state.as_ref().map(|state| Warnings {
+                state: state.as_ref(),
+                hook: warn_hook.as_ref().map(|h| h as &dyn WarnHook),
+                webhook: webhook.as_deref(),
+            });
             let probes = probe_client.as_ref().map(|probe_client| Probes {
                 client: probe_client.as_ref(),
                 memory: &memory,
@@ -165,6 +209,7 @@ impl Hub {
                 &settings,
                 hook.as_ref().map(|h| h as &dyn Arbiter),
                 probes.as_ref(),
+                warnings.as_ref(),
             )
             .await;
             Ok(serde_json::to_string(&report).unwrap_or_default())
@@ -186,6 +231,14 @@ impl Hub {
 }
 
 impl Hub {
+    fn state(&self, py: Python<'_>) -> PyResult<Arc<StateDb>> {
+        if let Some(state) = self.state.get() {
+            return Ok(Arc::clone(state));
+        }
+        let db = StateDb::open(":memory:").map_err(|e| to_py(py, &e.into()))?;
+        Ok(Arc::clone(self.state.get_or_init(|| Arc::new(db))))
+    }
+
     fn probe_client(&self, py: Python<'_>) -> PyResult<Arc<ProbeClient>> {
         if let Some(client) = self.prober.get() {
             return Ok(Arc::clone(client));

@@ -1,0 +1,239 @@
+//! Warnings before culling, within a pass: the gate each due server and user passes, the
+//! state it writes, and delivering what it gave.
+//!
+//! A warning is recorded in the state before it is delivered, and a cull goes ahead only for
+//! what the state says was warned at least the window ago. A state that cannot be written
+//! gives no new warnings (and so allows no new culls) for the rest of the pass; a delivery
+//! that fails is logged and counted, and the cull goes ahead on schedule.
+
+use futures::stream::{self, StreamExt};
+
+use crate::notify::{WarnHook, Warning, WebhookClient};
+use crate::policy::{CullReason, KeepReason};
+use crate::state::{Entry, Key, Kind, StateDb, Write};
+use crate::timestamp::{format_duration, format_utc};
+use crate::warn::{gate, Gate};
+
+use super::plan::Planner;
+use super::LOG;
+
+/// Where warnings are remembered and how they are delivered.
+pub struct Warnings<'a> {
+    pub state: &'a StateDb,
+    pub hook: Option<&'a dyn WarnHook>,
+    pub webhook: Option<&'a WebhookClient>,
+}
+
+/// What a pass has decided about warnings and not yet written or delivered.
+#[derive(Default)]
+pub(super) struct Book {
+    pending: Vec<Warning>,
+    writes: Vec<Write>,
+    /// The state failed: no new warnings, and no sweep, in this pass.
+    broken: bool,
+}
+
+/// A server or user that a gate looks at.
+pub(super) struct Candidate<'a> {
+    pub key: Key,
+    pub stretch: String,
+    /// The pass would cull it now, and why.
+    pub due_now: Option<CullReason>,
+    /// When the policy (with the default arbiter) will cull it, and why.
+    pub due: Option<(CullReason, f64)>,
+    pub inactive: Option<f64>,
+    pub user_json: &'a str,
+    pub server_json: Option<&'a str>,
+}
+
+impl Planner<'_> {
+    pub fn warns_for(&self, kind: Kind) -> Option<f64> {
+        let window = match kind {
+            Kind::Server => self.settings.warn_before,
+            Kind::User => self.settings.warn_users_before,
+        };
+        self.warnings.filter(|_| window > 0.0).map(|_| window)
+    }
+
+    pub fn wants_models(&self) -> bool {
+        self.warnings.is_some_and(|w| w.hook.is_some())
+    }
+
+    /// `Ok(())` if a cull that is due now may go ahead (or none is due); otherwise why not.
+    pub(super) fn gate(&mut self, candidate: Candidate<'_>) -> Result<(), KeepReason> {
+        let (Some(warnings), Some(window)) = (self.warnings, self.warns_for(candidate.key.kind))
+        else {
+            return Ok(());
+        };
+        let due_in = if candidate.due_now.is_some() {
+            Some(0.0)
+        } else {
+            candidate.due.map(|(_, seconds)| seconds)
+        };
+        if due_in.is_none_or(|d| d > window) {
+            return Ok(());
+        }
+        let now = self.settings.now;
+        let entry = match warnings.state.lookup(&candidate.key) {
+            Ok(entry) => entry,
+            Err(e) => {
+                self.state_failed(&e);
+                return candidate
+                    .due_now
+                    .map_or(Ok(()), |_| Err(KeepReason::NotWarned));
+            }
+        };
+        let held = |cull_at: f64| {
+            candidate
+                .due_now
+                .map_or(Ok(()), |_| Err(KeepReason::Warned(format_utc(cull_at))))
+        };
+        match gate(due_in, window, now, entry.as_ref(), &candidate.stretch) {
+            Gate::Quiet => Ok(()),
+            Gate::Go => {
+                self.book.writes.push(Write::Seen(candidate.key));
+                Ok(())
+            }
+            Gate::Wait { cull_at } => {
+                self.book.writes.push(Write::Seen(candidate.key));
+                held(cull_at)
+            }
+            Gate::Warn { .. } if self.book.broken => candidate
+                .due_now
+                .map_or(Ok(()), |_| Err(KeepReason::NotWarned)),
+            Gate::Warn { cull_at } => {
+                let reason = candidate
+                    .due_now
+                    .or(candidate.due.map(|(reason, _)| reason))
+                    .unwrap_or(CullReason::Idle);
+                let warning = Warning {
+                    kind: candidate.key.kind,
+                    user: candidate.key.user.clone(),
+                    server: (candidate.key.kind == Kind::Server)
+                        .then(|| candidate.key.server.clone()),
+                    reason,
+                    inactive: candidate.inactive,
+                    cull_at,
+                    delivered: false,
+                    user_json: candidate.user_json.to_owned(),
+                    server_json: candidate.server_json.map(str::to_owned),
+                };
+                if self.settings.dry_run {
+                    log::info!(target: LOG, "Would warn user {}: {}", warning.user, sentence(&warning));
+                    self.report.record_warning(warning);
+                } else {
+                    self.book.writes.push(Write::Warned {
+                        key: candidate.key,
+                        entry: Entry {
+                            stretch: candidate.stretch,
+                            warned_at: now,
+                            cull_at,
+                        },
+                        reason: reason.label(),
+                    });
+                    self.book.pending.push(warning);
+                }
+                held(cull_at)
+            }
+        }
+    }
+
+    fn state_failed(&mut self, error: &rusqlite::Error) {
+        if !self.book.broken {
+            log::error!(
+                target: LOG,
+                "Cannot use the state file ({error}); no new warnings, and no culls that need one, until it works again"
+            );
+        }
+        self.book.broken = true;
+        self.report.record_error(format!("state file: {error}"));
+    }
+
+    /// Whether enough warnings wait to deliver them before the listing goes on.
+    pub fn warnings_waiting(&self) -> usize {
+        self.book.pending.len() + self.book.writes.len()
+    }
+
+    /// Record what the gates decided, then deliver the warnings given, concurrently.
+    pub async fn deliver_warnings(&mut self) {
+        let Some(warnings) = self.warnings else {
+            return;
+        };
+        let writes = std::mem::take(&mut self.book.writes);
+        let pending = std::mem::take(&mut self.book.pending);
+        if let Err(e) = warnings.state.write(&writes, self.settings.now) {
+            // Not recorded, so not given: those servers were kept, and are warned once the
+            // state works again.
+            self.state_failed(&e);
+            return;
+        }
+        let concurrency = self.hub.concurrency().max(1);
+        let delivered: Vec<Warning> = stream::iter(pending)
+            .map(|mut warning| async move {
+                log::info!(
+                    target: LOG,
+                    user = warning.user.as_str(), action = "warn", kind = warning.kind.label(),
+                    reason = warning.reason.label(), cull_at = format_utc(warning.cull_at).as_str();
+                    "Warning user {}: {}", warning.user, sentence(&warning)
+                );
+                let mut ok = true;
+                if let Some(hook) = warnings.hook {
+                    ok &= hook.warn(&warning).await;
+                }
+                if let Some(webhook) = warnings.webhook {
+                    if let Err(e) = webhook.post(&warning).await {
+                        log::error!(target: LOG, "Cannot deliver the warning for {}: {e}", warning.subject());
+                        ok = false;
+                    }
+                }
+                warning.delivered = ok;
+                warning
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        for warning in delivered {
+            if !warning.delivered {
+                self.report
+                    .record_error(format!("warning for {}: not delivered", warning.subject()));
+            }
+            self.report.record_warning(warning);
+        }
+    }
+
+    /// After a complete pass, forget the warnings it did not see again: their servers were
+    /// culled, became active, or are gone.
+    pub fn sweep_warnings(&mut self) {
+        let Some(warnings) = self.warnings else {
+            return;
+        };
+        if !self.report.complete || self.book.broken || self.settings.dry_run {
+            return;
+        }
+        match warnings.state.sweep(self.settings.now) {
+            Ok(0) => {}
+            Ok(n) => {
+                log::debug!(target: LOG, "Forgot {n} warnings for servers and users no longer due");
+            }
+            Err(e) => self.state_failed(&e),
+        }
+    }
+}
+
+/// `server alice/lab will be culled at T (inactive for 00:50:00)`.
+fn sentence(warning: &Warning) -> String {
+    let verb = if warning.server.is_some() {
+        "culled"
+    } else {
+        "deleted"
+    };
+    format!(
+        "{} will be {verb} at {} ({})",
+        warning.subject(),
+        format_utc(warning.cull_at),
+        match warning.reason {
+            CullReason::Idle => format!("inactive for {}", format_duration(warning.inactive)),
+            CullReason::MaxAge => "max age".to_owned(),
+        }
+    )
+}
