@@ -248,6 +248,32 @@ impl StateDb {
         tx.commit()
     }
 
+    /// Move each warning's time to when it was delivered, so that the window counts from
+    /// the moment people had it: `(key, warned_at, cull_at)`.
+    pub fn confirm(&self, delivered: &[(Key, f64, f64)]) -> Result<(), rusqlite::Error> {
+        if delivered.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE warnings SET warned_at = ?4, cull_at = max(cull_at, ?5)
+                 WHERE kind = ?1 AND user = ?2 AND server = ?3",
+            )?;
+            for (key, warned_at, cull_at) in delivered {
+                update.execute(params![
+                    key.kind.label(),
+                    key.user,
+                    key.server,
+                    warned_at,
+                    cull_at
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+
     /// After a complete pass made at `now`: forget what it did not see again. Returns how many.
     pub fn sweep(&self, now: f64) -> Result<usize, rusqlite::Error> {
         self.conn()
@@ -307,6 +333,9 @@ mod tests {
         db.write(&[warned("a", 100.0), warned("b", 100.0)], 100.0)
             .unwrap();
         assert_eq!(db.lookup(&key("a")).unwrap().unwrap().cull_at, 160.0);
+        db.confirm(&[(key("a"), 101.0, 161.0)]).unwrap();
+        let a = db.lookup(&key("a")).unwrap().unwrap();
+        assert_eq!((a.warned_at, a.cull_at), (101.0, 161.0));
         db.write(&[Write::Seen(key("a"))], 200.0).unwrap();
         assert_eq!(db.sweep(200.0).unwrap(), 1);
         assert!(db.lookup(&key("b")).unwrap().is_none());

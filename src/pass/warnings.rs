@@ -1,8 +1,9 @@
 //! Warnings before culling, within a pass: the gate each due server and user passes, the
 //! state it writes, and delivering what it gave.
 //!
-//! A warning is recorded in the state before it is delivered, and a cull goes ahead only for
-//! what the state says was warned at least the window ago. A state that cannot be written
+//! A warning is recorded in the state before it is delivered, and its time is moved to when
+//! its delivery ended, so that a cull, which goes ahead only for what the state says was
+//! warned at least the window ago, never comes sooner than that after people had it. A state that cannot be written
 //! gives no new warnings (and so allows no new culls) for the rest of the pass; a delivery
 //! that fails is logged and counted, and the cull goes ahead on schedule.
 
@@ -168,7 +169,8 @@ impl Planner<'_> {
             return;
         }
         let concurrency = self.hub.concurrency().max(1);
-        let delivered: Vec<Warning> = stream::iter(pending)
+        let (now, started) = (self.settings.now, self.started);
+        let delivered: Vec<(Warning, f64)> = stream::iter(pending)
             .map(|mut warning| async move {
                 log::info!(
                     target: LOG,
@@ -187,12 +189,32 @@ impl Planner<'_> {
                     }
                 }
                 warning.delivered = ok;
-                warning
+                let done = now + started.elapsed().as_secs_f64();
+                (warning, done)
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        for warning in delivered {
+        let window = |kind| match kind {
+            Kind::Server => self.settings.warn_before,
+            Kind::User => self.settings.warn_users_before,
+        };
+        let confirmed: Vec<(Key, f64, f64)> = delivered
+            .iter()
+            .map(|(w, done)| {
+                let key = Key {
+                    kind: w.kind,
+                    user: w.user.clone(),
+                    server: w.server.clone().unwrap_or_default(),
+                };
+                (key, *done, done + window(w.kind))
+            })
+            .collect();
+        if let Err(e) = warnings.state.confirm(&confirmed) {
+            // The first record stands: the window then counts from just before delivery.
+            self.state_failed(&e);
+        }
+        for (warning, _) in delivered {
             if !warning.delivered {
                 self.report
                     .record_error(format!("warning for {}: not delivered", warning.subject()));

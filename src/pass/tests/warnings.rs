@@ -71,7 +71,11 @@ fn warned_once_then_culled_no_sooner_than_the_window_after() {
     let (report, given) = culler.pass(&hub, 0.0);
     assert_eq!(given, ["server late", "server soon"]);
     assert_eq!(report.totals.warned.get("server"), Some(&2));
-    assert_eq!(report.totals.skipped.get("warned"), Some(&1), "late is held");
+    assert_eq!(
+        report.totals.skipped.get("warned"),
+        Some(&1),
+        "late is held"
+    );
     assert!(stopped(&hub).is_empty());
     // Passes inside the window warn nobody again and stop nothing, though soon is due at 300.
     for later in [100.0, 400.0, 599.0] {
@@ -79,7 +83,8 @@ fn warned_once_then_culled_no_sooner_than_the_window_after() {
         assert!(given.is_empty(), "{later}: {given:?}");
         assert!(stopped(&hub).is_empty(), "{later}");
     }
-    let (report, given) = culler.pass(&hub, 600.0);
+    // The window counts from the end of the delivery, a moment after the pass began.
+    let (report, given) = culler.pass(&hub, 601.0);
     assert!(given.is_empty());
     assert_eq!(report.count(super::Outcome::Stopped, true), 2);
     assert!(!hub.calls().iter().any(|c| c.contains("busy")));
@@ -103,8 +108,11 @@ fn a_server_active_again_is_kept_and_its_next_stretch_warned_again() {
     assert_eq!(given, ["server u"]);
     assert!(stopped(&hub).is_empty());
     culler.pass(&hub, 3800.0);
-    assert!(stopped(&hub).is_empty(), "due at 3400 s idle, but warned only at 3500");
-    culler.pass(&hub, 4100.0);
+    assert!(
+        stopped(&hub).is_empty(),
+        "due at 3400 s idle, but warned only at 3500"
+    );
+    culler.pass(&hub, 4101.0);
     assert_eq!(stopped(&hub).len(), 1);
 }
 
@@ -133,7 +141,7 @@ fn users_are_warned_before_they_are_deleted() {
     assert!(hub.calls().is_empty());
     culler.pass(&hub, 86_399.0);
     assert!(hub.calls().is_empty());
-    culler.pass(&hub, 86_400.0);
+    culler.pass(&hub, 86_401.0);
     assert_eq!(hub.calls(), ["delete gone"]);
 }
 

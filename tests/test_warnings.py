@@ -1,0 +1,310 @@
+"""Warnings before culling, on a real Hub, with a webhook receiver that the suite runs.
+
+Times are the Hub's and the culler's own: a server past its limit is warned at a pass and
+culled at the first pass at least ``--warn-before`` later; tests wait for those log lines and
+check the order and spacing that the guarantee promises, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import signal
+import sqlite3
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Optional
+
+import pytest
+
+import cull_idle
+
+from culler_process import Culler, run
+from helpers import ACTIVE, IDLE, http_get, sample, setup_servers
+from hubharness.launcher import free_port
+
+SECRET_PATH = "/services/T000/B000/webhook-secret-key"
+STAMP = re.compile(r"^\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})")
+
+
+class Receiver:
+    """An incoming webhook: records each POST; answers 200, 500 (``fail``) or never (``hang``)."""
+
+    def __init__(self, mode: str = "ok") -> None:
+        self.mode = mode
+        self.posts: queue.Queue[tuple[dict[str, str], dict[str, Any]]] = queue.Queue()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.posts.put((dict(self.headers), json.loads(body)))
+                if receiver.mode == "hang":
+                    time.sleep(30)
+                self.send_response(500 if receiver.mode == "fail" else 200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{SECRET_PATH}"
+
+    def all(self) -> list[dict[str, Any]]:
+        out = []
+        while True:
+            try:
+                out.append(self.posts.get_nowait()[1])
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def stamp(line: str) -> datetime:
+    match = STAMP.match(line)
+    assert match, line
+    return datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f")
+
+
+def culler(hub: Any, tmp_path: Any, *args: str, token: Optional[str] = None, **env: str) -> Culler:
+    return Culler(
+        [
+            f"--url={hub.api_url}",
+            "--timeout=600",
+            "--cull-every=1",
+            f"--state-file={tmp_path / 'state.sqlite'}",
+            *args,
+        ],
+        {"JUPYTERHUB_API_TOKEN": token or hub.cull_users_token, **env},
+        cwd=str(tmp_path),
+    )
+
+
+def test_a_server_past_its_limit_is_warned_then_culled_a_window_later(hub, receiver, tmp_path):
+    setup_servers(
+        hub, {("late", ""): {"last_activity_ago": IDLE}, ("busy", ""): {"last_activity_ago": ACTIVE}}
+    )
+    c = culler(hub, tmp_path, "--warn-before=2", f"--warn-webhook={receiver.url}", "--log-level=debug")
+    try:
+        warned = c.wait_for(
+            r"Warning user late: server late will be culled at .* \(inactive for 00:1\d:\d\d\)"
+        )
+        culled = c.wait_for(r"Culling server late")
+        assert (stamp(culled) - stamp(warned)).total_seconds() >= 2
+        hub.wait_for(lambda: not hub.running("late"), "late's server to stop")
+        assert hub.running("busy")
+    finally:
+        c.kill()
+    (headers, body), *rest = [receiver.posts.get_nowait() for _ in range(receiver.posts.qsize())]
+    assert rest == [], "one warning for one idle stretch"
+    assert body["user"] == "late" and body["server"] == "" and body["reason"] == "idle"
+    assert IDLE <= body["inactive_seconds"] < IDLE + 60
+    cull_at = datetime.strptime(body["cull_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert abs(cull_at - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert body["text"].startswith("late's server will be stopped at ") and body["text"].endswith(".")
+    # The Hub's token goes to the Hub only; the webhook's URL is a secret too, at DEBUG as well.
+    assert not any(k.lower() == "authorization" for k in headers)
+    assert hub.cull_users_token not in json.dumps(headers)
+    assert SECRET_PATH not in c.output and "webhook-secret" not in c.output
+
+
+def test_warned_once_inside_the_window_never_when_active_and_a_group_timeout_moves_it(
+    hub, receiver, tmp_path
+):
+    # timeout 600 s, window 300 s: "soon" (idle 500 s) is due in 100 s, so warned; "busy" is
+    # due in 590 s and "gpu" (group limit 7200 s) in 6700 s, so neither is.
+    setup_servers(
+        hub,
+        {
+            ("soon", ""): {"last_activity_ago": 500},
+            ("busy", ""): {"last_activity_ago": ACTIVE},
+            ("gpu", ""): {"last_activity_ago": 500},
+        },
+    )
+    hub.create_group("gpu", ["gpu"])
+    c = culler(
+        hub,
+        tmp_path,
+        "--warn-before=300",
+        "--group-timeout=gpu=7200",
+        f"--warn-webhook={receiver.url}",
+        token=hub.cull_groups_token,
+    )
+    try:
+        for _ in range(4):
+            c.wait_for(r"Cull pass done")
+    finally:
+        c.kill()
+    bodies = receiver.all()
+    assert [(b["user"], b["server"]) for b in bodies] == [("soon", "")], bodies
+    assert c.output.count("Warning user") == 1
+    assert hub.running("soon") and hub.running("busy") and hub.running("gpu")
+
+
+def test_a_restarted_culler_does_not_warn_again_and_culls_on_time(hub, receiver, tmp_path):
+    setup_servers(hub, {("late", ""): {"last_activity_ago": IDLE}})
+    args = ("--warn-before=3", f"--warn-webhook={receiver.url}")
+    first = culler(hub, tmp_path, *args)
+    try:
+        warned = first.wait_for(r"Warning user late")
+        first.wait_for(r"Cull pass done")
+        code, _ = first.signal_and_time(signal.SIGTERM)
+        assert code == 0
+    finally:
+        first.kill()
+    assert hub.running("late")
+    second = culler(hub, tmp_path, *args)
+    try:
+        culled = second.wait_for(r"Culling server late", timeout=60)
+    finally:
+        second.kill()
+    assert (stamp(culled) - stamp(warned)).total_seconds() >= 3
+    assert "Warning user" not in second.output
+    assert len(receiver.all()) == 1
+
+
+@pytest.mark.parametrize("mode", ["fail", "hang"])
+def test_a_broken_webhook_is_counted_and_the_cull_goes_ahead(hub, tmp_path, mode):
+    receiver = Receiver(mode)
+    port = free_port()
+    setup_servers(hub, {("late", ""): {"last_activity_ago": IDLE}})
+    c = culler(
+        hub,
+        tmp_path,
+        "--warn-before=1",
+        f"--warn-webhook={receiver.url}",
+        f"--metrics-bind=127.0.0.1:{port}",
+        JUPYTERHUB_REQUEST_TIMEOUT="1",
+    )
+    try:
+        c.wait_for(r"Cannot deliver the warning for server late", timeout=60)
+        c.wait_for(r"Culling server late", timeout=60)
+        c.wait_for(r"Cull pass done")
+        _, _, metrics = http_get(f"http://127.0.0.1:{port}/metrics")
+    finally:
+        c.kill()
+        receiver.close()
+    assert sample(metrics, 'cull_idle_warnings_total{kind="server"}') == 1
+    assert sample(metrics, "cull_idle_warning_failures_total") == 1
+    assert "Traceback" not in c.output and SECRET_PATH not in c.output
+
+
+def test_users_are_warned_before_deletion(hub, receiver, tmp_path):
+    hub.create_users(["leaver"])
+    hub.set_times([{"user": "leaver", "user_last_activity_ago": IDLE, "user_created_ago": IDLE}])
+    c = culler(hub, tmp_path, "--cull-users", "--warn-users-before=2", f"--warn-webhook={receiver.url}")
+    try:
+        warned = c.wait_for(r"Warning user leaver: user leaver will be deleted at ")
+        deleted = c.wait_for(r"Culling user leaver")
+        hub.wait_for(lambda: hub.user("leaver") is None, "leaver to be deleted")
+    finally:
+        c.kill()
+    assert (stamp(deleted) - stamp(warned)).total_seconds() >= 2
+    (body,) = receiver.all()
+    assert body["server"] is None and body["text"].startswith("The user leaver will be deleted")
+
+
+def test_a_dry_run_says_what_it_would_warn_and_delivers_nothing(hub, receiver, tmp_path):
+    setup_servers(hub, {("late", ""): {"last_activity_ago": IDLE}})
+    code, output = run(
+        [
+            f"--url={hub.api_url}",
+            "--timeout=600",
+            "--once",
+            "--dry-run",
+            "--warn-before=60",
+            f"--warn-webhook={receiver.url}",
+            f"--state-file={tmp_path / 'state.sqlite'}",
+        ],
+        {"JUPYTERHUB_API_TOKEN": hub.cull_token},
+    )
+    assert code == 0, output
+    assert "Would warn user late: server late will be culled at" in output
+    assert receiver.all() == [] and hub.running("late")
+
+
+async def test_the_hook_gets_the_models_and_its_failure_is_counted(hub):
+    setup_servers(
+        hub, {("late", ""): {"last_activity_ago": IDLE}, ("late2", "lab"): {"last_activity_ago": IDLE}}
+    )
+    seen: list[dict[str, Any]] = []
+
+    async def hook(**kwargs: Any) -> None:
+        if kwargs["server"] and kwargs["server"]["name"] == "lab":
+            raise RuntimeError("mail server down")
+        seen.append(kwargs)
+
+    connection = cull_idle.connect(hub.api_url, hub.cull_token)
+    report = await cull_idle.run_pass(connection, 600, warn_before=3600, warn_hook=hook)
+    (given,) = seen
+    assert given["user"]["name"] == "late" and given["server"]["name"] == ""
+    assert given["reason"] == "idle" and timedelta(seconds=IDLE) <= given["inactive"] < timedelta(
+        seconds=IDLE + 60
+    )
+    assert given["cull_at"].tzinfo is not None
+    assert {(w.user, w.delivered) for w in report.warned} == {("late", True), ("late2", False)}
+    assert report.warning_failures == 1 and report.stopped == []
+    # Warned, so the next pass neither warns again nor culls before the hour is up.
+    again = await cull_idle.run_pass(connection, 600, warn_before=3600, warn_hook=hook)
+    assert again.warned == [] and again.stopped == [] and len(seen) == 1
+
+
+def test_bad_state_files_are_one_line_errors(hub, tmp_path):
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"not a database at all " * 20)
+    newer = tmp_path / "newer.sqlite"
+    with sqlite3.connect(newer) as db:
+        db.execute("PRAGMA user_version = 99")
+    for state, message in [
+        (corrupt, "is not a cull-idle state database"),
+        (newer, "was written by a newer cull-idle (schema 99"),
+        (tmp_path, "cannot open the state file"),
+    ]:
+        code, output = run(
+            [f"--url={hub.api_url}", "--once", "--warn-before=60", f"--state-file={state}"],
+            {"JUPYTERHUB_API_TOKEN": hub.cull_token},
+        )
+        assert code == 2, output
+        assert output.count("\n") == 0 and message in output and "Traceback" not in output, output
+    assert corrupt.read_bytes().startswith(b"not a database"), "never reset"
+
+
+def test_a_second_culler_on_the_same_state_file_names_the_first(hub, tmp_path):
+    first = culler(hub, tmp_path, "--warn-before=60")
+    try:
+        first.wait_for(r"Cull pass done")
+        code, output = run(
+            [
+                f"--url={hub.api_url}",
+                "--once",
+                "--warn-before=60",
+                f"--state-file={tmp_path / 'state.sqlite'}",
+            ],
+            {"JUPYTERHUB_API_TOKEN": hub.cull_token},
+        )
+    finally:
+        first.kill()
+    assert code == 2 and f"in use by another cull-idle (pid {first.proc.pid})" in output, output
+
+
+def test_without_warnings_no_state_file_appears(hub, tmp_path):
+    code, output = run(
+        [f"--url={hub.api_url}", "--once"], {"JUPYTERHUB_API_TOKEN": hub.cull_token}, cwd=str(tmp_path)
+    )
+    assert code == 0, output
+    assert list(tmp_path.iterdir()) == []
