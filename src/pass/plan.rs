@@ -462,6 +462,7 @@ impl Planner<'_> {
             }
             _ => {}
         })?;
+        let mut stretch_text = stretch(server.last_activity.as_deref(), server.started.as_deref());
         if let (Some(probes), Some(inactive)) = (self.probes, idleness.inactive) {
             let since = {
                 let mut memory = lock(probes.memory);
@@ -477,6 +478,12 @@ impl Planner<'_> {
                     format_duration(Some(now - since))
                 );
                 idleness.inactive = Some(now - since);
+                // The proxy's stamps of the culler's own probes move last_activity; the stretch
+                // is the one the memory keeps, or each probe would start a new one.
+                stretch_text = format!(
+                    "kept since {since}|{}",
+                    server.started.as_deref().unwrap_or("")
+                );
             }
         }
         let policy = &self.settings.policy;
@@ -491,7 +498,7 @@ impl Planner<'_> {
             _ => None,
         };
         let facts = ServerFacts {
-            stretch: stretch(server.last_activity.as_deref(), server.started.as_deref()),
+            stretch: stretch_text,
             due: if self.warns_for(Kind::Server).is_some() {
                 server_due_in(policy, limit, name, &idleness)
             } else {
