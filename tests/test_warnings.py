@@ -308,3 +308,54 @@ def test_without_warnings_no_state_file_appears(hub, tmp_path):
     )
     assert code == 0, output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 1 MiB tmpfs, to fill up; the test is skipped where mounting is not allowed."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(directory: Any) -> None:
+    with open(directory / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 512)
+        except OSError:
+            pass
+
+
+def test_a_full_disk_stops_new_warnings_and_their_culls_but_not_the_culler(hub, tmp_path, tiny_disk):
+    state = f"--state-file={tiny_disk / 'state.sqlite'}"
+    setup_servers(hub, {("old", ""): {"last_activity_ago": IDLE}})
+    first = culler(hub, tmp_path, "--warn-before=3", state)
+    try:
+        first.wait_for(r"Warning user old")
+        first.wait_for(r"Cull pass done")
+        assert first.signal_and_time(signal.SIGTERM)[0] == 0
+    finally:
+        first.kill()
+    second = culler(hub, tmp_path, "--warn-before=3", state)
+    try:
+        second.wait_for(r"Cull pass done")
+        fill(tiny_disk)
+        names = [f"new{i}" for i in range(20)]
+        setup_servers(hub, {(n, ""): {"last_activity_ago": IDLE} for n in names})
+        second.wait_for(r"Cannot use the state file \(.*full", timeout=60)
+        # Warned before the disk filled: culled on time. The new ones: not warned, so kept.
+        second.wait_for(r"Culling server old", timeout=60)
+        for _ in range(3):
+            second.wait_for(r"Cull pass done")
+        assert second.proc.poll() is None
+    finally:
+        second.kill()
+    assert all(hub.running(n) for n in names)
+    assert "Warning user new" not in second.output and "Traceback" not in second.output
