@@ -359,3 +359,23 @@ def test_a_full_disk_stops_new_warnings_and_their_culls_but_not_the_culler(hub, 
         second.kill()
     assert all(hub.running(n) for n in names)
     assert "Warning user new" not in second.output and "Traceback" not in second.output
+
+
+def test_the_config_file_sets_the_hook_and_the_webhook(hub, receiver, tmp_path):
+    setup_servers(hub, {("late", ""): {"last_activity_ago": IDLE}})
+    (tmp_path / "idle_culler_config.py").write_text(
+        f"c.IdleCuller.warn_webhook = {receiver.url!r}\n"
+        "def warn_hook(user, server, reason, inactive, cull_at, **more):\n"
+        "    line = f\"{user['name']} {server['name']!r} {reason} {cull_at.isoformat()}\\n\"\n"
+        "    open('hooked', 'a').write(line)\n"
+        "c.IdleCuller.warn_hook = warn_hook\n"
+    )
+    code, output = run(
+        [f"--url={hub.api_url}", "--once", "--warn-before=60"],
+        {"JUPYTERHUB_API_TOKEN": hub.cull_token},
+        cwd=str(tmp_path),
+    )
+    assert code == 0, output
+    assert (tmp_path / "hooked").read_text().startswith("late '' idle ")
+    assert [b["user"] for b in receiver.all()] == ["late"]
+    assert hub.running("late") and SECRET_PATH not in output
