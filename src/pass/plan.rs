@@ -264,14 +264,14 @@ impl Planner<'_> {
         let mut stays = false;
         for (name, raw) in servers.0 {
             self.report.servers_seen += 1;
-            let (decision, facts) = self
-                .plan_server(&user.name, &name, &raw, limit, &user_json)
-                .await;
-            let decision = match facts {
-                Some(facts) => {
+            let decision = match self
+                .judge_server(&user.name, &name, &raw, limit, &user_json)
+                .await
+            {
+                Ok((decision, facts)) => {
                     self.gate_server(&user.name, &name, &raw, decision, facts, &user_json)
                 }
-                None => decision,
+                Err(keep) => Err(keep),
             };
             if let Ok(job) = &decision {
                 if job.probe_at.is_none() {
@@ -417,20 +417,6 @@ impl Planner<'_> {
                 }
                 None
             }
-        }
-    }
-
-    async fn plan_server(
-        &self,
-        user: &str,
-        name: &str,
-        raw: &RawValue,
-        limit: f64,
-        user_json: &str,
-    ) -> (Result<ServerJob, KeepReason>, Option<ServerFacts>) {
-        match self.judge_server(user, name, raw, limit, user_json).await {
-            Ok((decision, facts)) => (decision, Some(facts)),
-            Err(keep) => (Err(keep), None),
         }
     }
 

@@ -26,26 +26,31 @@ impl Arbiter for PyArbiter {
         user_json: &'a str,
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
         Box::pin(async move {
-            let awaiting = Python::attach(|py| {
-                let coroutine =
-                    self.func
-                        .bind(py)
-                        .call1((inactive, inactive_limit, server_json, user_json))?;
-                pyo3_async_runtimes::into_future_with_locals(&self.locals, coroutine)
-            });
-            let answer = match awaiting {
-                Ok(future) => future.await,
-                Err(e) => Err(e),
-            };
-            match answer {
-                Ok(value) => Python::attach(|py| value.bind(py).is_truthy().unwrap_or(false)),
-                Err(e) => {
-                    log::error!(target: "cull_idle", "The cull_arbiter hook failed, not culling: {e}");
-                    false
-                }
-            }
+            let answer = truthy(&self.locals, |py| {
+                self.func
+                    .bind(py)
+                    .call1((inactive, inactive_limit, server_json, user_json))
+            })
+            .await;
+            answer.unwrap_or_else(|e| {
+                log::error!(target: "cull_idle", "The cull_arbiter hook failed, not culling: {e}");
+                false
+            })
         })
     }
+}
+
+/// Await what `call` returns (a coroutine) on the caller's loop; whether its result is truthy.
+async fn truthy(
+    locals: &TaskLocals,
+    call: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<bool> {
+    let future =
+        Python::attach(|py| pyo3_async_runtimes::into_future_with_locals(locals, call(py)?))?;
+    let value = future.await?;
+    Ok(Python::attach(|py| {
+        value.bind(py).is_truthy().unwrap_or(false)
+    }))
 }
 
 /// A warning hook backed by a Python coroutine function `(warning_json, user_json,
@@ -59,25 +64,18 @@ impl WarnHook for PyWarnHook {
     fn warn<'a>(&'a self, warning: &'a Warning) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
         Box::pin(async move {
             let text = serde_json::to_string(warning).unwrap_or_default();
-            let awaiting = Python::attach(|py| {
-                let coroutine = self.func.bind(py).call1((
+            let answer = truthy(&self.locals, |py| {
+                self.func.bind(py).call1((
                     text,
                     warning.user_json.as_str(),
                     warning.server_json.as_deref(),
-                ))?;
-                pyo3_async_runtimes::into_future_with_locals(&self.locals, coroutine)
-            });
-            let answer = match awaiting {
-                Ok(future) => future.await,
-                Err(e) => Err(e),
-            };
-            match answer {
-                Ok(value) => Python::attach(|py| value.bind(py).is_truthy().unwrap_or(false)),
-                Err(e) => {
-                    log::error!(target: "cull_idle", "The warn_hook failed for {}: {e}", warning.subject());
-                    false
-                }
-            }
+                ))
+            })
+            .await;
+            answer.unwrap_or_else(|e| {
+                log::error!(target: "cull_idle", "The warn_hook failed for {}: {e}", warning.subject());
+                false
+            })
         })
     }
 }
