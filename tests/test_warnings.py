@@ -379,3 +379,16 @@ def test_the_config_file_sets_the_hook_and_the_webhook(hub, receiver, tmp_path):
     assert (tmp_path / "hooked").read_text().startswith("late '' idle ")
     assert [b["user"] for b in receiver.all()] == ["late"]
     assert hub.running("late") and SECRET_PATH not in output
+
+
+def test_the_webhook_from_the_environment_and_a_bad_one_not_echoed(hub, receiver, tmp_path):
+    setup_servers(hub, {("late", ""): {"last_activity_ago": IDLE}})
+    args = [f"--url={hub.api_url}", "--once", "--warn-before=60", f"--state-file={tmp_path / 's.sqlite'}"]
+    code, output = run(args, {"JUPYTERHUB_API_TOKEN": hub.cull_token, "CULL_IDLE_WARN_WEBHOOK": receiver.url})
+    assert code == 0, output
+    assert [b["user"] for b in receiver.all()] == ["late"]
+    code, output = run(
+        [*args, "--warn-webhook=hooks.example.org/services/secret-abc"],
+        {"JUPYTERHUB_API_TOKEN": hub.cull_token},
+    )
+    assert code == 2 and "secret-abc" not in output and "it is a secret" in output, output

@@ -171,6 +171,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         connection = api_options(settings, "connect")
         connection["probe_timeout"] = connection["probe_timeout"] or 10
+        if connection["warn_webhook"] is None and os.environ.get("CULL_IDLE_WARN_WEBHOOK"):
+            from ._options import parse_secret_url
+
+            connection["warn_webhook"] = parse_secret_url(os.environ["CULL_IDLE_WARN_WEBHOOK"])
         if not (settings["warn_before"] or settings["warn_users_before"]):
             # Without warnings there is nothing to remember: no file appears beside the Hub's.
             connection["state_file"] = None

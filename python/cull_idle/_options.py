@@ -111,6 +111,14 @@ def parse_url(value: Any) -> str:
     return text
 
 
+def parse_secret_url(value: Any) -> str:
+    """A URL that carries a key (a webhook's): never repeated in an error."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text.startswith(("http://", "https://")) or len(text.split("://", 1)[1]) == 0:
+        raise BadValue("expected an http:// or https:// URL (not shown: it is a secret)")
+    return text
+
+
 def parse_log_format(value: Any) -> str:
     if value not in ("text", "json"):
         raise BadValue(f"expected text or json, not {value!r}")
@@ -485,15 +493,18 @@ OPTIONS = [
     ),
     Option(
         "warn-webhook",
-        parse_url,
+        parse_secret_url,
         None,
         "POST each warning as JSON to this URL (Slack, Mattermost and Rocket.Chat incoming "
-        "webhooks post its text). A secret: set it in the config file, not on the command line.",
+        "webhooks post its text). A secret: set it in the config file or the environment, "
+        "not on the command line, which the Hub logs.",
         WARN,
+        "$CULL_IDLE_WARN_WEBHOOK, if set",
         api="connect:warn_webhook",
         doc=(
             "POST each warning as JSON (`text`, `user`, `server`, `reason`, `inactive_seconds`, "
-            "`cull_at`) to this URL; it is a secret, never logged: prefer the config file"
+            "`cull_at`) to this URL; a secret, never logged: set it in the config file or "
+            "`$CULL_IDLE_WARN_WEBHOOK`, as the Hub logs a service's command line"
         ),
     ),
     Option(
