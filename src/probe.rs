@@ -18,7 +18,7 @@ use crate::http::{
     client_builder, read_ca_certs, ApiToken, Call, ClientShape, HttpClient, HttpError, Peer, Retry,
 };
 use crate::timestamp::parse_timestamp;
-use crate::work::{is_busy_state, ServerWork};
+use crate::work::{judge_kernel, KernelWork, ServerWork};
 
 /// Kernel and terminal lists are small; anything bigger is not jupyter_server talking.
 const MAX_BODY_BYTES: usize = 8 << 20;
@@ -27,8 +27,9 @@ const MAX_BODY_BYTES: usize = 8 << 20;
 /// memory.
 pub trait WorkProbe: Send + Sync {
     /// What the server at `base` (its URL, ending in `/`) runs. Terminals whose activity is at
-    /// or after `recent_after` (seconds since the epoch) count as recently used; terminals are
-    /// only asked about with `terminals`.
+    /// or after `recent_after` (seconds since the epoch) count as recently used, and kernels
+    /// starting or restarting since before it as stuck; terminals are only asked about with
+    /// `terminals`.
     fn probe<'a>(
         &'a self,
         base: &'a str,
@@ -57,6 +58,8 @@ pub struct ProbeClient {
 struct KernelWire {
     #[serde(default)]
     execution_state: Option<String>,
+    #[serde(default)]
+    last_activity: Option<String>,
     #[serde(default)]
     connections: Option<u32>,
 }
@@ -105,8 +108,14 @@ impl ProbeClient {
             ..ServerWork::default()
         };
         for kernel in &kernels {
-            if kernel.execution_state.as_deref().is_some_and(is_busy_state) {
-                work.busy_kernels += 1;
+            let since = kernel
+                .last_activity
+                .as_deref()
+                .and_then(|text| parse_timestamp(text).ok());
+            match judge_kernel(kernel.execution_state.as_deref(), since, recent_after) {
+                KernelWork::Busy => work.busy_kernels += 1,
+                KernelWork::Stuck => work.stuck_kernels += 1,
+                KernelWork::Idle => {}
             }
             work.connections += kernel.connections.unwrap_or(0);
         }

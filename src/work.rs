@@ -15,8 +15,11 @@ use crate::policy::{CullReason, KeepReason};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ServerWork {
     pub kernels: u32,
-    /// Kernels executing code, or starting or restarting (see [`is_busy_state`]).
+    /// Kernels executing code, or starting or restarting recently (see [`judge_kernel`]).
     pub busy_kernels: u32,
+    /// Kernels left starting or restarting for longer than the server's idle limit: stuck,
+    /// so counted as idle.
+    pub stuck_kernels: u32,
     /// Open kernel connections: websockets of notebook tabs, consoles, other clients.
     pub connections: u32,
     /// `None` when the server has no terminals API (or it could not be read).
@@ -32,6 +35,12 @@ impl ServerWork {
             "{} of {} kernels busy, {} connections",
             self.busy_kernels, self.kernels, self.connections
         );
+        if self.stuck_kernels > 0 {
+            text = format!(
+                "{text}, {} stuck starting or restarting",
+                self.stuck_kernels
+            );
+        }
         if let Some(terminals) = self.terminals {
             text = format!(
                 "{text}, {} of {terminals} terminals recently used",
@@ -68,9 +77,36 @@ impl WorkRules {
     }
 }
 
-/// Kernel states that mean "running or about to run code". `dead` and `unknown` do not.
-pub fn is_busy_state(state: &str) -> bool {
-    matches!(state, "busy" | "starting" | "restarting" | "autorestarting")
+/// What one kernel of a probed server counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelWork {
+    Busy,
+    /// Starting or restarting since before the idle limit: no code runs, and none will.
+    Stuck,
+    Idle,
+}
+
+/// A kernel by its `execution_state` and its own `last_activity` (seconds since the epoch).
+/// `busy` is busy (bounded by `--busy-timeout`). `starting`, `restarting` and `autorestarting`
+/// are busy only while that kernel's activity is at or after `recent_after`: a kernel started
+/// through the REST API and never connected to stays `starting`, and would hold its server
+/// forever. Without a `last_activity` they count as busy, to keep work rather than cull it.
+pub fn judge_kernel(
+    state: Option<&str>,
+    last_activity: Option<f64>,
+    recent_after: f64,
+) -> KernelWork {
+    match state {
+        Some("busy") => KernelWork::Busy,
+        Some("starting" | "restarting" | "autorestarting") => {
+            if last_activity.is_none_or(|at| at >= recent_after) {
+                KernelWork::Busy
+            } else {
+                KernelWork::Stuck
+            }
+        }
+        _ => KernelWork::Idle,
+    }
 }
 
 /// Whether what the probe saw keeps the server, and why.
@@ -165,6 +201,7 @@ mod tests {
         ServerWork {
             kernels: busy + 1,
             busy_kernels: busy,
+            stuck_kernels: 0,
             connections,
             terminals: Some(recent_terminals),
             recent_terminals,
@@ -212,12 +249,35 @@ mod tests {
 
     #[test]
     fn kernel_states() {
-        for state in ["busy", "starting", "restarting", "autorestarting"] {
-            assert!(is_busy_state(state), "{state}");
+        assert_eq!(
+            judge_kernel(Some("busy"), Some(0.0), 100.0),
+            KernelWork::Busy
+        );
+        for state in ["starting", "restarting", "autorestarting"] {
+            assert_eq!(
+                judge_kernel(Some(state), Some(100.0), 100.0),
+                KernelWork::Busy,
+                "{state}"
+            );
+            assert_eq!(
+                judge_kernel(Some(state), None, 100.0),
+                KernelWork::Busy,
+                "{state}"
+            );
+            assert_eq!(
+                judge_kernel(Some(state), Some(99.0), 100.0),
+                KernelWork::Stuck,
+                "{state}"
+            );
         }
         for state in ["idle", "dead", "unknown", ""] {
-            assert!(!is_busy_state(state), "{state}");
+            assert_eq!(
+                judge_kernel(Some(state), Some(200.0), 100.0),
+                KernelWork::Idle,
+                "{state}"
+            );
         }
+        assert_eq!(judge_kernel(None, None, 100.0), KernelWork::Idle);
     }
 
     #[test]

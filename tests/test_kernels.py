@@ -157,7 +157,14 @@ async def test_an_idle_kernel_does_not_keep_the_server_and_the_probe_is_not_acti
     [action] = report.actions
     assert (action.user, action.outcome) == ("k-idle", "would-stop")
     assert action.probe == {
-        "work": {"kernels": 1, "busy_kernels": 0, "connections": 0, "terminals": 0, "recent_terminals": 0},
+        "work": {
+            "kernels": 1,
+            "busy_kernels": 0,
+            "stuck_kernels": 0,
+            "connections": 0,
+            "terminals": 0,
+            "recent_terminals": 0,
+        },
         "error": None,
     }
     # jupyter_server did not count the probe as activity (it would report it to the Hub).
@@ -166,6 +173,42 @@ async def test_an_idle_kernel_does_not_keep_the_server_and_the_probe_is_not_acti
     report = await run_pass(hub, 600, keep_busy_kernels=True)
     assert [(a.user, settled(khub, a)) for a in report.actions] == [("k-idle", "stopped")]
     assert not khub.running("k-idle")
+
+
+async def test_a_kernel_left_starting_keeps_its_server_only_within_the_idle_limit(khub):
+    khub.create_users(["k-stuck"])
+    khub.start_server("k-stuck")
+    # Started through the REST API and never connected to: it stays `starting`.
+    kernel = Kernel(khub, "k-stuck")
+    khub.set_times([{"user": "k-stuck", "server": "", "last_activity_ago": IDLE}])
+    hub = connect(khub.api_url, khub.cull_kernels_token)
+
+    report = await run_pass(hub, 600, keep_busy_kernels=True, dry_run=True)
+    [skip] = [s for s in report.skipped if s.user == "k-stuck"]
+    assert skip.reason == "busy" and skip.probe["work"]["busy_kernels"] == 1, skip
+
+    def kernel_age() -> float:
+        (model,) = kernel.models()
+        assert model["execution_state"] == "starting", model
+        started = datetime.fromisoformat(model["last_activity"].replace("Z", "+00:00"))
+        return (datetime.now(timezone.utc) - started).total_seconds()
+
+    # With a 3 s limit it has been starting for longer than that: stuck, so idle.
+    khub.wait_for(lambda: kernel_age() > 3.5, "the kernel to be starting for longer than 3 s")
+    report = await run_pass(hub, 3, keep_busy_kernels=True, dry_run=True)
+    [action] = [a for a in report.actions if a.user == "k-stuck"]
+    assert action.outcome == "would-stop", action
+    assert action.probe["work"]["stuck_kernels"] == 1 and action.probe["work"]["busy_kernels"] == 0
+
+
+def test_no_busy_timeout_is_warned_about_at_start_up(khub):
+    code, output = run(["--timeout=600", "--once", "--keep-busy-kernels"], cli_env(khub))
+    assert code == 0, output
+    assert "No --busy-timeout: a server that stays busy" in output and "--busy-timeout=86400" in output
+    code, output = run(
+        ["--timeout=600", "--once", "--keep-busy-kernels", "--busy-timeout=7200"], cli_env(khub)
+    )
+    assert "No --busy-timeout" not in output
 
 
 async def test_busy_timeout_culls_a_busy_server(khub):

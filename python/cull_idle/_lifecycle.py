@@ -118,6 +118,13 @@ def check_work_settings(settings: dict[str, Any]) -> None:
     busy_timeout = settings["busy_timeout"]
     if busy_timeout and not probing:
         log.warning("--busy-timeout does nothing without --keep-busy-kernels or --keep-connected")
+    if probing and not busy_timeout:
+        bound = max(86400, 4 * settings["timeout"])
+        log.warning(
+            "No --busy-timeout: a server that stays busy (or connected) is kept without bound; "
+            "consider --busy-timeout=%d",
+            bound,
+        )
     if probing and busy_timeout and busy_timeout <= settings["timeout"]:
         raise UsageError(
             f"--busy-timeout ({busy_timeout}s) must be longer than --timeout ({settings['timeout']}s), "
