@@ -305,6 +305,23 @@ def test_config_file_hook_from_the_command_line(idle_and_active, tmp_path):
     assert hub.running("idle-a") and not hub.running("idle-b", "lab")
 
 
+def test_config_file_user_hook_keeps_users(hub, tmp_path):
+    hub.create_users(["stay", "go"])
+    hub.set_times(
+        [{"user": u, "user_last_activity_ago": 4000, "user_created_ago": 4000} for u in ["stay", "go"]]
+    )
+    (tmp_path / "idle_culler_config.py").write_text(
+        "c.IdleCuller.cull_user_hook = lambda user, inactive, inactive_limit: user['name'] != 'stay'\n"
+    )
+    code, output = run(
+        ["--once", f"--url={hub.api_url}", "--cull-users", "--exclude-users=admin-user"],
+        {"JUPYTERHUB_API_TOKEN": hub.cull_users_token},
+        cwd=str(tmp_path),
+    )
+    assert code == 0, output
+    assert hub.user("stay") is not None and hub.user("go") is None
+
+
 def test_unreachable_hub_keeps_the_process_up(no_hub_env):
     from hubharness.launcher import free_port
 

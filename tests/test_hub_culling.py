@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from datetime import timedelta
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -477,3 +478,34 @@ async def test_a_report_without_details_counts_everything_and_lists_nothing(hub)
     detailed = await cull(hub.api_url, hub.cull_token, 600)
     assert detailed.totals["skipped"] == {"pending": 1}
     assert [(s.user, s.server) for s in detailed.skipped] == [("nd-active", "pendinglab")]
+
+
+async def test_the_user_hook_decides_idle_users_but_not_max_age(hub):
+    hub.create_users(["keeper", "boom", "leaver", "ancient"])
+    hub.set_times(
+        [
+            {"user": u, "user_last_activity_ago": 700, "user_created_ago": 700}
+            for u in ["keeper", "boom", "leaver"]
+        ]
+        + [{"user": "ancient", "user_last_activity_ago": 10, "user_created_ago": 90_000}]
+    )
+    asked: list[tuple[str, float, int]] = []
+
+    async def hook(user: dict, inactive: Any, inactive_limit: int) -> bool:
+        asked.append((user["name"], inactive.total_seconds(), inactive_limit))
+        if user["name"] == "boom":
+            raise RuntimeError("directory down")
+        return bool(user["name"] != "keeper")
+
+    connection = cull_idle.connect(hub.api_url, hub.cull_users_token)
+    report = await cull_idle.run_pass(
+        connection, 600, cull_users=True, max_age=86400, cull_user_hook=hook, exclude_users=["admin-user"]
+    )
+    assert {a.user for a in report.deleted} == {"leaver", "ancient"}
+    assert hub.user("keeper") is not None and hub.user("boom") is not None
+    assert sorted(name for name, _, _ in asked) == ["boom", "keeper", "leaver"], "max-age does not ask"
+    assert all(700 <= inactive < 760 and limit == 600 for _, inactive, limit in asked)
+    assert {(s.user, s.reason) for s in report.skipped if s.server is None} >= {
+        ("keeper", "arbiter"),
+        ("boom", "arbiter"),
+    }

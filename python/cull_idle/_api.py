@@ -46,6 +46,8 @@ log = logging.getLogger("cull_idle")
 
 #: An arbiter hook: ``hook(inactive=timedelta, inactive_limit=int, server=dict) -> bool`` (or awaitable).
 CullArbiter = Callable[..., Union[bool, Awaitable[bool]]]
+#: A user hook: ``hook(user=dict, inactive=timedelta, inactive_limit=int) -> bool`` (or awaitable).
+CullUserHook = Callable[..., Union[bool, Awaitable[bool]]]
 #: A warning hook: ``hook(user=dict, server=dict | None, reason=str, inactive=timedelta,
 #: cull_at=datetime)``, plain or async; what it returns is ignored.
 WarnHook = Callable[..., Any]
@@ -205,6 +207,24 @@ def _warning(raw: dict[str, Any]) -> CullWarning:
     )
 
 
+def _user_hook_adapter(
+    hook: CullUserHook, logger: logging.Logger
+) -> Callable[[float, float, str, str], Awaitable[bool]]:
+    async def arbitrate(inactive: float, inactive_limit: float, _server: str, user_json: str) -> bool:
+        user = json.loads(user_json)
+        limit: Union[int, float] = int(inactive_limit) if inactive_limit.is_integer() else inactive_limit
+        try:
+            answer = hook(user=user, inactive=timedelta(seconds=inactive), inactive_limit=limit)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            return bool(answer)
+        except Exception:
+            logger.exception("cull_user_hook failed for user %s; not deleting it", user.get("name"))
+            return False
+
+    return arbitrate
+
+
 def _warn_hook_adapter(
     hook: WarnHook, logger: logging.Logger
 ) -> Callable[[str, str, Optional[str]], Awaitable[bool]]:
@@ -306,6 +326,7 @@ async def run_pass(
     logger: Optional[logging.Logger] = None,
     *,
     cull_arbiter: Optional[CullArbiter] = None,
+    cull_user_hook: Optional[CullUserHook] = None,
     warn_hook: Optional[WarnHook] = None,
     details: bool = True,
     _act_after: Optional[int] = None,
@@ -326,6 +347,10 @@ async def run_pass(
     ``busy_timeout`` (seconds, 0 for none) is the idle time past which it is culled anyway.
     Servers are reached at ``server_url`` (the proxy's address) plus their path, or else at the
     ``full_url`` the Hub gives them. The token needs ``access:servers``.
+
+    With ``cull_users``, ``cull_user_hook`` is asked before an idle user is deleted, with
+    ``user`` (the Hub's model), ``inactive`` and ``inactive_limit``; plain or async. ``False``
+    or an exception keeps the user. ``max_age`` deletes whatever it says, as with the arbiter.
 
     With ``warn_before`` (seconds), a server the policy will cull within that time is warned
     once per idle stretch: an INFO line, ``warn_hook`` (called with ``user``, ``server``,
@@ -353,8 +378,14 @@ async def run_pass(
         if cull_arbiter is not None and cull_arbiter is not default_cull_arbiter:
             hook = _arbiter_adapter(cull_arbiter, target)
         warn = None if warn_hook is None else _warn_hook_adapter(warn_hook, target)
+        user_hook = None if cull_user_hook is None else _user_hook_adapter(cull_user_hook, target)
         handle = hub.start_pass(
-            text, now=now_function().timestamp(), arbiter=hook, warn_hook=warn, act_after=_act_after
+            text,
+            now=now_function().timestamp(),
+            arbiter=hook,
+            user_arbiter=user_hook,
+            warn_hook=warn,
+            act_after=_act_after,
         )
         text = await _finished(handle)
     return CullReport._from_json(text)

@@ -143,6 +143,7 @@ def parse_settings(argv: list[str]) -> dict[str, Any]:
     settings = {o.key: o.default for o in OPTIONS}
     settings["cull_arbiter_hook"] = None
     settings["warn_hook"] = None
+    settings["cull_user_hook"] = None
     settings.update(load_config_file(config_path, explicit="config" in cli))
     settings.update(cli)
     return settings

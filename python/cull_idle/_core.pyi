@@ -30,6 +30,7 @@ class Hub:
         *,
         now: float,
         arbiter: Optional[Callable[[float, float, str, str], Awaitable[bool]]] = None,
+        user_arbiter: Optional[Callable[[float, float, str, str], Awaitable[bool]]] = None,
         warn_hook: Optional[Callable[[str, str, Optional[str]], Awaitable[bool]]] = None,
         act_after: Optional[int] = None,
     ) -> Task: ...

@@ -141,7 +141,12 @@ async def _serve(settings: dict[str, Any], hub: _core.Hub, scopes: _core.Task, s
     inactive_limit = options.pop("inactive_limit")
     # The log and the metrics say what happened; listing every action would make memory
     # grow with the number of servers culled in a pass.
-    options.update(cull_arbiter=settings["cull_arbiter_hook"], warn_hook=settings["warn_hook"], details=False)
+    options.update(
+        cull_arbiter=settings["cull_arbiter_hook"],
+        cull_user_hook=settings["cull_user_hook"],
+        warn_hook=settings["warn_hook"],
+        details=False,
+    )
     period = _api.default_cull_every(inactive_limit, api_options(settings, "periodic")["cull_every"])
 
     url = settings["url"] or os.environ.get("JUPYTERHUB_API_URL") or DEFAULT_API_URL

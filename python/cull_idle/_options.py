@@ -580,7 +580,7 @@ OPTIONS = [
 BY_NAME = {o.name: o for o in OPTIONS}
 BY_KEY = {o.key: o for o in OPTIONS}
 #: Settings only a config file can hold, or only the command line.
-CONFIG_ONLY = {"cull_arbiter_hook", "warn_hook"}
+CONFIG_ONLY = {"cull_arbiter_hook", "cull_user_hook", "warn_hook"}
 #: Other spellings of an option name (after dashes replace underscores).
 ALIASES = {alias: o.name for o in OPTIONS for alias in o.aliases}
 #: tornado.options flags of 1.x and the old script that no longer do anything: accepted, then ignored.

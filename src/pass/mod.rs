@@ -54,6 +54,14 @@ pub trait Arbiter: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
 }
 
+/// The operator's hooks that decide: `server` is the `cull_arbiter` for idle servers, `user`
+/// the `cull_user_hook` for idle users (asked with an empty server model).
+#[derive(Clone, Copy, Default)]
+pub struct Hooks<'a> {
+    pub server: Option<&'a dyn Arbiter>,
+    pub user: Option<&'a dyn Arbiter>,
+}
+
 #[derive(Debug, Clone)]
 pub struct PassSettings {
     pub policy: Policy,
@@ -90,7 +98,7 @@ impl PassSettings {
 pub async fn run_pass(
     hub: &dyn HubApi,
     settings: &PassSettings,
-    arbiter: Option<&dyn Arbiter>,
+    hooks: Hooks<'_>,
     probes: Option<&Probes<'_>>,
     warnings: Option<&Warnings<'_>>,
 ) -> PassReport {
@@ -102,7 +110,8 @@ pub async fn run_pass(
     let mut planner = plan::Planner {
         hub,
         settings,
-        arbiter,
+        arbiter: hooks.server,
+        user_arbiter: hooks.user,
         probes,
         started,
         report: PassReport {

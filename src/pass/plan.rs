@@ -30,6 +30,8 @@ pub(super) struct Planner<'a> {
     pub hub: &'a dyn HubApi,
     pub settings: &'a PassSettings,
     pub arbiter: Option<&'a dyn Arbiter>,
+    /// The `cull_user_hook`, asked before an idle user is deleted (`server_json` is empty).
+    pub user_arbiter: Option<&'a dyn Arbiter>,
     pub probes: Option<&'a Probes<'a>>,
     pub started: Instant,
     pub report: PassReport,
@@ -296,7 +298,7 @@ impl Planner<'_> {
             }
         }
         let delete = if policy.cull_users {
-            self.plan_user_deletion(&user, &groups, alive)
+            self.plan_user_deletion(&user, &groups, alive).await
         } else {
             None
         };
@@ -362,7 +364,7 @@ impl Planner<'_> {
     }
 
     /// Whether to delete the user after its servers are stopped (`alive` of them are kept).
-    fn plan_user_deletion(
+    async fn plan_user_deletion(
         &mut self,
         user: &User,
         groups: &[String],
@@ -377,7 +379,16 @@ impl Planner<'_> {
         };
         let idleness = user_idleness(&facts, now);
         let limit = policy.user_limit(groups);
-        let decision = decide_user(policy, limit, &facts, alive, now);
+        let mut decision = decide_user(policy, limit, &facts, alive, now);
+        if let (Ok(CullReason::Idle), Some(hook), Some(inactive)) =
+            (&decision, self.user_arbiter, idleness.inactive)
+        {
+            // As for servers, max-age deletes whatever the hook says.
+            if !hook.allow(inactive, limit, "", &user.hook_model()).await {
+                decision = Err(KeepReason::Arbiter);
+            }
+        }
+        let policy = &self.settings.policy;
         let decision = if alive == 0 && self.warns_for(Kind::User).is_some() {
             let user_json = if self.wants_models() {
                 user.hook_model()

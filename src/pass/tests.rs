@@ -15,7 +15,7 @@ use crate::options::PassOptions;
 use crate::probe::WorkProbe;
 use crate::work::{BusyMemory, ServerWork};
 
-use super::{run_pass, Outcome, PassReport, Probes};
+use super::{run_pass, Hooks, Outcome, PassReport, Probes};
 
 const NOW: f64 = 1_795_773_600.0; // 2026-11-27T10:00:00Z
 
@@ -263,7 +263,7 @@ fn block_on<F: std::future::Future>(work: F) -> F::Output {
 
 fn pass(hub: &MemoryHub, options: &PassOptions, act_after: Option<usize>) -> PassReport {
     let settings = options.settings(NOW, act_after);
-    block_on(run_pass(hub, &settings, None, None, None))
+    block_on(run_pass(hub, &settings, Hooks::default(), None, None))
 }
 
 fn outcomes(report: &PassReport) -> Vec<(String, Option<String>, Outcome)> {
@@ -436,7 +436,13 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
     };
     let settings =
         options(r#"{"keep_busy_kernels": true, "busy_timeout": 90000}"#).settings(NOW, None);
-    let report = block_on(run_pass(&hub, &settings, None, Some(&probes), None));
+    let report = block_on(run_pass(
+        &hub,
+        &settings,
+        Hooks::default(),
+        Some(&probes),
+        None,
+    ));
     let stopped: Vec<_> = outcomes(&report).into_iter().map(|(u, _, _)| u).collect();
     assert_eq!(stopped, ["ancient", "idle", "unreachable"]);
     let kept: Vec<_> = report

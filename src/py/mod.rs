@@ -17,7 +17,7 @@ use crate::http::{ApiToken, Retry};
 use crate::hub::{HubClient, HubSettings, TlsFiles};
 use crate::notify::{WarnHook, WebhookClient};
 use crate::options::PassOptions;
-use crate::pass::{run_pass, Arbiter, Probes, Warnings};
+use crate::pass::{run_pass, Arbiter, Hooks, Probes, Warnings};
 use crate::probe::{ProbeClient, ProbeSettings};
 use crate::state::StateDb;
 use crate::work::BusyMemory;
@@ -151,13 +151,15 @@ impl Hub {
     /// Start one pass with `options` (a JSON object, see [`PassOptions`]) on the runtime; see
     /// [`Task`]. Must be called from a running asyncio loop when an arbiter is given (it is
     /// awaited on that loop). `act_after` is for tests: act in small batches.
-    #[pyo3(signature = (options, *, now, arbiter=None, warn_hook=None, act_after=None))]
+    #[pyo3(signature = (options, *, now, arbiter=None, user_arbiter=None, warn_hook=None, act_after=None))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments, one each
     fn start_pass(
         &self,
         py: Python<'_>,
         options: &str,
         now: f64,
         arbiter: Option<Py<PyAny>>,
+        user_arbiter: Option<Py<PyAny>>,
         warn_hook: Option<Py<PyAny>>,
         act_after: Option<usize>,
     ) -> PyResult<Task> {
@@ -168,6 +170,13 @@ impl Hub {
         }
         let settings = options.settings(now, act_after);
         let hook = match arbiter {
+            Some(func) => Some(PyArbiter {
+                func,
+                locals: pyo3_async_runtimes::tokio::get_current_locals(py)?,
+            }),
+            None => None,
+        };
+        let user_hook = match user_arbiter {
             Some(func) => Some(PyArbiter {
                 func,
                 locals: pyo3_async_runtimes::tokio::get_current_locals(py)?,
@@ -207,7 +216,10 @@ impl Hub {
             let report = run_pass(
                 client.as_ref(),
                 &settings,
-                hook.as_ref().map(|h| h as &dyn Arbiter),
+                Hooks {
+                    server: hook.as_ref().map(|h| h as &dyn Arbiter),
+                    user: user_hook.as_ref().map(|h| h as &dyn Arbiter),
+                },
                 probes.as_ref(),
                 warnings.as_ref(),
             )

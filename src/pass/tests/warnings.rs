@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use crate::notify::{WarnHook, Warning};
-use crate::pass::{run_pass, PassReport, Warnings};
+use crate::pass::{run_pass, Hooks, PassReport, Warnings};
 use crate::state::StateDb;
 
 use super::{block_on, options, user, Answer, MemoryHub, NOW};
@@ -44,7 +44,13 @@ impl Culler {
             hook: Some(&self.hook),
             webhook: None,
         };
-        let report = block_on(run_pass(hub, &settings, None, None, Some(&warnings)));
+        let report = block_on(run_pass(
+            hub,
+            &settings,
+            Hooks::default(),
+            None,
+            Some(&warnings),
+        ));
         let mut given = std::mem::take(&mut *self.hook.0.lock().unwrap());
         given.sort();
         (report, given)
