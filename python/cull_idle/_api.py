@@ -212,12 +212,11 @@ def _user_hook_adapter(
 ) -> Callable[[float, float, str, str], Awaitable[bool]]:
     async def arbitrate(inactive: float, inactive_limit: float, _server: str, user_json: str) -> bool:
         user = json.loads(user_json)
-        limit: Union[int, float] = int(inactive_limit) if inactive_limit.is_integer() else inactive_limit
+        keywords = dict(
+            user=user, inactive=timedelta(seconds=inactive), inactive_limit=_limit(inactive_limit)
+        )
         try:
-            answer = hook(user=user, inactive=timedelta(seconds=inactive), inactive_limit=limit)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            return bool(answer)
+            return bool(await _ask(hook, keywords))
         except Exception:
             logger.exception("cull_user_hook failed for user %s; not deleting it", user.get("name"))
             return False
@@ -230,16 +229,15 @@ def _warn_hook_adapter(
 ) -> Callable[[str, str, Optional[str]], Awaitable[bool]]:
     async def warn(warning_json: str, user_json: str, server_json: Optional[str]) -> bool:
         warning = _warning(json.loads(warning_json))
+        keywords = dict(
+            user=json.loads(user_json) if user_json else {"name": warning.user},
+            server=None if server_json is None else json.loads(server_json),
+            reason=warning.reason,
+            inactive=warning.inactive,
+            cull_at=warning.cull_at,
+        )
         try:
-            answer = hook(
-                user=json.loads(user_json) if user_json else {"name": warning.user},
-                server=None if server_json is None else json.loads(server_json),
-                reason=warning.reason,
-                inactive=warning.inactive,
-                cull_at=warning.cull_at,
-            )
-            if inspect.isawaitable(answer):
-                await answer
+            await _ask(hook, keywords)
             return True
         except Exception:
             logger.exception("warn_hook failed for user %s; the cull goes ahead on schedule", warning.user)
@@ -267,6 +265,18 @@ def _accepts_user(hook: CullArbiter) -> bool:
     return any(p.name == "user" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
+async def _ask(hook: Callable[..., Any], keywords: dict[str, Any]) -> Any:
+    """A hook's answer, awaited if it is a coroutine."""
+    answer = hook(**keywords)
+    if inspect.isawaitable(answer):
+        answer = await answer
+    return answer
+
+
+def _limit(seconds: float) -> Union[int, float]:
+    return int(seconds) if seconds.is_integer() else seconds
+
+
 def _arbiter_adapter(
     hook: CullArbiter, logger: logging.Logger
 ) -> Callable[[float, float, str, str], Awaitable[bool]]:
@@ -274,13 +284,12 @@ def _arbiter_adapter(
 
     async def arbitrate(inactive: float, inactive_limit: float, server_json: str, user_json: str) -> bool:
         server = json.loads(server_json)
-        limit: Union[int, float] = int(inactive_limit) if inactive_limit.is_integer() else inactive_limit
         extra = {"user": json.loads(user_json)} if with_user else {}
+        keywords = dict(
+            inactive=timedelta(seconds=inactive), inactive_limit=_limit(inactive_limit), server=server
+        )
         try:
-            answer = hook(inactive=timedelta(seconds=inactive), inactive_limit=limit, server=server, **extra)
-            if inspect.isawaitable(answer):
-                answer = await answer
-            return bool(answer)
+            return bool(await _ask(hook, {**keywords, **extra}))
         except Exception:
             logger.exception(
                 "cull_arbiter failed for server %s; not culling it",

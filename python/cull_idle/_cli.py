@@ -141,9 +141,7 @@ def parse_settings(argv: list[str]) -> dict[str, Any]:
         return {"generate_config": True}
     config_path = cli.get("config", DEFAULT_CONFIG_FILE)
     settings = {o.key: o.default for o in OPTIONS}
-    settings["cull_arbiter_hook"] = None
-    settings["warn_hook"] = None
-    settings["cull_user_hook"] = None
+    settings.update(dict.fromkeys(CONFIG_ONLY))
     settings.update(load_config_file(config_path, explicit="config" in cli))
     settings.update(cli)
     return settings
