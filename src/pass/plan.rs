@@ -388,7 +388,6 @@ impl Planner<'_> {
                 decision = Err(KeepReason::Arbiter);
             }
         }
-        let policy = &self.settings.policy;
         let decision = if alive == 0 && self.warns_for(Kind::User).is_some() {
             let user_json = if self.wants_models() {
                 user.hook_model()
