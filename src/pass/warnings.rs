@@ -71,6 +71,7 @@ impl Planner<'_> {
         } else {
             candidate.due.map(|(_, seconds)| seconds)
         };
+        // Only what is due within the window costs a lookup; an active server costs nothing.
         if due_in.is_none_or(|d| d > window) {
             return Ok(());
         }
