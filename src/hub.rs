@@ -92,9 +92,11 @@ pub trait HubApi: Send + Sync {
     /// The Hub's version (`GET /`, which needs no scope).
     fn version(&self) -> BoxFuture<'_, Result<String, HttpError>>;
     /// One page of `GET /users`.
+    /// With `include_stopped`, stopped servers are in the models too (JupyterHub 3.0).
     fn list_users<'a>(
         &'a self,
         state: Option<&'a str>,
+        include_stopped: bool,
         offset: u64,
         limit: Option<u64>,
     ) -> BoxFuture<'a, Result<UserPage, HttpError>>;
@@ -219,10 +221,11 @@ impl HubClient {
     async fn get_users(
         &self,
         state: Option<&str>,
+        include_stopped: bool,
         offset: u64,
         limit: Option<u64>,
     ) -> Result<UserPage, HttpError> {
-        let path = users_query(state, offset, limit);
+        let path = users_query(state, include_stopped, offset, limit);
         let mut call = self.call(Method::GET, &path, None);
         call.accept = Some(PAGINATION_MEDIA_TYPE);
         let reply = self.success(&call).await?;
@@ -280,10 +283,11 @@ impl HubApi for HubClient {
     fn list_users<'a>(
         &'a self,
         state: Option<&'a str>,
+        include_stopped: bool,
         offset: u64,
         limit: Option<u64>,
     ) -> BoxFuture<'a, Result<UserPage, HttpError>> {
-        Box::pin(self.get_users(state, offset, limit))
+        Box::pin(self.get_users(state, include_stopped, offset, limit))
     }
 
     fn get_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<User>, HttpError>> {
@@ -358,10 +362,18 @@ pub fn server_path(user: &str, server: &str) -> String {
     }
 }
 
-pub fn users_query(state: Option<&str>, offset: u64, limit: Option<u64>) -> String {
+pub fn users_query(
+    state: Option<&str>,
+    include_stopped: bool,
+    offset: u64,
+    limit: Option<u64>,
+) -> String {
     let mut query = Vec::new();
     if let Some(state) = state {
         query.push(format!("state={state}"));
+    }
+    if include_stopped {
+        query.push("include_stopped_servers=1".to_owned());
     }
     if offset > 0 {
         query.push(format!("offset={offset}"));
@@ -410,14 +422,14 @@ mod tests {
 
     #[test]
     fn user_queries() {
-        assert_eq!(users_query(None, 0, None), "/users");
+        assert_eq!(users_query(None, false, 0, None), "/users");
         assert_eq!(
-            users_query(Some("ready"), 0, Some(200)),
+            users_query(Some("ready"), false, 0, Some(200)),
             "/users?state=ready&limit=200"
         );
         assert_eq!(
-            users_query(Some("inactive"), 40, Some(20)),
-            "/users?state=inactive&offset=40&limit=20"
+            users_query(Some("inactive"), true, 40, Some(20)),
+            "/users?state=inactive&include_stopped_servers=1&offset=40&limit=20"
         );
     }
 

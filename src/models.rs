@@ -62,6 +62,9 @@ pub struct Server {
     /// The server's public URL; only set by Hubs (5.0+) with `public_url` or subdomains.
     #[serde(default)]
     pub full_url: Option<String>,
+    /// Only in listings with `include_stopped_servers` (JupyterHub 3.0).
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 impl Server {

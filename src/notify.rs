@@ -49,24 +49,29 @@ impl Warning {
         let cull_at = format_utc(self.cull_at);
         let inactive = format_duration(self.inactive);
         match (&self.server, self.reason) {
+            (Some(server), CullReason::LongStopped) => format!(
+                "{}'s stopped server {server} will be removed at {cull_at}: it has not run for {inactive}. Start it before then to keep it.",
+                self.user
+            ),
             (Some(server), reason) => {
                 let what = if server.is_empty() {
                     format!("{}'s server", self.user)
                 } else {
                     format!("{}'s server {server}", self.user)
                 };
-                let why = match reason {
-                    CullReason::Idle => format!("it has been idle for {inactive}"),
-                    CullReason::MaxAge => "it has reached the longest a server may run".into(),
+                let why = if reason == CullReason::MaxAge {
+                    "it has reached the longest a server may run".to_owned()
+                } else {
+                    format!("it has been idle for {inactive}")
                 };
                 format!("{what} will be stopped at {cull_at}: {why}. Use it before then to keep it running.")
             }
-            (None, CullReason::Idle) => format!(
-                "The user {} will be deleted at {cull_at}: it has been inactive for {inactive}. Log in before then to keep it.",
-                self.user
-            ),
             (None, CullReason::MaxAge) => format!(
                 "The user {} will be deleted at {cull_at}: it has reached the longest a user may exist.",
+                self.user
+            ),
+            (None, _) => format!(
+                "The user {} will be deleted at {cull_at}: it has been inactive for {inactive}. Log in before then to keep it.",
                 self.user
             ),
         }

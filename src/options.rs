@@ -25,6 +25,8 @@ pub struct PassOptions {
     pub cull_default_servers: bool,
     pub cull_named_servers: bool,
     pub remove_named_servers: bool,
+    /// 0: off.
+    pub remove_stopped_named_servers: f64,
     /// 0 asks for the Hub's largest page.
     pub api_page_size: u64,
     pub dry_run: bool,
@@ -59,6 +61,7 @@ impl Default for PassOptions {
             cull_default_servers: policy.cull_default_servers,
             cull_named_servers: policy.cull_named_servers,
             remove_named_servers: policy.remove_named_servers,
+            remove_stopped_named_servers: policy.remove_stopped_after,
             api_page_size: 0,
             dry_run: false,
             user_timeout: policy.user_inactive_limit,
@@ -155,6 +158,9 @@ impl PassOptions {
             cull_default_servers: f.flag("cull_default_servers", d.cull_default_servers)?,
             cull_named_servers: f.flag("cull_named_servers", d.cull_named_servers)?,
             remove_named_servers: f.flag("remove_named_servers", d.remove_named_servers)?,
+            remove_stopped_named_servers: f
+                .seconds("remove_stopped_named_servers")?
+                .unwrap_or(d.remove_stopped_named_servers),
             api_page_size: f.count("api_page_size")?.unwrap_or(d.api_page_size),
             dry_run: f.flag("dry_run", d.dry_run)?,
             user_timeout: f.seconds("user_timeout")?,
@@ -194,6 +200,7 @@ impl PassOptions {
                 cull_default_servers: self.cull_default_servers,
                 cull_named_servers: self.cull_named_servers,
                 remove_named_servers: self.remove_named_servers,
+                remove_stopped_after: self.remove_stopped_named_servers,
                 user_inactive_limit: self.user_timeout,
                 exclude_users: self.exclude_users.clone(),
                 exclude_groups: self.exclude_groups.clone(),

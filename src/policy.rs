@@ -19,6 +19,9 @@ pub struct Policy {
     pub cull_default_servers: bool,
     pub cull_named_servers: bool,
     pub remove_named_servers: bool,
+    /// Remove named servers stopped for longer than this (`--remove-stopped-named-servers`);
+    /// 0 turns it off.
+    pub remove_stopped_after: f64,
     /// Idle limit for deleting users; `None` uses the user's server limit.
     pub user_inactive_limit: Option<f64>,
     /// Users whose name matches one of these shell-style globs are never culled nor deleted.
@@ -150,6 +153,7 @@ impl Default for Policy {
             cull_default_servers: true,
             cull_named_servers: true,
             remove_named_servers: false,
+            remove_stopped_after: 0.0,
             user_inactive_limit: None,
             exclude_users: Vec::new(),
             exclude_groups: Vec::new(),
@@ -163,6 +167,8 @@ impl Default for Policy {
 pub enum CullReason {
     Idle,
     MaxAge,
+    /// A named server stopped for longer than `--remove-stopped-named-servers`: removed.
+    LongStopped,
 }
 
 impl CullReason {
@@ -171,6 +177,7 @@ impl CullReason {
         match self {
             CullReason::Idle => "idle",
             CullReason::MaxAge => "max-age",
+            CullReason::LongStopped => "long-stopped",
         }
     }
 }
@@ -338,6 +345,24 @@ pub fn decide_server(
     })
 }
 
+/// For a stopped server (listed with `include_stopped_servers`), stopped for `stopped_for`
+/// seconds: `None` if no rule looks at it (the default server is never removed), else whether
+/// to remove it.
+pub fn decide_stopped(
+    policy: &Policy,
+    server_name: &str,
+    stopped_for: Option<f64>,
+) -> Option<Result<CullReason, KeepReason>> {
+    if server_name.is_empty() || policy.remove_stopped_after <= 0.0 {
+        return None;
+    }
+    Some(match stopped_for {
+        None => Err(KeepReason::NoActivityData),
+        Some(s) if s >= policy.remove_stopped_after => Ok(CullReason::LongStopped),
+        Some(_) => Err(KeepReason::Active),
+    })
+}
+
 /// The user-level facts the Hub reported.
 #[derive(Debug, Clone, Default)]
 pub struct UserFacts<'a> {
@@ -411,6 +436,7 @@ mod tests {
             ready: Some(true),
             url: Some("/user/u/".into()),
             full_url: None,
+            stopped: false,
         }
     }
 
@@ -419,6 +445,28 @@ mod tests {
         let arbiter = idle_rule_applies(policy, name, &idleness)
             .then(|| default_arbiter(policy.inactive_limit, idleness.inactive.unwrap()));
         decide_server(policy, policy.inactive_limit, name, &idleness, arbiter)
+    }
+
+    #[test]
+    fn only_named_servers_stopped_long_enough_are_removed() {
+        let p = Policy {
+            remove_stopped_after: 86_400.0,
+            ..Policy::default()
+        };
+        assert_eq!(decide_stopped(&p, "", Some(1e9)), None);
+        assert_eq!(decide_stopped(&Policy::default(), "lab", Some(1e9)), None);
+        assert_eq!(
+            decide_stopped(&p, "lab", Some(86_400.0)),
+            Some(Ok(CullReason::LongStopped))
+        );
+        assert_eq!(
+            decide_stopped(&p, "lab", Some(86_399.0)),
+            Some(Err(KeepReason::Active))
+        );
+        assert_eq!(
+            decide_stopped(&p, "lab", None),
+            Some(Err(KeepReason::NoActivityData))
+        );
     }
 
     #[test]

@@ -72,6 +72,7 @@ proptest! {
             Ok(CullReason::MaxAge) => {
                 prop_assert!(policy.max_age > 0.0 && idleness.age.unwrap() >= policy.max_age);
             }
+            Ok(CullReason::LongStopped) => prop_assert!(false, "a running server judged as stopped"),
             Err(_) => {}
         }
     }

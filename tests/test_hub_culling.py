@@ -509,3 +509,52 @@ async def test_the_user_hook_decides_idle_users_but_not_max_age(hub):
         ("keeper", "arbiter"),
         ("boom", "arbiter"),
     }
+
+
+def stopped_servers(hub: Any, pairs: list[tuple[str, str]], ago: dict[tuple[str, str], float]) -> None:
+    """Start and stop these servers, then date their last activity ``ago`` seconds back."""
+    hub.start_servers(pairs)
+    for user, server in pairs:
+        path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+        assert hub.api("DELETE", path).status_code in (202, 204)
+    hub.wait_for(lambda: not any(hub.running(u, s) for u, s in pairs), "the servers to stop")
+    hub.set_times([{"user": u, "server": s, "last_activity_ago": a} for (u, s), a in ago.items()])
+
+
+async def test_named_servers_stopped_long_ago_are_removed_and_nothing_else(hub):
+    days = 3 * 86400
+    hub.create_users(["runs", "away", "exempt"])
+    hub.start_servers([("runs", "")])
+    old = [("runs", "old"), ("runs", "recent"), ("away", "old"), ("away", ""), ("exempt", "old")]
+    stopped_servers(hub, old, {p: (3600 if p[1] == "recent" else days) for p in old})
+    hub.set_times([{"user": "runs", "server": "", "last_activity_ago": ACTIVE}])
+    connection = cull_idle.connect(hub.api_url, hub.cull_token)
+
+    def stopped_names(user: str) -> set[str]:
+        return set(hub.user(user, stopped=True)["servers"])
+
+    dry = await cull_idle.run_pass(
+        connection, 600, remove_stopped_named_servers=86400, exclude_users=["exempt"], dry_run=True
+    )
+    assert outcomes(dry) == {("runs", "old"): "would-stop", ("away", "old"): "would-stop"}
+    assert {a.reason for a in dry.actions} == {"long-stopped"}
+    assert stopped_names("runs") == {"", "old", "recent"}
+    report = await cull_idle.run_pass(
+        connection, 600, remove_stopped_named_servers=86400, exclude_users=["exempt"]
+    )
+    assert outcomes(report) == {("runs", "old"): "stopped", ("away", "old"): "stopped"}
+    assert stopped_names("runs") == {"", "recent"} and hub.running("runs")
+    assert stopped_names("away") == {""}, "never the default server"
+    assert "old" in stopped_names("exempt")
+    # Without the option, stopped servers are not even listed.
+    quiet = await cull_idle.run_pass(connection, 600)
+    assert quiet.actions == [] and quiet.errors == []
+
+
+async def test_a_stopped_server_is_warned_before_it_is_removed(hub):
+    hub.create_users(["away"])
+    stopped_servers(hub, [("away", "old")], {("away", "old"): 3 * 86400})
+    connection = cull_idle.connect(hub.api_url, hub.cull_token)
+    report = await cull_idle.run_pass(connection, 600, remove_stopped_named_servers=86400, warn_before=3600)
+    assert [(w.user, w.server, w.reason) for w in report.warned] == [("away", "old", "long-stopped")]
+    assert report.actions == [] and "old" in hub.user("away", stopped=True)["servers"]

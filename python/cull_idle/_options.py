@@ -313,6 +313,20 @@ OPTIONS = [
         ),
     ),
     Option(
+        "remove-stopped-named-servers",
+        parse_seconds,
+        0,
+        "Remove named servers that have been stopped (by anyone) for longer than this many "
+        "seconds, judged by their last activity (JupyterHub 3.0+). 0: off.",
+        POLICY,
+        api="remove_stopped_named_servers",
+        doc=(
+            "remove named servers stopped (by anyone) for longer than this many seconds, by their "
+            "`last_activity`, else `started`; never the default server; needs JupyterHub 3.0 "
+            "(`include_stopped_servers`); `0`: off"
+        ),
+    ),
+    Option(
         "cull-default-servers",
         parse_bool,
         True,

@@ -24,6 +24,9 @@ class PassOptions(TypedDict, total=False):
     cull_admin_users: bool
     #: --remove-named-servers: Remove named servers when culling them, not only stop them.
     remove_named_servers: bool
+    #: --remove-stopped-named-servers: Remove named servers that have been stopped (by anyone) for
+    #: longer than this many seconds, judged by their last activity (JupyterHub 3.0+). 0: off.
+    remove_stopped_named_servers: float
     #: --cull-default-servers: Cull idle default servers.
     cull_default_servers: bool
     #: --cull-named-servers: Cull idle named servers.

@@ -79,7 +79,12 @@ pub(super) fn idle_seconds(inactive: Option<f64>) -> String {
 }
 
 pub(super) fn log_cull(user: &str, job: &ServerJob, dry_run: bool) {
-    let verb = if dry_run { "Would cull" } else { "Culling" };
+    let verb = match (job.reason == CullReason::LongStopped, dry_run) {
+        (true, true) => "Would remove stopped",
+        (true, false) => "Removing stopped",
+        (false, true) => "Would cull",
+        (false, false) => "Culling",
+    };
     log::info!(
         target: LOG,
         user = user, server = job.name.as_str(), action = "stop-server", reason = job.reason.label(),
@@ -116,7 +121,10 @@ async fn stop(hub: &dyn HubApi, remove: bool, user: &str, server: &ServerJob) ->
 async fn run_job(hub: &dyn HubApi, settings: &PassSettings, job: UserJob) -> Vec<Action> {
     let remove = settings.policy.remove_named_servers;
     let user = job.user.as_str();
-    let stops = job.servers.iter().map(|s| stop(hub, remove, user, s));
+    let stops = job.servers.iter().map(|s| {
+        // A server already stopped is only ever asked to go away.
+        stop(hub, remove || s.reason == CullReason::LongStopped, user, s)
+    });
     let mut actions: Vec<Action> = futures::future::join_all(stops).await;
     if let Some((reason, inactive)) = job.delete {
         let alive = actions.iter().filter(|a| !a.outcome.is_down()).count();
@@ -185,6 +193,8 @@ async fn delete_user(
     let detail = match reason {
         CullReason::Idle => format!("inactive for {}", format_duration(inactive)),
         CullReason::MaxAge => format!("max-age, inactive for {}", format_duration(inactive)),
+        // Users are not deleted for this reason; no server is alive to be stopped.
+        CullReason::LongStopped => format!("stopped, inactive for {}", format_duration(inactive)),
     };
     log::info!(
         target: LOG,

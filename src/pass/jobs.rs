@@ -32,6 +32,7 @@ impl ServerJob {
                     format_duration(self.age)
                 )
             }
+            CullReason::LongStopped => format!("stopped for {inactive}"),
         };
         if let Some(note) = &self.note {
             why = format!("{why}; {note}");

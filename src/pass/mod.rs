@@ -35,6 +35,8 @@ pub use warnings::Warnings;
 const LOG: &str = "cull_idle";
 /// Hubs from 1.3 filter users by server state.
 const STATE_FILTER_SINCE: (u64, u64, u64) = (1, 3, 0);
+/// Hubs from 3.0 list stopped servers with `include_stopped_servers`.
+const STOPPED_SINCE: (u64, u64, u64) = (3, 0, 0);
 /// The Hub clamps `limit` to its `api_page_max_limit`, so this asks for its largest page.
 const LARGEST_PAGE: u64 = 1_000_000;
 /// Act once this many stops and deletions are planned: a few hundred kilobytes of jobs, and
@@ -125,6 +127,7 @@ pub async fn run_pass(
         listing: jobs::Listing::Other,
         warnings: warnings.filter(|_| settings.warns()),
         book: warnings::Book::default(),
+        include_stopped: false,
     };
     planner.report.complete = planner.list_all().await;
     // What is left is acted on here, even after a failed listing; a capped pass acts only now.

@@ -10,8 +10,8 @@ use crate::hub::{parse_version, users_query, HubApi};
 use crate::listing::{unsettled_allowance, Cursor, RecentNames};
 use crate::models::{Server, User};
 use crate::policy::{
-    assess_server, decide_server, decide_user, default_arbiter, idle_rule_applies, user_idleness,
-    CullReason, KeepReason, UserFacts,
+    assess_server, decide_server, decide_stopped, decide_user, default_arbiter, idle_rule_applies,
+    user_idleness, CullReason, KeepReason, UserFacts,
 };
 use crate::probe::server_base;
 use crate::timestamp::format_duration;
@@ -21,7 +21,7 @@ use super::jobs::{apply_cap, Acted, Listing, ServerJob, UserJob};
 use super::probing::{lock, memory_key, probe_candidates, Probes};
 use super::report::{log_name, PassReport, Skip};
 use super::warnings::{Book, Candidate, Warnings};
-use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE};
+use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
 use crate::policy::Idleness;
 use crate::state::{Key, Kind};
 use crate::warn::{server_due_in, stretch, user_due_in};
@@ -46,6 +46,8 @@ pub(super) struct Planner<'a> {
     /// Where warnings go, when the pass gives them.
     pub warnings: Option<&'a Warnings<'a>>,
     pub book: Book,
+    /// Listings carry stopped servers (`--remove-stopped-named-servers`, JupyterHub 3.0+).
+    pub include_stopped: bool,
 }
 
 /// What the warning gate needs to know of a server the policy has judged.
@@ -72,8 +74,20 @@ impl Planner<'_> {
             },
             |v| v >= STATE_FILTER_SINCE,
         );
+        if self.settings.policy.remove_stopped_after > 0.0 {
+            self.include_stopped = parse_version(&version).is_none_or(|v| v >= STOPPED_SINCE);
+            if !self.include_stopped {
+                let message = format!(
+                    "--remove-stopped-named-servers needs JupyterHub 3.0 or later (include_stopped_servers); \
+                     this Hub is {version}, so no stopped server is removed"
+                );
+                log::error!(target: LOG, "{message}");
+                self.report.record_error(message);
+            }
+        }
         self.report.hub_version = Some(version);
-        if self.settings.policy.cull_users && state_filter {
+        // Users whose servers are all stopped are only in `state=inactive`.
+        if (self.settings.policy.cull_users || self.include_stopped) && state_filter {
             if let Err(e) = self.list(Some("inactive")).await {
                 self.fail(&e, "cannot list users without servers");
                 return false;
@@ -115,7 +129,10 @@ impl Planner<'_> {
         let mut reread = 0u64;
         let mut acting_early = true;
         loop {
-            let page = self.hub.list_users(state, offset, limit).await?;
+            let page = self
+                .hub
+                .list_users(state, self.include_stopped, offset, limit)
+                .await?;
             pages += 1;
             let page_limit = page.next.as_ref().map_or(1, |next| next.limit.max(1));
             // The users a correction reads again are among the last listed, at most the users
@@ -141,7 +158,7 @@ impl Planner<'_> {
                         ErrorKind::Decode,
                         Peer::Hub,
                         &reqwest::Method::GET,
-                        &users_query(state, offset, limit),
+                        &users_query(state, self.include_stopped, offset, limit),
                         format!(
                             "the next page's offset {} does not move forward",
                             next.offset
@@ -265,24 +282,12 @@ impl Planner<'_> {
         let mut alive = 0;
         let mut stays = false;
         for (name, raw) in servers.0 {
-            self.report.servers_seen += 1;
-            let decision = match self
-                .judge_server(&user.name, &name, &raw, limit, &user_json)
+            match self
+                .plan_server(&user.name, &name, &raw, limit, &user_json)
                 .await
             {
-                Ok((decision, facts)) => {
-                    self.gate_server(&user.name, &name, &raw, decision, facts, &user_json)
-                }
-                Err(keep) => Err(keep),
-            };
-            if let Ok(job) = &decision {
-                if job.probe_at.is_none() {
-                    log_cull(&user.name, job, self.settings.dry_run);
-                }
-            }
-            match decision {
-                Ok(job) => to_stop.push(job),
-                Err(keep) => {
+                Some(Ok(job)) => to_stop.push(job),
+                Some(Err(keep)) => {
                     alive += 1;
                     // Every reason but these is given to a ready server, which keeps its user in
                     // `state=ready`.
@@ -295,6 +300,7 @@ impl Planner<'_> {
                     );
                     self.keep(&user.name, Some(&name), keep);
                 }
+                None => {}
             }
         }
         let delete = if policy.cull_users {
@@ -315,6 +321,96 @@ impl Planner<'_> {
             listed_in: self.listing,
         });
         true
+    }
+
+    /// One of a user's servers: a job, a reason to keep it (it is alive), or `None` for a
+    /// stopped server that stays as it is.
+    async fn plan_server(
+        &mut self,
+        user: &str,
+        name: &str,
+        raw: &RawValue,
+        limit: f64,
+        user_json: &str,
+    ) -> Option<Result<ServerJob, KeepReason>> {
+        let server: Server = match serde_json::from_str(raw.get()) {
+            Ok(server) => server,
+            Err(e) => {
+                self.report.servers_seen += 1;
+                let log_name = log_name(user, name);
+                log::warn!(target: LOG, "Not culling server {log_name}: its model does not parse: {e}");
+                return Some(Err(KeepReason::BadModel));
+            }
+        };
+        if server.stopped {
+            // Neither seen as a server nor alive: only a candidate for removal.
+            return self
+                .plan_stopped(user, name, &server, raw, user_json)
+                .map(Ok);
+        }
+        self.report.servers_seen += 1;
+        let decision = match self
+            .judge_server(user, name, &server, raw, limit, user_json)
+            .await
+        {
+            Ok((decision, facts)) => self.gate_server(user, name, raw, decision, facts, user_json),
+            Err(keep) => Err(keep),
+        };
+        if let Ok(job) = &decision {
+            if job.probe_at.is_none() {
+                log_cull(user, job, self.settings.dry_run);
+            }
+        }
+        Some(decision)
+    }
+
+    /// A stopped named server: a removal job once it has been stopped long enough (and warned,
+    /// with warnings on).
+    fn plan_stopped(
+        &mut self,
+        user: &str,
+        name: &str,
+        server: &Server,
+        raw: &RawValue,
+        user_json: &str,
+    ) -> Option<ServerJob> {
+        let now = self.settings.now;
+        let since = server
+            .last_activity
+            .as_deref()
+            .or(server.started.as_deref());
+        let stopped_for = since
+            .and_then(|t| crate::timestamp::parse_timestamp(t).ok())
+            .map(|t| now - t);
+        let policy = &self.settings.policy;
+        let after = policy.remove_stopped_after;
+        let decision = decide_stopped(policy, name, stopped_for)?.map(|reason| ServerJob {
+            name: name.to_owned(),
+            reason,
+            inactive: stopped_for,
+            age: None,
+            limit: after,
+            probe_at: None,
+            probe: None,
+            note: None,
+        });
+        let facts = ServerFacts {
+            stretch: stretch(server.last_activity.as_deref(), server.started.as_deref()),
+            due: stopped_for.map(|s| (CullReason::LongStopped, (after - s).max(0.0))),
+            inactive: stopped_for,
+        };
+        match self.gate_server(user, name, raw, decision, facts, user_json) {
+            Ok(job) => {
+                log_cull(user, &job, self.settings.dry_run);
+                Some(job)
+            }
+            Err(keep) => {
+                if matches!(keep, KeepReason::Warned(_) | KeepReason::NotWarned) {
+                    self.keep(user, Some(name), keep);
+                }
+                None
+            }
+        }
     }
 
     /// A server's decision after the warning gate: a cull that is due may have to wait.
@@ -436,17 +532,14 @@ impl Planner<'_> {
         &self,
         user: &str,
         name: &str,
+        server: &Server,
         raw: &RawValue,
         limit: f64,
         user_json: &str,
     ) -> Result<(Result<ServerJob, KeepReason>, ServerFacts), KeepReason> {
         let now = self.settings.now;
         let log_name = log_name(user, name);
-        let server: Server = serde_json::from_str(raw.get()).map_err(|e| {
-            log::warn!(target: LOG, "Not culling server {log_name}: its model does not parse: {e}");
-            KeepReason::BadModel
-        })?;
-        let mut idleness = assess_server(&server, now).inspect_err(|keep| match keep {
+        let mut idleness = assess_server(server, now).inspect_err(|keep| match keep {
             KeepReason::Pending(what) => {
                 log::warn!(target: LOG, "Not culling server {log_name} with pending {what}");
             }
@@ -503,7 +596,7 @@ impl Planner<'_> {
             inactive: idleness.inactive,
         };
         Ok((
-            self.decide(user, name, &server, &idleness, limit, verdict),
+            self.decide(user, name, server, &idleness, limit, verdict),
             facts,
         ))
     }

@@ -85,6 +85,8 @@ struct MemoryHub {
     listed: Mutex<u64>,
     /// Every listing fails with 503.
     down: bool,
+    /// Reports JupyterHub 2.3.1, before `include_stopped_servers`.
+    old: bool,
 }
 
 impl MemoryHub {
@@ -106,12 +108,14 @@ impl MemoryHub {
 
 impl HubApi for MemoryHub {
     fn version(&self) -> BoxFuture<'_, Result<String, HttpError>> {
-        Box::pin(async { Ok("5.2.1".to_owned()) })
+        let version = if self.old { "2.3.1" } else { "5.2.1" };
+        Box::pin(async move { Ok(version.to_owned()) })
     }
 
     fn list_users<'a>(
         &'a self,
         state: Option<&'a str>,
+        _include_stopped: bool,
         offset: u64,
         limit: Option<u64>,
     ) -> BoxFuture<'a, Result<UserPage, HttpError>> {
@@ -472,3 +476,24 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
 
 #[cfg(test)]
 mod warnings;
+
+#[test]
+fn removing_stopped_servers_is_refused_on_hubs_before_3_0_and_the_pass_goes_on() {
+    let hub = MemoryHub {
+        old: true,
+        ..MemoryHub::with(vec![user("idle", &[("", 4000.0, Answer::Stop)])])
+    };
+    let report = pass(
+        &hub,
+        &options(r#"{"inactive_limit": 3600, "remove_stopped_named_servers": 86400}"#),
+        None,
+    );
+    assert!(report.complete);
+    assert!(
+        report.errors[0].contains("needs JupyterHub 3.0 or later")
+            && report.errors[0].contains("2.3.1"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(hub.calls(), ["stop idle/"]);
+}

@@ -245,10 +245,10 @@ impl Planner<'_> {
 
 /// `server alice/lab will be culled at T (inactive for 00:50:00)`.
 fn sentence(warning: &Warning) -> String {
-    let verb = if warning.server.is_some() {
-        "culled"
-    } else {
-        "deleted"
+    let verb = match (&warning.server, warning.reason) {
+        (Some(_), CullReason::LongStopped) => "removed",
+        (Some(_), _) => "culled",
+        (None, _) => "deleted",
     };
     format!(
         "{} will be {verb} at {} ({})",
@@ -257,6 +257,7 @@ fn sentence(warning: &Warning) -> String {
         match warning.reason {
             CullReason::Idle => format!("inactive for {}", format_duration(warning.inactive)),
             CullReason::MaxAge => "max age".to_owned(),
+            CullReason::LongStopped => format!("stopped for {}", format_duration(warning.inactive)),
         }
     )
 }
