@@ -39,6 +39,8 @@ pub struct PassOptions {
     pub keep_busy_kernels: bool,
     pub keep_connected: bool,
     pub busy_timeout: f64,
+    /// 0: off.
+    pub keep_cpu_above: f64,
     pub server_url: Option<String>,
     pub details: bool,
     /// Warn this many seconds before a server is culled; 0 turns warnings off.
@@ -72,6 +74,7 @@ impl Default for PassOptions {
             keep_busy_kernels: work.keep_busy,
             keep_connected: work.keep_connected,
             busy_timeout: work.busy_timeout,
+            keep_cpu_above: work.cpu_above,
             server_url: None,
             details: true,
             warn_before: 0.0,
@@ -171,6 +174,11 @@ impl PassOptions {
             keep_busy_kernels: f.flag("keep_busy_kernels", d.keep_busy_kernels)?,
             keep_connected: f.flag("keep_connected", d.keep_connected)?,
             busy_timeout: f.seconds("busy_timeout")?.unwrap_or(d.busy_timeout),
+            keep_cpu_above: f
+                .take::<f64>("keep_cpu_above", "a percentage")?
+                .map(|v| non_negative("keep_cpu_above", v))
+                .transpose()?
+                .unwrap_or(d.keep_cpu_above),
             server_url: f.take("server_url", "a URL")?,
             details: f.flag("details", d.details)?,
             warn_before: f.seconds("warn_before")?.unwrap_or(d.warn_before),
@@ -216,6 +224,7 @@ impl PassOptions {
                 keep_busy: self.keep_busy_kernels,
                 keep_connected: self.keep_connected,
                 busy_timeout: self.busy_timeout,
+                cpu_above: self.keep_cpu_above,
             },
             server_url: self.server_url.clone(),
             details: self.details,

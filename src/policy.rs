@@ -221,6 +221,8 @@ pub enum KeepReason {
     BadModel,
     /// Over `--max-culls-per-pass`: left for the next pass.
     Cap,
+    /// Its processes use more CPU than `--keep-cpu-above`.
+    Cpu,
     /// Due, but warned less than `--warn-before` ago (or just now): culled from this time on.
     Warned(String),
     /// Due, but its warning could not be recorded (the state file failed), so it was not given.
@@ -247,6 +249,7 @@ impl KeepReason {
             KeepReason::NoServerUrl => "no-server-url",
             KeepReason::BadModel => "bad-model",
             KeepReason::Cap => "cap",
+            KeepReason::Cpu => "cpu",
             KeepReason::Warned(_) => "warned",
             KeepReason::NotWarned => "not-warned",
         }

@@ -20,21 +20,30 @@ use crate::http::{
 use crate::timestamp::parse_timestamp;
 use crate::work::{judge_kernel, KernelWork, ServerWork};
 
+/// The time between the two readings of a server's CPU use.
+const CPU_SAMPLE: Duration = Duration::from_secs(1);
 /// Kernel and terminal lists are small; anything bigger is not jupyter_server talking.
 const MAX_BODY_BYTES: usize = 8 << 20;
+
+/// What to ask a server, besides its kernels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Questions {
+    /// Its terminals (`--keep-busy-kernels`).
+    pub terminals: bool,
+    /// Its CPU use, from jupyter-resource-usage (`--keep-cpu-above`).
+    pub cpu: bool,
+    /// Seconds since the epoch: terminals used since, and kernels starting since, are working.
+    pub recent_after: f64,
+}
 
 /// Asks a single-user server what it runs. [`ProbeClient`] is the real one; tests answer from
 /// memory.
 pub trait WorkProbe: Send + Sync {
-    /// What the server at `base` (its URL, ending in `/`) runs. Terminals whose activity is at
-    /// or after `recent_after` (seconds since the epoch) count as recently used, and kernels
-    /// starting or restarting since before it as stuck; terminals are only asked about with
-    /// `terminals`.
+    /// What the server at `base` (its URL, ending in `/`) runs.
     fn probe<'a>(
         &'a self,
         base: &'a str,
-        terminals: bool,
-        recent_after: f64,
+        questions: Questions,
     ) -> BoxFuture<'a, Result<ServerWork, HttpError>>;
 }
 
@@ -52,7 +61,12 @@ pub struct ProbeSettings {
 #[derive(Debug)]
 pub struct ProbeClient {
     http: HttpClient,
+    /// Servers already logged as having no jupyter-resource-usage, so each is logged once.
+    without_metrics: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// At most this many servers are remembered as logged; past that, no more such lines.
+const MAX_LOGGED_WITHOUT_METRICS: usize = 10_000;
 
 #[derive(Deserialize)]
 struct KernelWire {
@@ -93,15 +107,14 @@ impl ProbeClient {
                 retry_level: log::Level::Debug,
             },
         )?;
-        Ok(ProbeClient { http })
+        Ok(ProbeClient {
+            http,
+            without_metrics: std::sync::Mutex::default(),
+        })
     }
 
-    async fn ask(
-        &self,
-        base: &str,
-        terminals: bool,
-        recent_after: f64,
-    ) -> Result<ServerWork, HttpError> {
+    async fn ask(&self, base: &str, questions: Questions) -> Result<ServerWork, HttpError> {
+        let (terminals, recent_after) = (questions.terminals, questions.recent_after);
         let kernels: Vec<KernelWire> = self.get_json(base, "api/kernels").await?;
         let mut work = ServerWork {
             kernels: count(kernels.len()),
@@ -144,7 +157,44 @@ impl ProbeClient {
                 }
             }
         }
+        if questions.cpu {
+            work.cpu_percent = self.cpu_percent(base).await?;
+        }
         Ok(work)
+    }
+
+    /// The server's CPU use in percent (its processes and their children), or `None` if it
+    /// does not say (no jupyter-resource-usage, or `track_cpu_percent` off).
+    async fn cpu_percent(&self, base: &str) -> Result<Option<f64>, HttpError> {
+        #[derive(Deserialize)]
+        struct Metrics {
+            #[serde(default)]
+            cpu_percent: Option<f64>,
+        }
+        // jupyter-resource-usage compares with the last time it was asked, and a process it has
+        // not seen before reads 0: only a second reading, a moment later, is the real one.
+        for attempt in 0..2 {
+            match self.get_json::<Metrics>(base, "api/metrics/v1").await {
+                Ok(metrics) if attempt == 1 => return Ok(metrics.cpu_percent),
+                Ok(metrics) if metrics.cpu_percent.is_none() => return Ok(None),
+                Ok(_) => tokio::time::sleep(CPU_SAMPLE).await,
+                Err(e) if e.http_status() == Some(404) => {
+                    let mut logged = self
+                        .without_metrics
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if logged.len() < MAX_LOGGED_WITHOUT_METRICS && logged.insert(base.to_owned()) {
+                        log::info!(
+                            target: "cull_idle",
+                            "The server at {base} has no jupyter-resource-usage (/api/metrics/v1 answers 404); judging it without its CPU use"
+                        );
+                    }
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(
@@ -178,10 +228,9 @@ impl WorkProbe for ProbeClient {
     fn probe<'a>(
         &'a self,
         base: &'a str,
-        terminals: bool,
-        recent_after: f64,
+        questions: Questions,
     ) -> BoxFuture<'a, Result<ServerWork, HttpError>> {
-        Box::pin(self.ask(base, terminals, recent_after))
+        Box::pin(self.ask(base, questions))
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::policy::{CullReason, KeepReason};
 
 /// What a probe of a single-user server saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ServerWork {
     pub kernels: u32,
     /// Kernels executing code, or starting or restarting recently (see [`judge_kernel`]).
@@ -26,6 +26,9 @@ pub struct ServerWork {
     pub terminals: Option<u32>,
     /// Terminals with input or output within the server's idle limit.
     pub recent_terminals: u32,
+    /// CPU use in percent, from jupyter-resource-usage (`--keep-cpu-above`); `None` if the
+    /// server does not say.
+    pub cpu_percent: Option<f64>,
 }
 
 impl ServerWork {
@@ -40,6 +43,9 @@ impl ServerWork {
                 "{text}, {} stuck starting or restarting",
                 self.stuck_kernels
             );
+        }
+        if let Some(cpu) = self.cpu_percent {
+            text = format!("{text}, CPU {cpu:.0}%");
         }
         if let Some(terminals) = self.terminals {
             text = format!(
@@ -58,11 +64,13 @@ pub struct WorkRules {
     pub keep_connected: bool,
     /// Seconds idle (by the Hub) after which a server is culled even if busy; 0 turns it off.
     pub busy_timeout: f64,
+    /// Keep a server whose CPU use is above this percentage (`--keep-cpu-above`); 0: off.
+    pub cpu_above: f64,
 }
 
 impl WorkRules {
     pub fn enabled(&self) -> bool {
-        self.keep_busy || self.keep_connected
+        self.keep_busy || self.keep_connected || self.cpu_above > 0.0
     }
 
     /// The busy-timeout is a hard bound: past it, nothing the server says can keep it.
@@ -113,6 +121,9 @@ pub fn judge_kernel(
 pub fn work_keeps(rules: &WorkRules, work: &ServerWork) -> Option<KeepReason> {
     if rules.keep_busy && (work.busy_kernels > 0 || work.recent_terminals > 0) {
         return Some(KeepReason::Busy);
+    }
+    if rules.cpu_above > 0.0 && work.cpu_percent.is_some_and(|cpu| cpu > rules.cpu_above) {
+        return Some(KeepReason::Cpu);
     }
     if rules.keep_connected && work.connections > 0 {
         return Some(KeepReason::Connected);
@@ -205,6 +216,7 @@ mod tests {
             connections,
             terminals: Some(recent_terminals),
             recent_terminals,
+            cpu_percent: None,
         }
     }
 
@@ -212,12 +224,32 @@ mod tests {
         keep_busy: true,
         keep_connected: false,
         busy_timeout: 0.0,
+        cpu_above: 0.0,
     };
     const CONNECTED: WorkRules = WorkRules {
         keep_busy: false,
         keep_connected: true,
         busy_timeout: 0.0,
+        cpu_above: 0.0,
     };
+
+    #[test]
+    fn cpu_above_the_threshold_keeps_a_server_and_an_unknown_figure_does_not() {
+        let cpu = WorkRules {
+            cpu_above: 10.0,
+            ..WorkRules::default()
+        };
+        let with = |percent| ServerWork {
+            cpu_percent: percent,
+            ..ServerWork::default()
+        };
+        assert!(cpu.enabled());
+        assert_eq!(work_keeps(&cpu, &with(Some(87.0))), Some(KeepReason::Cpu));
+        assert_eq!(work_keeps(&cpu, &with(Some(10.0))), None);
+        assert_eq!(work_keeps(&cpu, &with(None)), None);
+        assert_eq!(work_keeps(&BUSY, &with(Some(99.0))), None);
+        assert!(with(Some(87.4)).summary().ends_with(", CPU 87%"));
+    }
 
     #[test]
     fn busy_kernels_keep_a_server_only_with_keep_busy() {

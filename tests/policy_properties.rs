@@ -134,7 +134,7 @@ proptest! {
         kernels in 1u32..50, busy in 1u32..50, connections in 0u32..50, keep_connected in any::<bool>(),
     ) {
         let work = ServerWork { kernels: kernels.max(busy), busy_kernels: busy, connections, ..ServerWork::default() };
-        let rules = WorkRules { keep_busy: true, keep_connected, busy_timeout: 0.0 };
+        let rules = WorkRules { keep_busy: true, keep_connected, busy_timeout: 0.0, cpu_above: 0.0 };
         prop_assert!(work_keeps(&rules, &work).is_some());
         prop_assert!(work_keeps(&WorkRules::default(), &work).is_none());
     }

@@ -164,6 +164,7 @@ async def test_an_idle_kernel_does_not_keep_the_server_and_the_probe_is_not_acti
             "connections": 0,
             "terminals": 0,
             "recent_terminals": 0,
+            "cpu_percent": None,
         },
         "error": None,
     }
@@ -199,6 +200,31 @@ async def test_a_kernel_left_starting_keeps_its_server_only_within_the_idle_limi
     [action] = [a for a in report.actions if a.user == "k-stuck"]
     assert action.outcome == "would-stop", action
     assert action.probe["work"]["stuck_kernels"] == 1 and action.probe["work"]["busy_kernels"] == 0
+
+
+BURN = "import subprocess, sys\nburner = subprocess.Popen([sys.executable, '-c', 'while True: pass'])"
+
+
+async def test_a_process_burning_cpu_keeps_its_server_with_keep_cpu_above(khub):
+    # A kernel starts a CPU-bound process and goes idle: no kernel is busy, the server is.
+    kernel = await kernel_in_server(khub, "k-cpu", busy=False, keep_open=True)
+    await kernel.execute(BURN, "idle")
+    try:
+        hub = connect(khub.api_url, khub.cull_kernels_token)
+        report = await run_pass(hub, 600, keep_cpu_above=10, dry_run=True)
+        [skip] = [s for s in report.skipped if s.user == "k-cpu"]
+        assert skip.reason == "cpu", skip
+        assert skip.probe["work"]["busy_kernels"] == 0 and skip.probe["work"]["cpu_percent"] > 10, skip
+        assert "CPU " in skip.detail
+
+        report = await run_pass(hub, 600, keep_busy_kernels=True, dry_run=True)
+        assert [(a.user, a.outcome) for a in report.actions] == [("k-cpu", "would-stop")]
+    finally:
+        await kernel.execute("burner.kill(); burner.wait()", "idle")
+    report = await run_pass(hub, 600, keep_cpu_above=10, dry_run=True)
+    [action] = report.actions
+    assert (action.user, action.outcome) == ("k-cpu", "would-stop")
+    assert action.probe["work"]["cpu_percent"] <= 10
 
 
 def test_no_busy_timeout_is_warned_about_at_start_up(khub):

@@ -102,7 +102,9 @@ async def check_scopes(
     if scopes is None:
         return True
     uses_groups = bool(settings["exclude_groups"] or settings["group_timeout"])
-    probes_servers = bool(settings["keep_busy_kernels"] or settings["keep_connected"])
+    probes_servers = bool(
+        settings["keep_busy_kernels"] or settings["keep_connected"] or settings["keep_cpu_above"]
+    )
     for fatal, message in scope_problems(
         scopes, cull_users=settings["cull_users"], uses_groups=uses_groups, probes_servers=probes_servers
     ):
@@ -114,7 +116,7 @@ async def check_scopes(
 
 def check_work_settings(settings: dict[str, Any]) -> None:
     """Refuse kernel-aware settings that cannot work; warn about those that do nothing."""
-    probing = settings["keep_busy_kernels"] or settings["keep_connected"]
+    probing = settings["keep_busy_kernels"] or settings["keep_connected"] or settings["keep_cpu_above"]
     busy_timeout = settings["busy_timeout"]
     if busy_timeout and not probing:
         log.warning("--busy-timeout does nothing without --keep-busy-kernels or --keep-connected")

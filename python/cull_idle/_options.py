@@ -444,6 +444,21 @@ OPTIONS = [
         doc=("likewise keep idle servers whose kernels have open connections (a notebook tab left open)"),
     ),
     Option(
+        "keep-cpu-above",
+        parse_count,
+        0,
+        "Likewise keep idle servers using more than this percentage of a CPU, as "
+        "jupyter-resource-usage (with track_cpu_percent) reports it: a script in a terminal, a "
+        "nohup job. 0: off.",
+        WORK,
+        api="keep_cpu_above",
+        doc=(
+            "likewise keep idle servers whose processes use more than this percentage of a CPU "
+            "(summed over cores), as jupyter-resource-usage reports it with `track_cpu_percent`; a "
+            "server without it is judged by the other signals; `0`: off"
+        ),
+    ),
+    Option(
         "busy-timeout",
         parse_seconds,
         0,

@@ -54,6 +54,10 @@ class PassOptions(TypedDict, total=False):
     #: --keep-connected: Likewise keep idle servers whose kernels have open connections (a notebook tab
     #: left open).
     keep_connected: bool
+    #: --keep-cpu-above: Likewise keep idle servers using more than this percentage of a CPU, as
+    #: jupyter-resource-usage (with track_cpu_percent) reports it: a script in a terminal, a nohup job.
+    #: 0: off.
+    keep_cpu_above: int
     #: --busy-timeout: Cull a server idle (by the Hub) this long even if it is busy or connected, so
     #: that a runaway kernel cannot hold a server forever (0: no bound).
     busy_timeout: float

@@ -59,7 +59,14 @@ pub(super) async fn probe_candidates(
                 Some(base) => Some(
                     probes
                         .client
-                        .probe(&base, rules.keep_busy, now - limit)
+                        .probe(
+                            &base,
+                            crate::probe::Questions {
+                                terminals: rules.keep_busy,
+                                cpu: rules.cpu_above > 0.0,
+                                recent_after: now - limit,
+                            },
+                        )
                         .await,
                 ),
                 None => None,

@@ -222,8 +222,7 @@ impl WorkProbe for MemoryProbe {
     fn probe<'a>(
         &'a self,
         base: &'a str,
-        _terminals: bool,
-        _recent_after: f64,
+        _questions: crate::probe::Questions,
     ) -> BoxFuture<'a, Result<ServerWork, HttpError>> {
         Box::pin(async move {
             self.0.get(base).cloned().ok_or_else(|| {

@@ -31,7 +31,8 @@ if os.environ.get("TEST_REAL_SERVERS"):
     c.JupyterHub.spawner_class = "simple"
     c.SimpleLocalProcessSpawner.home_dir_template = os.path.join(here, "home", "{username}")
     c.Spawner.cmd = [sys.executable, "-m", "jupyterhub.singleuser"]
-    c.Spawner.args = ["--ServerApp.allow_root=True"]
+    # jupyter-resource-usage reports CPU use only when asked to (--keep-cpu-above).
+    c.Spawner.args = ["--ServerApp.allow_root=True", "--ResourceUseDisplay.track_cpu_percent=True"]
     # Only the tests move activity: no activity reports from the servers during a test.
     c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": "3600"}
     c.JupyterHub.public_url = f"http://127.0.0.1:{os.environ['TEST_PROXY_PORT']}"
