@@ -16,6 +16,7 @@ mod jobs;
 mod plan;
 mod probing;
 pub mod report;
+mod stopped;
 #[cfg(test)]
 mod tests;
 mod warnings;

@@ -10,8 +10,8 @@ use crate::hub::{parse_version, users_query, HubApi};
 use crate::listing::{unsettled_allowance, Cursor, RecentNames};
 use crate::models::{Server, User};
 use crate::policy::{
-    assess_server, decide_server, decide_stopped, decide_user, default_arbiter, idle_rule_applies,
-    user_idleness, CullReason, KeepReason, UserFacts,
+    assess_server, decide_server, decide_user, default_arbiter, idle_rule_applies, user_idleness,
+    CullReason, KeepReason, UserFacts,
 };
 use crate::probe::server_base;
 use crate::timestamp::format_duration;
@@ -52,9 +52,9 @@ pub(super) struct Planner<'a> {
 
 /// What the warning gate needs to know of a server the policy has judged.
 pub(super) struct ServerFacts {
-    stretch: String,
-    due: Option<(CullReason, f64)>,
-    inactive: Option<f64>,
+    pub stretch: String,
+    pub due: Option<(CullReason, f64)>,
+    pub inactive: Option<f64>,
 }
 
 impl Planner<'_> {
@@ -236,7 +236,7 @@ impl Planner<'_> {
         act(self.hub, settings, self.listing, held, &mut self.report).await
     }
 
-    fn keep(&mut self, user: &str, server: Option<&str>, reason: KeepReason) {
+    pub(super) fn keep(&mut self, user: &str, server: Option<&str>, reason: KeepReason) {
         self.report.record_skip(Skip::new(user, server, reason));
     }
 
@@ -362,82 +362,6 @@ impl Planner<'_> {
             }
         }
         Some(decision)
-    }
-
-    /// A stopped named server: a removal job once it has been stopped long enough (and warned,
-    /// with warnings on).
-    fn plan_stopped(
-        &mut self,
-        user: &str,
-        name: &str,
-        server: &Server,
-        raw: &RawValue,
-        user_json: &str,
-    ) -> Option<ServerJob> {
-        let now = self.settings.now;
-        let since = server
-            .last_activity
-            .as_deref()
-            .or(server.started.as_deref());
-        let stopped_for = since
-            .and_then(|t| crate::timestamp::parse_timestamp(t).ok())
-            .map(|t| now - t);
-        let policy = &self.settings.policy;
-        let after = policy.remove_stopped_after;
-        let decision = decide_stopped(policy, name, stopped_for)?.map(|reason| ServerJob {
-            name: name.to_owned(),
-            reason,
-            inactive: stopped_for,
-            age: None,
-            limit: after,
-            probe_at: None,
-            probe: None,
-            note: None,
-        });
-        let facts = ServerFacts {
-            stretch: stretch(server.last_activity.as_deref(), server.started.as_deref()),
-            due: stopped_for.map(|s| (CullReason::LongStopped, (after - s).max(0.0))),
-            inactive: stopped_for,
-        };
-        match self.gate_server(user, name, raw, decision, facts, user_json) {
-            Ok(job) => {
-                log_cull(user, &job, self.settings.dry_run);
-                Some(job)
-            }
-            Err(keep) => {
-                if matches!(keep, KeepReason::Warned(_) | KeepReason::NotWarned) {
-                    self.keep(user, Some(name), keep);
-                }
-                None
-            }
-        }
-    }
-
-    /// A server's decision after the warning gate: a cull that is due may have to wait.
-    fn gate_server(
-        &mut self,
-        user: &str,
-        name: &str,
-        raw: &RawValue,
-        decision: Result<ServerJob, KeepReason>,
-        facts: ServerFacts,
-        user_json: &str,
-    ) -> Result<ServerJob, KeepReason> {
-        let due_now = decision.as_ref().ok().map(|job| job.reason);
-        let gated = self.gate(Candidate {
-            key: Key {
-                kind: Kind::Server,
-                user: user.to_owned(),
-                server: name.to_owned(),
-            },
-            stretch: facts.stretch,
-            due_now,
-            due: facts.due,
-            inactive: facts.inactive,
-            user_json,
-            server_json: Some(raw.get()),
-        });
-        decision.and_then(|job| gated.map(|()| job))
     }
 
     /// Users no rule may touch: exempt ones, and with group rules, those whose groups are unknown.

@@ -9,13 +9,16 @@
 
 use futures::stream::{self, StreamExt};
 
+use serde_json::value::RawValue;
+
 use crate::notify::{WarnHook, Warning, WebhookClient};
 use crate::policy::{CullReason, KeepReason};
 use crate::state::{Entry, Key, Kind, StateDb, Write};
 use crate::timestamp::{format_duration, format_utc};
 use crate::warn::{gate, Gate};
 
-use super::plan::Planner;
+use super::jobs::ServerJob;
+use super::plan::{Planner, ServerFacts};
 use super::LOG;
 
 /// Where warnings are remembered and how they are delivered.
@@ -138,6 +141,33 @@ impl Planner<'_> {
                 held(cull_at)
             }
         }
+    }
+
+    /// A server's decision after the warning gate: a cull that is due may have to wait.
+    pub(super) fn gate_server(
+        &mut self,
+        user: &str,
+        name: &str,
+        raw: &RawValue,
+        decision: Result<ServerJob, KeepReason>,
+        facts: ServerFacts,
+        user_json: &str,
+    ) -> Result<ServerJob, KeepReason> {
+        let due_now = decision.as_ref().ok().map(|job| job.reason);
+        let gated = self.gate(Candidate {
+            key: Key {
+                kind: Kind::Server,
+                user: user.to_owned(),
+                server: name.to_owned(),
+            },
+            stretch: facts.stretch,
+            due_now,
+            due: facts.due,
+            inactive: facts.inactive,
+            user_json,
+            server_json: Some(raw.get()),
+        });
+        decision.and_then(|job| gated.map(|()| job))
     }
 
     fn state_failed(&mut self, error: &rusqlite::Error) {
