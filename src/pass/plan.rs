@@ -273,11 +273,12 @@ impl Planner<'_> {
         };
         let policy = &self.settings.policy;
         let limit = policy.server_limit(&groups);
-        let user_json = if self.arbiter.is_some() || self.wants_models() {
-            user.hook_model()
-        } else {
-            String::new()
-        };
+        let user_json =
+            if self.arbiter.is_some() || self.user_arbiter.is_some() || self.wants_models() {
+                user.hook_model()
+            } else {
+                String::new()
+            };
         let mut to_stop = Vec::new();
         let mut alive = 0;
         let mut stays = false;
@@ -304,7 +305,8 @@ impl Planner<'_> {
             }
         }
         let delete = if policy.cull_users {
-            self.plan_user_deletion(&user, &groups, alive).await
+            self.plan_user_deletion(&user, &groups, alive, &user_json)
+                .await
         } else {
             None
         };
@@ -389,6 +391,7 @@ impl Planner<'_> {
         user: &User,
         groups: &[String],
         alive: usize,
+        user_json: &str,
     ) -> Option<(CullReason, Option<f64>)> {
         let policy = &self.settings.policy;
         let now = self.settings.now;
@@ -404,16 +407,11 @@ impl Planner<'_> {
             (&decision, self.user_arbiter, idleness.inactive)
         {
             // As for servers, max-age deletes whatever the hook says.
-            if !hook.allow(inactive, limit, "", &user.hook_model()).await {
+            if !hook.allow(inactive, limit, "", user_json).await {
                 decision = Err(KeepReason::Arbiter);
             }
         }
         let decision = if alive == 0 && self.warns_for(Kind::User).is_some() {
-            let user_json = if self.wants_models() {
-                user.hook_model()
-            } else {
-                String::new()
-            };
             let gated = self.gate(Candidate {
                 key: Key {
                     kind: Kind::User,
@@ -424,7 +422,7 @@ impl Planner<'_> {
                 due_now: decision.as_ref().ok().copied(),
                 due: user_due_in(policy, limit, &facts, now),
                 inactive: idleness.inactive,
-                user_json: &user_json,
+                user_json,
                 server_json: None,
             });
             decision.and_then(|reason| gated.map(|()| reason))

@@ -226,10 +226,6 @@ impl Planner<'_> {
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        let window = |kind| match kind {
-            Kind::Server => self.settings.warn_before,
-            Kind::User => self.settings.warn_users_before,
-        };
         let confirmed: Vec<(Key, f64, f64)> = delivered
             .iter()
             .map(|(w, done)| {
@@ -238,7 +234,7 @@ impl Planner<'_> {
                     user: w.user.clone(),
                     server: w.server.clone().unwrap_or_default(),
                 };
-                (key, *done, done + window(w.kind))
+                (key, *done, done + self.warns_for(w.kind).unwrap_or(0.0))
             })
             .collect();
         if let Err(e) = warnings.state.confirm(&confirmed) {
