@@ -10,7 +10,9 @@ Stops (``DELETE .../server``) answer 204 and, as on a real Hub, take the user ou
 ``state=ready``, so later users move to lower offsets; with ``--stable`` they change nothing,
 and every pass finds the same idle users. Prints its API URL on the first line, then serves
 until its stdin closes; on exit it prints a JSON line with the counts of requests, stops and
-users listed ("items"), and the time of the first request.
+users listed ("items"), page visitors' tokens checked ("visitor_checks": a token
+``visitor-NAME`` is user NAME's, and ``visitor-admin`` an admin's), and the time of the first
+request. ``GET /_bench/counts`` gives the counts so far.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ class SyntheticHub:
         self.stable = stable
         self.page = page
         self.faults = faults
-        self.counts = {"requests": 0, "stops": 0, "faults": 0, "items": 0}
+        self.counts = {"requests": 0, "stops": 0, "faults": 0, "items": 0, "visitor_checks": 0}
         self.first_request: float | None = None
         self.lock = threading.Lock()
         self._pages: dict[tuple[int, int], tuple[bytes, int]] = {}
@@ -150,15 +152,26 @@ class SyntheticHub:
                 return kind is not None
 
             def do_GET(self) -> None:
-                hub.count(stop=False)
+                if self.path != "/_bench/counts":
+                    hub.count(stop=False)
                 if self.fault():
                     return
                 url = urlsplit(self.path)
                 if url.path in ("/hub/api", "/hub/api/"):
                     return self._reply(200, b'{"version": "6.1.1"}')
                 if url.path == "/hub/api/user":
+                    token = (self.headers.get("Authorization") or "").partition(" ")[2]
+                    if token.startswith("visitor-"):
+                        # A page visitor's own token (bench/page_latency.py): who it is.
+                        hub.count_visitor_check()
+                        name = token[len("visitor-") :]
+                        model = {"kind": "user", "name": name, "admin": name == "admin", "groups": []}
+                        return self._reply(200, json.dumps({**model, "scopes": ["access:services"]}).encode())
                     scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
                     return self._reply(200, json.dumps({"name": "bench", "scopes": scopes}).encode())
+                if url.path == "/_bench/counts":
+                    with hub.lock:
+                        return self._reply(200, json.dumps(hub.counts).encode())
                 if url.path == "/hub/api/users":
                     query = parse_qs(url.query)
                     offset = int(query.get("offset", ["0"])[0])
@@ -201,6 +214,10 @@ class SyntheticHub:
                 self.first_request = time.time()
             self.counts["requests"] += 1
             self.counts["stops"] += stop
+
+    def count_visitor_check(self) -> None:
+        with self.lock:
+            self.counts["visitor_checks"] += 1
 
     def stop(self, name: str) -> None:
         """Take user-NNNNNNN out of state=ready, as a real Hub does when its server stops."""

@@ -17,8 +17,8 @@ use tokio::sync::Semaphore;
 
 pub use crate::http::ApiToken;
 use crate::http::{
-    client_builder, error_chain, read_ca_certs, read_file, Call, ClientShape, HttpClient,
-    HttpError, Peer, Reply, Retry,
+    client_builder, error_chain, read_file, Call, ClientShape, HttpClient, HttpError, Peer, Reply,
+    Retry,
 };
 use crate::models::{User, UserPage};
 
@@ -118,8 +118,10 @@ pub trait HubApi: Send + Sync {
 
 pub struct HubClient {
     base: String,
-    http: HttpClient,
+    pub(crate) http: HttpClient,
     concurrency: usize,
+    /// The client secret of the service's OAuth client, which is its API token.
+    pub(crate) token: ApiToken,
 }
 
 impl fmt::Debug for HubClient {
@@ -165,6 +167,7 @@ impl HubClient {
             base,
             http,
             concurrency: settings.concurrency,
+            token: settings.token.clone(),
         })
     }
 
@@ -188,17 +191,24 @@ impl HubClient {
             .map(|w| w.scopes)
     }
 
-    fn call<'a>(&self, method: Method, path: &'a str, body: Option<&'static str>) -> Call<'a> {
+    pub(crate) fn call<'a>(
+        &self,
+        method: Method,
+        path: &'a str,
+        body: Option<&'static str>,
+    ) -> Call<'a> {
         Call {
             method,
             url: format!("{}{}", self.base, path),
             shown: path,
             accept: None,
             json_body: body,
+            form_body: None,
+            as_user: None,
         }
     }
 
-    async fn success(&self, call: &Call<'_>) -> Result<Reply, HttpError> {
+    pub(crate) async fn success(&self, call: &Call<'_>) -> Result<Reply, HttpError> {
         let reply = self.http.send(call).await?;
         if reply.status.is_success() {
             Ok(reply)
@@ -321,7 +331,7 @@ fn configure_tls(
     tls: &TlsFiles,
 ) -> Result<reqwest::ClientBuilder, HttpError> {
     if let Some(ca_file) = &tls.ca_file {
-        let certs = read_ca_certs(ca_file)?;
+        let certs = crate::tls::read_ca_certs(ca_file)?;
         // The Hub's internal CA is the only one to trust for the Hub's internal certificate.
         builder = builder.tls_certs_only(certs);
     }

@@ -5,12 +5,16 @@
 //! - [`pass`] runs a pass in phases against any [`hub::HubApi`].
 //! - [`http`] is the HTTP plumbing that [`hub`] (the Hub's REST API) and [`probe`]
 //!   (single-user servers) share.
-//! - [`web`] serves [`metrics`] and the health check with axum.
+//! - [`web`] serves [`metrics`], the health check, and the page (with Hub OAuth, [`auth`])
+//!   that shows [`board`] and sets [`keepalive`]s, with axum.
 
+pub mod auth;
+pub mod board;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
 pub mod hub;
+pub mod keepalive;
 pub mod listing;
 pub mod metrics;
 pub mod models;
@@ -22,6 +26,7 @@ pub mod probe;
 mod py;
 pub mod state;
 pub mod timestamp;
+pub mod tls;
 pub mod warn;
 pub mod web;
 pub mod work;

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,6 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
+
+use crate::timestamp::unix_now;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
@@ -91,6 +92,11 @@ pub struct Metrics {
     request_errors: Family<StatusLabel, Counter>,
     warnings: Family<KindLabel, Counter>,
     warning_failures: Counter,
+    keep_alives: Counter,
+    keep_alives_in_force: Gauge,
+    page_auth_checks: Counter,
+    /// Read at each scrape, so the gauge drops as keep-alives run out.
+    watched: std::sync::OnceLock<std::sync::Arc<crate::keepalive::KeepAlives>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -103,12 +109,6 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Metrics {
@@ -125,6 +125,24 @@ impl Metrics {
         let request_errors = Family::<StatusLabel, Counter>::default();
         let warnings = Family::<KindLabel, Counter>::default();
         let warning_failures = Counter::default();
+        let keep_alives = Counter::default();
+        let keep_alives_in_force = Gauge::default();
+        let page_auth_checks = Counter::default();
+        registry.register(
+            "page_auth_checks",
+            "Requests the page made to the Hub to check a visitor's token (the rest were cached)",
+            page_auth_checks.clone(),
+        );
+        registry.register(
+            "keep_alives",
+            "Keep-alives that users set from the page or the API",
+            keep_alives.clone(),
+        );
+        registry.register(
+            "keep_alives_in_force",
+            "Keep-alives in force when scraped",
+            keep_alives_in_force.clone(),
+        );
         registry.register(
             "warnings",
             "Warnings given before culling, by kind (server, user)",
@@ -181,7 +199,26 @@ impl Metrics {
             request_errors,
             warnings,
             warning_failures,
+            keep_alives,
+            keep_alives_in_force,
+            page_auth_checks,
+            watched: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Report how many of these keep-alives are in force at each scrape.
+    pub fn watch_keep_alives(&self, keep_alives: std::sync::Arc<crate::keepalive::KeepAlives>) {
+        let _ = self.watched.set(keep_alives);
+    }
+
+    /// The page asked the Hub about a visitor's token.
+    pub fn count_page_auth_check(&self) {
+        self.page_auth_checks.inc();
+    }
+
+    /// A user set a keep-alive.
+    pub fn count_keep_alive(&self) {
+        self.keep_alives.inc();
     }
 
     /// Count one pass; `None` for a pass that raised.
@@ -241,6 +278,11 @@ impl Metrics {
 
     /// The text exposition (OpenMetrics, which Prometheus also reads as its own text format).
     pub fn encode(&self) -> String {
+        if let Some(kept) = self.watched.get() {
+            let n = kept.in_force(unix_now()).len();
+            self.keep_alives_in_force
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);

@@ -131,7 +131,7 @@ impl WebhookClient {
             .ok_or_else(|| {
                 HttpError::config("the warning webhook must be an http:// or https:// URL")
             })?;
-        crate::http::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         // No default headers: the Hub's token must not reach a third party. The proxy
         // settings of the environment apply, as a webhook is usually outside the cluster.
         let builder = reqwest::Client::builder()
@@ -164,6 +164,8 @@ impl WebhookClient {
             shown: &self.shown,
             accept: None,
             json_body: Some(&body),
+            form_body: None,
+            as_user: None,
         };
         let reply = self.http.send(&call).await?;
         if reply.status.is_success() {

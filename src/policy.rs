@@ -227,6 +227,8 @@ pub enum KeepReason {
     Warned(String),
     /// Due, but its warning could not be recorded (the state file failed), so it was not given.
     NotWarned,
+    /// Its user keeps it running until this time (`--max-keep-alive`, from the page or API).
+    KeptAlive(String),
 }
 
 impl KeepReason {
@@ -250,6 +252,7 @@ impl KeepReason {
             KeepReason::BadModel => "bad-model",
             KeepReason::Cap => "cap",
             KeepReason::Cpu => "cpu",
+            KeepReason::KeptAlive(_) => "kept-alive",
             KeepReason::Warned(_) => "warned",
             KeepReason::NotWarned => "not-warned",
         }
@@ -261,6 +264,7 @@ impl KeepReason {
             KeepReason::Pending(what) => Some(what.clone()),
             KeepReason::ServersAlive(n) => Some(n.to_string()),
             KeepReason::Warned(cull_at) => Some(format!("not before {cull_at}")),
+            KeepReason::KeptAlive(until) => Some(format!("until {until}")),
             _ => None,
         }
     }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use crate::http::{
-    client_builder, read_ca_certs, ApiToken, Call, ClientShape, HttpClient, HttpError, Peer, Retry,
+    client_builder, ApiToken, Call, ClientShape, HttpClient, HttpError, Peer, Retry,
 };
 use crate::timestamp::parse_timestamp;
 use crate::work::{judge_kernel, KernelWork, ServerWork};
@@ -91,7 +91,7 @@ impl ProbeClient {
             // A redirect means the token was not accepted (a login page); never follow it.
             .redirect(reqwest::redirect::Policy::none());
         if let Some(ca_file) = &settings.ca_file {
-            for cert in read_ca_certs(ca_file)? {
+            for cert in crate::tls::read_ca_certs(ca_file)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
@@ -209,6 +209,8 @@ impl ProbeClient {
             shown: &url,
             accept: None,
             json_body: None,
+            form_body: None,
+            as_user: None,
         };
         let reply = self.http.send(&call).await?;
         if reply.status != StatusCode::OK {

@@ -1,4 +1,5 @@
-//! What the culler must remember across restarts: the warnings it gave, in an embedded SQLite
+//! What the culler must remember across restarts: the warnings it gave (and the keep-alives
+//! users set, see [`crate::keepalive`]), in an embedded SQLite
 //! database (rusqlite with its bundled SQLite, so a Hub needs nothing installed).
 //!
 //! One entry per warned server or user, for its current idle stretch. A complete pass removes
@@ -25,6 +26,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, user, server)
     ) WITHOUT ROWID;
     CREATE TABLE owner (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL);",
+    // 2: keep-alives that users set from the page or the API.
+    "CREATE TABLE keep_alives (
+        user TEXT NOT NULL,
+        server TEXT NOT NULL,
+        until REAL NOT NULL,
+        set_at REAL NOT NULL,
+        PRIMARY KEY (user, server)
+    ) WITHOUT ROWID;",
 ];
 
 /// Why the state file cannot be used. Each message names the file.
@@ -165,7 +174,7 @@ impl StateDb {
         Ok(db)
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -52,6 +52,13 @@ pub fn format_utc(seconds: f64) -> String {
     )
 }
 
+/// Seconds since the epoch, now.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// `HH:MM:SS` with unbounded hours, like the reference's `format_td`; "unknown" for `None`.
 pub fn format_duration(seconds: Option<f64>) -> String {
     let Some(seconds) = seconds else {

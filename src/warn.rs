@@ -9,17 +9,22 @@ use crate::state::Entry;
 use crate::timestamp::parse_timestamp;
 
 /// The seconds from now until the policy culls this server if it stays idle, and why; `None`
-/// if no rule ever would.
+/// if no rule ever would. A server its user keeps alive for `kept_for` more seconds is not
+/// culled for idleness before then; max age still culls it.
 pub fn server_due_in(
     policy: &Policy,
     limit: f64,
     name: &str,
     idleness: &Idleness,
+    kept_for: Option<f64>,
 ) -> Option<(CullReason, f64)> {
     let idle = idleness
         .inactive
         .filter(|_| idle_rule_applies(policy, name, idleness))
-        .map(|inactive| (CullReason::Idle, (limit - inactive).max(0.0)));
+        .map(|inactive| {
+            let due = (limit - inactive).max(kept_for.unwrap_or(0.0)).max(0.0);
+            (CullReason::Idle, due)
+        });
     let old = idleness
         .age
         .filter(|_| policy.max_age > 0.0)
@@ -133,11 +138,11 @@ mod tests {
     fn a_server_is_due_when_idle_for_its_limit_or_at_max_age() {
         let p = policy();
         assert_eq!(
-            server_due_in(&p, 3600.0, "", &idle(3000.0, 9000.0)),
+            server_due_in(&p, 3600.0, "", &idle(3000.0, 9000.0), None),
             Some((CullReason::Idle, 600.0))
         );
         assert_eq!(
-            server_due_in(&p, 3600.0, "", &idle(4000.0, 9000.0)),
+            server_due_in(&p, 3600.0, "", &idle(4000.0, 9000.0), None),
             Some((CullReason::Idle, 0.0))
         );
         let aged = Policy {
@@ -145,7 +150,7 @@ mod tests {
             ..policy()
         };
         assert_eq!(
-            server_due_in(&aged, 3600.0, "", &idle(10.0, 9900.0)),
+            server_due_in(&aged, 3600.0, "", &idle(10.0, 9900.0), None),
             Some((CullReason::MaxAge, 100.0))
         );
         let named_only = Policy {
@@ -153,13 +158,36 @@ mod tests {
             ..policy()
         };
         assert_eq!(
-            server_due_in(&named_only, 3600.0, "", &idle(4000.0, 9000.0)),
+            server_due_in(&named_only, 3600.0, "", &idle(4000.0, 9000.0), None),
             None
         );
         // A group's longer limit moves the window.
         assert_eq!(
-            server_due_in(&p, 7200.0, "", &idle(4000.0, 9000.0)),
+            server_due_in(&p, 7200.0, "", &idle(4000.0, 9000.0), None),
             Some((CullReason::Idle, 3200.0))
+        );
+    }
+
+    #[test]
+    fn a_keep_alive_moves_an_idle_cull_but_not_max_age() {
+        let p = policy();
+        // Due now, kept for another 1800 s.
+        assert_eq!(
+            server_due_in(&p, 3600.0, "", &idle(4000.0, 9000.0), Some(1800.0)),
+            Some((CullReason::Idle, 1800.0))
+        );
+        // A keep-alive shorter than the idle limit's remainder changes nothing.
+        assert_eq!(
+            server_due_in(&p, 3600.0, "", &idle(600.0, 9000.0), Some(60.0)),
+            Some((CullReason::Idle, 3000.0))
+        );
+        let aged = Policy {
+            max_age: 10_000.0,
+            ..policy()
+        };
+        assert_eq!(
+            server_due_in(&aged, 3600.0, "", &idle(4000.0, 9900.0), Some(7200.0)),
+            Some((CullReason::MaxAge, 100.0))
         );
     }
 

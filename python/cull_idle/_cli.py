@@ -23,6 +23,7 @@ from ._options import (
     HUB,
     IGNORED,
     OPTIONS,
+    PAGE,
     POLICY,
     RUN,
     WARN,
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
         add_help=False,
     )
-    groups = {name: parser.add_argument_group(name) for name in (HUB, POLICY, WORK, WARN, RUN)}
+    groups = {name: parser.add_argument_group(name) for name in (HUB, POLICY, WORK, WARN, PAGE, RUN)}
     for option in OPTIONS:
         default = option.default_text or option.default
         if option.is_bool:
@@ -174,11 +175,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             from ._options import parse_secret_url
 
             connection["warn_webhook"] = parse_secret_url(os.environ["CULL_IDLE_WARN_WEBHOOK"])
-        if not (settings["warn_before"] or settings["warn_users_before"]):
-            # Without warnings there is nothing to remember: no file appears beside the Hub's.
+        warns = bool(settings["warn_before"] or settings["warn_users_before"])
+        if not (warns or settings["max_keep_alive"]):
+            # Nothing to remember: no file appears beside the Hub's.
             connection["state_file"] = None
-            if connection["warn_webhook"]:
-                logging.getLogger("cull_idle").warning("--warn-webhook does nothing without --warn-before")
+        if not warns and connection["warn_webhook"]:
+            logging.getLogger("cull_idle").warning("--warn-webhook does nothing without --warn-before")
         hub = connect(connection.pop("url"), token, **connection)
         # The first request (the scope check) goes out now, from the core's own threads,
         # while asyncio (the slowest import by far) loads.

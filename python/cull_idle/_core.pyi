@@ -44,7 +44,9 @@ class Task:
 
 @final
 class WebServer:
-    def __new__(cls, host: str, port: int, prefix: str = "/") -> WebServer: ...
+    def __new__(
+        cls, host: str, port: int, prefix: str = "/", *, hub: Optional[Hub] = None, page: Optional[str] = None
+    ) -> WebServer: ...
     @property
     def port(self) -> int: ...
     @property

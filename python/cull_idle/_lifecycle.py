@@ -4,6 +4,7 @@ the passes until told to stop."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -160,7 +161,7 @@ async def _serve(settings: dict[str, Any], hub: _core.Hub, scopes: _core.Task, s
         " (one pass)" if settings["once"] else f", every {period}s",
     )
     # Listening first: a Hub waits at most 30 s for a managed service with a url to answer.
-    web = start_web(settings)
+    web = start_web(settings, hub)
 
     def observe(report: Optional[_api.CullReport]) -> None:
         if web is not None:
@@ -195,11 +196,59 @@ def service_address(service_url: Optional[str], prefix: Optional[str]) -> Option
     return parsed.hostname or "127.0.0.1", parsed.port, prefix or "/"
 
 
-def start_web(settings: dict[str, Any]) -> Optional[_core.WebServer]:
-    """Serve metrics and health where asked (--metrics-bind) or where the Hub expects the service."""
+def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str, Any]]:
+    """What the page needs from the Hub's environment: the service's OAuth client (the Hub
+    gives a managed service with a url one), and where the browser logs in. ``None`` if it is
+    off, or cannot be served."""
+    env = os.environ
+    if not settings["page"]:
+        return None
+    client_id = env.get("JUPYTERHUB_CLIENT_ID")
+    callback = env.get("JUPYTERHUB_OAUTH_CALLBACK_URL")
+    if not (client_id and callback):
+        if external:
+            raise UsageError(
+                "--web-bind serves the page behind the Hub's OAuth: set JUPYTERHUB_CLIENT_ID and "
+                "JUPYTERHUB_OAUTH_CALLBACK_URL to the service's oauth_client_id and oauth_redirect_uri "
+                "(or --page=false)"
+            )
+        return None
+    service = env.get("JUPYTERHUB_SERVICE_NAME") or client_id.removeprefix("service-")
+    public_hub = env.get("JUPYTERHUB_PUBLIC_HUB_URL")
+    if public_hub:
+        authorize = public_hub.rstrip("/") + "/api/oauth2/authorize"
+    else:
+        base = env.get("JUPYTERHUB_BASE_URL") or "/"
+        authorize = env.get("JUPYTERHUB_HOST", "") + base.rstrip("/") + "/hub/api/oauth2/authorize"
+    try:
+        access_scopes = json.loads(env.get("JUPYTERHUB_OAUTH_ACCESS_SCOPES") or "[]")
+    except ValueError:
+        access_scopes = []
+    public = env.get("JUPYTERHUB_PUBLIC_URL") or public_hub or env.get("JUPYTERHUB_HOST") or ""
+    return {
+        "service_name": service,
+        "client_id": client_id,
+        "callback_url": callback,
+        "authorize_url": authorize,
+        "access_scopes": [s for s in access_scopes if isinstance(s, str)],
+        "max_keep_alive": float(settings["max_keep_alive"]),
+        "admin_groups": list(settings["admin_groups"]),
+        "auth_cache_seconds": float(settings["page_auth_cache"]),
+        "secure_cookies": public.startswith("https:"),
+    }
+
+
+def start_web(settings: dict[str, Any], hub: Optional[_core.Hub] = None) -> Optional[_core.WebServer]:
+    """Serve metrics and health where asked (--metrics-bind) or where the Hub expects the
+    service, with the page where the service is served (or --web-bind)."""
     from ._core import WebServer
 
-    if settings["metrics_bind"]:
+    external = bool(settings["web_bind"])
+    if settings["web_bind"]:
+        host, port = settings["web_bind"]
+        service = os.environ.get("JUPYTERHUB_SERVICE_NAME") or "cull-idle"
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or f"/services/{service}/"
+    elif settings["metrics_bind"]:
         host, port = settings["metrics_bind"]
         prefix = "/"
     else:
@@ -207,12 +256,29 @@ def start_web(settings: dict[str, Any]) -> Optional[_core.WebServer]:
             os.environ.get("JUPYTERHUB_SERVICE_URL"), os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
         )
         if address is None:
+            if settings["max_keep_alive"]:
+                log.warning("--max-keep-alive does nothing without the page (a service with a url)")
             return None
         host, port, prefix = address
+    page = None if settings["metrics_bind"] and not external else page_settings(settings, external)
+    if page is not None and not urlparse(page["callback_url"]).path.startswith(prefix.rstrip("/") + "/"):
+        # The login's state cookie is scoped to the prefix, so the callback must be under it.
+        raise UsageError(
+            f"the OAuth callback {page['callback_url']} is not under the service's prefix {prefix}; "
+            "set the service's oauth_redirect_uri to <prefix>oauth_callback"
+        )
+    if page is None and settings["max_keep_alive"]:
+        log.warning("--max-keep-alive does nothing without the page, which is not served here")
     try:
-        server = WebServer(host, port, prefix)
+        if page is not None and hub is not None:
+            server = WebServer(host, port, prefix, hub=hub, page=json.dumps(page))
+        else:
+            server = WebServer(host, port, prefix)
     except OSError as e:
-        raise UsageError(f"cannot serve metrics on {host}:{port}: {e.strerror or e}") from None
+        raise UsageError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
     prefix = server.prefix
     log.info("Serving metrics at http://%s:%s%smetrics and health at %shealth", host, port, prefix, prefix)
+    if page is not None and hub is not None:
+        keep = f", keep-alives up to {settings['max_keep_alive']}s" if settings["max_keep_alive"] else ""
+        log.info("Serving the page at %s (Hub login, OAuth client %s%s)", prefix, page["client_id"], keep)
     return server

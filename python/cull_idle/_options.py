@@ -193,6 +193,7 @@ class Option(_OptionFields):
 
 HUB, POLICY, WORK, RUN = "Hub connection", "Policy", "Kernel-aware culling", "Output and running"
 WARN = "Warnings before culling"
+PAGE = "The page and keep-alives"
 OPTIONS = [
     Option(
         "url",
@@ -540,13 +541,75 @@ OPTIONS = [
         "state-file",
         parse_text,
         "cull_idle_state.sqlite",
-        "The SQLite file that remembers the warnings given, across restarts (:memory: keeps "
-        "them in memory). Used only with warnings on.",
+        "The SQLite file that remembers the warnings given and the keep-alives set, across "
+        "restarts (:memory: keeps them in memory). Used only with warnings or keep-alives on.",
         WARN,
         api="connect:state_file",
         doc=(
-            "the SQLite file that remembers warnings across restarts, in the working directory (a "
-            "managed service's is the Hub's); `:memory:` keeps them in memory; only with warnings on"
+            "the SQLite file that remembers warnings and keep-alives across restarts, in the working "
+            "directory (a managed service's is the Hub's); `:memory:` keeps them in memory; only with "
+            "warnings or keep-alives on"
+        ),
+    ),
+    Option(
+        "page",
+        parse_bool,
+        True,
+        "Serve the page (behind the Hub's login) where users see when their servers will be "
+        "stopped, and operators what the culler will do. Needs a Hub-managed service with a url, "
+        "or --web-bind.",
+        PAGE,
+        doc=(
+            "serve the page at the service's prefix, behind the Hub's OAuth: each user's servers "
+            "and when they will be stopped, and for operators everything (see docs/page.md)"
+        ),
+    ),
+    Option(
+        "max-keep-alive",
+        parse_seconds,
+        0,
+        "Let users keep a server of theirs running for up to this many seconds from the page or "
+        "its API (--max-age and --busy-timeout still apply). 0: no keep-alives.",
+        PAGE,
+        doc=(
+            "let users keep one of their servers running for up to this long from the page or "
+            "`api/keep-alive`; `--max-age` and `--busy-timeout` still cull; `0`: off, no control"
+        ),
+    ),
+    Option(
+        "admin-groups",
+        parse_names,
+        [],
+        "Members of these Hub groups see the operators' view, as Hub admins do: GROUP[,GROUP...] "
+        "(repeatable).",
+        PAGE,
+        "none",
+        repeat=True,
+        doc="`GROUP[,GROUP...]`, repeatable: members see the operators' view, as Hub admins do",
+    ),
+    Option(
+        "page-auth-cache",
+        parse_seconds,
+        30,
+        "Seconds the Hub's answer about a visitor's token is trusted before it is asked again "
+        "(a revoked token works at most this long).",
+        PAGE,
+        doc=(
+            "seconds a visitor's token is trusted after the Hub vouched for it (`GET /user`), so "
+            "a class reloading the page costs the Hub one request per user per this long"
+        ),
+    ),
+    Option(
+        "web-bind",
+        parse_address,
+        None,
+        "Serve the page, metrics and health on HOST:PORT, at $JUPYTERHUB_SERVICE_PREFIX, for an "
+        "external service (give it the OAuth client's $JUPYTERHUB_CLIENT_ID and "
+        "$JUPYTERHUB_OAUTH_CALLBACK_URL).",
+        PAGE,
+        doc=(
+            "`HOST:PORT` to serve the page, `/metrics` and `/health` on, at "
+            "`$JUPYTERHUB_SERVICE_PREFIX`, for an external service (see docs/page.md)"
         ),
     ),
     Option(

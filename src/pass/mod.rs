@@ -13,6 +13,7 @@
 
 mod act;
 mod jobs;
+mod page;
 mod plan;
 mod probing;
 pub mod report;
@@ -25,7 +26,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
+use crate::board::Board;
 use crate::hub::HubApi;
+use crate::keepalive::KeepAlives;
 use crate::policy::Policy;
 use crate::work::WorkRules;
 
@@ -63,6 +66,14 @@ pub trait Arbiter: Send + Sync {
 pub struct Hooks<'a> {
     pub server: Option<&'a dyn Arbiter>,
     pub user: Option<&'a dyn Arbiter>,
+}
+
+/// What the page needs from a pass: where it publishes what it saw, and the keep-alives it
+/// honours.
+#[derive(Clone, Copy)]
+pub struct Page<'a> {
+    pub board: &'a Board,
+    pub keep_alives: Option<&'a KeepAlives>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +115,7 @@ pub async fn run_pass(
     hooks: Hooks<'_>,
     probes: Option<&Probes<'_>>,
     warnings: Option<&Warnings<'_>>,
+    page: Option<Page<'_>>,
 ) -> PassReport {
     let started = Instant::now();
     let probes = probes.filter(|_| settings.work.enabled());
@@ -120,6 +132,7 @@ pub async fn run_pass(
         report: PassReport {
             dry_run: settings.dry_run,
             details: settings.details,
+            draft: page.map(|_| Box::default()),
             ..PassReport::default()
         },
         jobs: Vec::new(),
@@ -129,11 +142,14 @@ pub async fn run_pass(
         warnings: warnings.filter(|_| settings.warns()),
         book: warnings::Book::default(),
         include_stopped: false,
+        page,
+        kept_seen: std::collections::HashSet::new(),
     };
     planner.report.complete = planner.list_all().await;
     // What is left is acted on here, even after a failed listing; a capped pass acts only now.
     planner.flush(true).await;
     planner.sweep_warnings();
+    planner.sweep_keep_alives();
     let mut report = planner.report;
     if let Some(probes) = probes {
         probing::lock(probes.memory).end_pass(report.complete);
@@ -141,5 +157,9 @@ pub async fn run_pass(
     report.seconds = started.elapsed().as_secs_f64();
     report.request_errors = hub.take_error_counts();
     log::info!(target: LOG, "{}", report.summary());
+    if let (Some(page), Some(draft)) = (page, report.draft.take()) {
+        page.board
+            .publish(settings.now, *draft, &report, settings.now);
+    }
     report
 }

@@ -48,6 +48,9 @@ pub(super) struct Planner<'a> {
     pub book: Book,
     /// Listings carry stopped servers (`--remove-stopped-named-servers`, JupyterHub 3.0+).
     pub include_stopped: bool,
+    pub page: Option<super::Page<'a>>,
+    /// Servers seen with a keep-alive recorded, which the sweep keeps.
+    pub kept_seen: std::collections::HashSet<(String, String)>,
 }
 
 /// What the warning gate needs to know of a server the policy has judged.
@@ -55,6 +58,7 @@ pub(super) struct ServerFacts {
     pub stretch: String,
     pub due: Option<(CullReason, f64)>,
     pub inactive: Option<f64>,
+    pub kept_until: Option<f64>,
 }
 
 impl Planner<'_> {
@@ -355,7 +359,10 @@ impl Planner<'_> {
             .judge_server(user, name, &server, raw, limit, user_json)
             .await
         {
-            Ok((decision, facts)) => self.gate_server(user, name, raw, decision, facts, user_json),
+            Ok((decision, facts)) => {
+                self.record_view(user, name, &server, limit, &facts);
+                self.gate_server(user, name, raw, decision, facts, user_json)
+            }
             Err(keep) => Err(keep),
         };
         if let Ok(job) = &decision {
@@ -497,6 +504,12 @@ impl Planner<'_> {
                 );
             }
         }
+        let kept = self.keep_alive(user, name);
+        if let Some(kept) = &kept {
+            // From the moment it was kept, a new stretch: an earlier warning allows no cull.
+            stretch_text = format!("{stretch_text}|kept {}", kept.set_at);
+        }
+        let kept_for = kept.as_ref().map(|k| k.until - now).filter(|&s| s > 0.0);
         let policy = &self.settings.policy;
         let verdict = match (
             idle_rule_applies(policy, name, &idleness),
@@ -510,17 +523,20 @@ impl Planner<'_> {
         };
         let facts = ServerFacts {
             stretch: stretch_text,
-            due: if self.warns_for(Kind::Server).is_some() {
-                server_due_in(policy, limit, name, &idleness)
+            due: if self.warns_for(Kind::Server).is_some() || self.page.is_some() {
+                server_due_in(policy, limit, name, &idleness, kept_for)
             } else {
                 None
             },
             inactive: idleness.inactive,
+            kept_until: kept.as_ref().map(|k| k.until),
         };
-        Ok((
-            self.decide(user, name, server, &idleness, limit, verdict),
-            facts,
-        ))
+        let decision = self.decide(user, name, server, &idleness, limit, verdict);
+        let decision = match kept {
+            Some(kept) => self.hold_for_keep_alive(&log_name, &kept, &idleness, decision),
+            None => decision,
+        };
+        Ok((decision, facts))
     }
 
     fn decide(

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::board::Draft;
 use crate::notify::Warning;
 use crate::policy::{CullReason, KeepReason};
 use crate::work::ServerWork;
@@ -178,6 +179,9 @@ pub struct PassReport {
     /// List every action and notable skip, not only count them.
     #[serde(skip)]
     pub details: bool,
+    /// What the page will show of each server, while the page is served.
+    #[serde(skip)]
+    pub draft: Option<Box<Draft>>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -204,6 +208,9 @@ impl PassReport {
 
     /// Count an action, and list it if the pass keeps details.
     pub fn record_action(&mut self, action: Action) {
+        if let Some(draft) = &mut self.draft {
+            draft.action(&action);
+        }
         let by_outcome = if action.server.is_some() {
             &mut self.totals.servers
         } else {
@@ -232,6 +239,9 @@ impl PassReport {
     /// Count a kept server or user; list it if the pass keeps details and the reason is
     /// notable ("active" and "not selected" are only counted).
     pub fn record_skip(&mut self, skip: Skip) {
+        if let Some(draft) = &mut self.draft {
+            draft.skip(&skip);
+        }
         match skip.reason {
             KeepReason::Active => self.kept_active += 1,
             KeepReason::NotSelected => self.kept_not_selected += 1,

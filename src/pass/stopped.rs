@@ -45,6 +45,7 @@ impl Planner<'_> {
             stretch: stretch(server.last_activity.as_deref(), server.started.as_deref()),
             due: stopped_for.map(|s| (CullReason::LongStopped, (after - s).max(0.0))),
             inactive: stopped_for,
+            kept_until: None,
         };
         match self.gate_server(user, name, raw, decision, facts, user_json) {
             Ok(job) => {

@@ -266,7 +266,7 @@ fn block_on<F: std::future::Future>(work: F) -> F::Output {
 
 fn pass(hub: &MemoryHub, options: &PassOptions, act_after: Option<usize>) -> PassReport {
     let settings = options.settings(NOW, act_after);
-    block_on(run_pass(hub, &settings, Hooks::default(), None, None))
+    block_on(run_pass(hub, &settings, Hooks::default(), None, None, None))
 }
 
 fn outcomes(report: &PassReport) -> Vec<(String, Option<String>, Outcome)> {
@@ -445,6 +445,7 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
         Hooks::default(),
         Some(&probes),
         None,
+        None,
     ));
     let stopped: Vec<_> = outcomes(&report).into_iter().map(|(u, _, _)| u).collect();
     assert_eq!(stopped, ["ancient", "idle", "unreachable"]);
@@ -474,6 +475,7 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
 }
 
 #[cfg(test)]
+mod page;
 mod warnings;
 
 #[test]

@@ -93,7 +93,19 @@ impl Planner<'_> {
                 .due_now
                 .map_or(Ok(()), |_| Err(KeepReason::Warned(format_utc(cull_at))))
         };
-        match gate(due_in, window, now, entry.as_ref(), &candidate.stretch) {
+        let decided = gate(due_in, window, now, entry.as_ref(), &candidate.stretch);
+        if let (Kind::Server, Some(draft)) = (candidate.key.kind, &mut self.report.draft) {
+            let key = &candidate.key;
+            match (decided, &entry) {
+                (Gate::Warn { cull_at }, _) => draft.warned(&key.user, &key.server, now, cull_at),
+                (Gate::Wait { cull_at }, Some(e)) => {
+                    draft.warned(&key.user, &key.server, e.warned_at, cull_at);
+                }
+                (Gate::Go, Some(e)) => draft.warned(&key.user, &key.server, e.warned_at, e.cull_at),
+                _ => {}
+            }
+        }
+        match decided {
             Gate::Quiet => Ok(()),
             Gate::Go => {
                 self.book.writes.push(Write::Seen(candidate.key));

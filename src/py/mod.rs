@@ -13,11 +13,13 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 
+use crate::board::Board;
 use crate::http::{ApiToken, Retry};
 use crate::hub::{HubClient, HubSettings, TlsFiles};
+use crate::keepalive::KeepAlives;
 use crate::notify::{WarnHook, WebhookClient};
 use crate::options::PassOptions;
-use crate::pass::{run_pass, Arbiter, Hooks, Probes, Warnings};
+use crate::pass::{run_pass, Arbiter, Hooks, Page, Probes, Warnings};
 use crate::probe::{ProbeClient, ProbeSettings};
 use crate::state::StateDb;
 use crate::work::BusyMemory;
@@ -60,6 +62,14 @@ pub struct Hub {
     state: OnceLock<Arc<StateDb>>,
     webhook: Option<Arc<WebhookClient>>,
     url: String,
+    /// Set once a page is served: what passes publish for it, and the keep-alives they honour.
+    page: OnceLock<PageState>,
+}
+
+#[derive(Clone)]
+pub(crate) struct PageState {
+    pub board: Arc<Board>,
+    pub keep_alives: Option<Arc<KeepAlives>>,
 }
 
 #[pymethods]
@@ -145,6 +155,7 @@ impl Hub {
             state,
             webhook,
             url,
+            page: OnceLock::new(),
         })
     }
 
@@ -203,6 +214,7 @@ impl Hub {
             None
         };
         let webhook = self.webhook.clone();
+        let page = self.page.get().cloned();
         Task::spawn(async move {
             let warnings = state.as_ref().map(|state| Warnings {
                 state: state.as_ref(),
@@ -222,6 +234,10 @@ impl Hub {
                 },
                 probes.as_ref(),
                 warnings.as_ref(),
+                page.as_ref().map(|page| Page {
+                    board: &page.board,
+                    keep_alives: page.keep_alives.as_deref(),
+                }),
             )
             .await;
             Ok(serde_json::to_string(&report).unwrap_or_default())
@@ -243,6 +259,31 @@ impl Hub {
 }
 
 impl Hub {
+    /// What a page served for this connection shares with its passes; keep-alives are kept
+    /// in the connection's state file when `max_keep_alive` is set.
+    pub(crate) fn page_state(&self, py: Python<'_>, max_keep_alive: f64) -> PyResult<PageState> {
+        if let Some(page) = self.page.get() {
+            return Ok(page.clone());
+        }
+        let keep_alives = if max_keep_alive > 0.0 {
+            let state = self.state(py)?;
+            let loaded = KeepAlives::load(state, max_keep_alive).map_err(|e| {
+                config_error(
+                    py,
+                    format!("cannot read keep-alives from the state file: {e}"),
+                )
+            })?;
+            Some(Arc::new(loaded))
+        } else {
+            None
+        };
+        let page = PageState {
+            board: Arc::default(),
+            keep_alives,
+        };
+        Ok(self.page.get_or_init(|| page).clone())
+    }
+
     fn state(&self, py: Python<'_>) -> PyResult<Arc<StateDb>> {
         if let Some(state) = self.state.get() {
             return Ok(Arc::clone(state));

@@ -5,11 +5,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pyo3::prelude::*;
 
 use crate::metrics::{Metrics, PassCounts};
+use crate::web::page::{PageApp, PageSettings};
 use crate::web::{normalise_prefix, router, WebServer as Server};
 
 use super::errors::config_error;
+use super::Hub;
 
-/// `/metrics` and `/health` under `prefix` on `host:port`, served by the core's runtime.
+/// `/metrics` and `/health` under `prefix` on `host:port`, served by the core's runtime; with
+/// `page` (its settings as JSON) and the `hub` connection whose passes it shows, the page too.
 #[pyclass(frozen, module = "cull_idle._core")]
 pub struct WebServer {
     metrics: Arc<Metrics>,
@@ -25,15 +28,43 @@ pub struct WebServer {
 impl WebServer {
     /// Listen now; a port that cannot be had raises `OSError`.
     #[new]
-    #[pyo3(signature = (host, port, prefix="/"))]
-    fn new(py: Python<'_>, host: &str, port: u16, prefix: &str) -> PyResult<Self> {
+    #[pyo3(signature = (host, port, prefix="/", *, hub=None, page=None))]
+    fn new(
+        py: Python<'_>,
+        host: &str,
+        port: u16,
+        prefix: &str,
+        hub: Option<PyRef<'_, Hub>>,
+        page: Option<&str>,
+    ) -> PyResult<Self> {
         let metrics = Arc::new(Metrics::new());
-        let app = router(Arc::clone(&metrics), prefix);
+        let where_served = normalise_prefix(prefix);
+        let page = match (page, hub) {
+            (Some(json), Some(hub)) => {
+                let settings: PageSettings = serde_json::from_str(json)
+                    .map_err(|e| config_error(py, format!("bad page settings: {e}")))?;
+                let state = hub.page_state(py, settings.max_keep_alive)?;
+                if let Some(kept) = &state.keep_alives {
+                    metrics.watch_keep_alives(Arc::clone(kept));
+                }
+                Some(Arc::new(PageApp::new(
+                    settings,
+                    where_served.clone(),
+                    Arc::clone(&hub.client),
+                    state.board,
+                    state.keep_alives,
+                    Arc::clone(&metrics),
+                )))
+            }
+            (Some(_), None) => return Err(config_error(py, "the page needs the Hub connection")),
+            (None, _) => None,
+        };
+        let app = router(Arc::clone(&metrics), prefix, page);
         let runtime = pyo3_async_runtimes::tokio::get_runtime();
         let server = py.detach(|| Server::start(runtime, host, port, app))?;
         Ok(WebServer {
             metrics,
-            prefix: normalise_prefix(prefix),
+            prefix: where_served,
             port: server.address.port(),
             server: Mutex::new(server),
         })

@@ -6,7 +6,8 @@
   ``slow_stop_timeout``, so the Hub answers 202), ``sleep*`` take ``TEST_SLEEP_STOP`` seconds.
 - ``InMemoryProxy``: a proxy that only remembers routes (no configurable-http-proxy process).
 - ``TestingHandler``: test-only API that writes activity times straight into the Hub's ORM,
-  makes the Hub read the proxy's activity now, and reports how many stops ran at once.
+  makes the Hub read the proxy's activity now, reports how many stops ran at once, and gives
+  a running server's own API token (``?server_token=user/server``).
   Guarded by the test admin token.
 """
 
@@ -25,6 +26,8 @@ from traitlets import Bool
 
 _responder_port = None
 STOPS = {"running": 0, "max": 0, "total": 0}
+#: Each running server's $JUPYTERHUB_API_TOKEN, by "user/server", for tests of what it may do.
+SERVER_TOKENS: dict = {}
 
 
 class _Ok(web.RequestHandler):
@@ -55,6 +58,7 @@ class NoProcessSpawner(Spawner):
         if _behaviour(self, "pending"):
             await asyncio.sleep(3600)
         self.running = True
+        SERVER_TOKENS[f"{self.user.name}/{self.name}"] = self.api_token
         return f"http://127.0.0.1:{port}"
 
     async def stop(self, now=False):
@@ -107,6 +111,10 @@ class TestingHandler(APIHandler):
 
     def get(self):
         self._check()
+        server = self.get_argument("server_token", None)
+        if server is not None:
+            self.write(json.dumps({"token": SERVER_TOKENS.get(server)}))
+            return
         self.write(json.dumps(STOPS))
 
     def delete(self):

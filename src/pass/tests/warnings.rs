@@ -50,6 +50,7 @@ impl Culler {
             Hooks::default(),
             None,
             Some(&warnings),
+            None,
         ));
         let mut given = std::mem::take(&mut *self.hook.0.lock().unwrap());
         given.sort();

@@ -1,6 +1,12 @@
-//! The culler's web server (axum): `/metrics` and `/health` under the service prefix, and
-//! 200 at the root and the prefix for the Hub's start-up check. Handlers only read
-//! [`Metrics`], so a request never waits for a pass.
+//! The culler's web server (axum): `/metrics` and `/health` under the service prefix, without
+//! login; with the page on, the page, its API and its OAuth callback there too; and 200 at the
+//! root for the Hub's start-up check. Handlers only read memory, so a request never waits for
+//! a pass.
+
+mod api;
+mod html;
+pub mod page;
+mod session;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,11 +14,12 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
+use page::PageApp;
 
 /// Prometheus's own text format; OpenMetrics clients ask for theirs.
 const PROMETHEUS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -28,8 +35,8 @@ pub fn normalise_prefix(prefix: &str) -> String {
     }
 }
 
-/// The routes, under `prefix` (see [`normalise_prefix`]).
-pub fn router(metrics: Arc<Metrics>, prefix: &str) -> Router {
+/// The routes, under `prefix` (see [`normalise_prefix`]); with `page`, the page's too.
+pub fn router(metrics: Arc<Metrics>, prefix: &str, page: Option<Arc<PageApp>>) -> Router {
     let prefix = normalise_prefix(prefix);
     let mut paths = vec!["/".to_owned()];
     if prefix != "/" {
@@ -39,11 +46,68 @@ pub fn router(metrics: Arc<Metrics>, prefix: &str) -> Router {
     let mut app = Router::new()
         .route(&format!("{prefix}metrics"), get(serve_metrics))
         .route(&format!("{prefix}health"), get(serve_health));
+    if page.is_some() {
+        paths.retain(|p| *p != prefix);
+    }
     for path in paths {
         app = app.route(&path, get(serve_root));
     }
-    app.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
-        .with_state(metrics)
+    let app = app
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(metrics);
+    match page {
+        Some(page) => app.merge(page_routes(&prefix, page)),
+        None => app,
+    }
+}
+
+/// The Hub registers the OAuth callback as a URL or as a path; the route is its path.
+fn callback_path(url: &str) -> String {
+    let path = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
+    path.split('?').next().unwrap_or("/").to_owned()
+}
+
+fn page_routes(prefix: &str, page: Arc<PageApp>) -> Router {
+    let callback = callback_path(&page.settings.callback_url);
+    Router::new()
+        .route(prefix, get(page::user_page))
+        .route(&format!("{prefix}admin"), get(page::admin_page))
+        .route(&format!("{prefix}keep-alive"), post(page::keep_form))
+        .route(&format!("{prefix}api/me"), get(page::api_me))
+        .route(
+            &format!("{prefix}api/keep-alive"),
+            post(page::api_keep).delete(page::api_keep),
+        )
+        .route(&format!("{prefix}api/admin"), get(api::api_admin))
+        .route(&format!("{prefix}logout"), get(session::logout))
+        .route(&callback, get(session::oauth_callback))
+        .route(
+            &format!("{prefix}static/page.css"),
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    include_str!("static/page.css"),
+                )
+            }),
+        )
+        .route(
+            &format!("{prefix}static/page.js"),
+            get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
+                    include_str!("static/page.js"),
+                )
+            }),
+        )
+        .with_state(page)
 }
 
 async fn serve_root() -> &'static str {
@@ -131,7 +195,7 @@ mod tests {
     use super::*;
 
     async fn get_text(url: &str) -> (u16, String, String) {
-        crate::http::install_crypto_provider();
+        crate::tls::install_crypto_provider();
         let r = reqwest::get(url).await.unwrap();
         let code = r.status().as_u16();
         let kind = r
@@ -151,8 +215,23 @@ mod tests {
     }
 
     #[test]
+    fn the_callback_route_is_the_path_of_what_the_hub_registered() {
+        for (url, path) in [
+            ("/services/c/oauth_callback", "/services/c/oauth_callback"),
+            (
+                "https://hub.example/services/c/oauth_callback",
+                "/services/c/oauth_callback",
+            ),
+            ("http://h:8000/x/oauth_callback?a=b", "/x/oauth_callback"),
+            ("http://h:8000", "/"),
+        ] {
+            assert_eq!(callback_path(url), path, "{url}");
+        }
+    }
+
+    #[test]
     fn the_root_prefix_is_one_route() {
-        let app = router(Arc::new(Metrics::new()), "/");
+        let app = router(Arc::new(Metrics::new()), "/", None);
         drop(app);
     }
 
@@ -164,7 +243,7 @@ mod tests {
             .build()
             .unwrap();
         let metrics = Arc::new(Metrics::new());
-        let app = router(Arc::clone(&metrics), "/services/culler/");
+        let app = router(Arc::clone(&metrics), "/services/culler/", None);
         let mut server = WebServer::start(&runtime, "127.0.0.1", 0, app).unwrap();
         let base = format!("http://{}", server.address);
         runtime.block_on(async {

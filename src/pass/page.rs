@@ -1,0 +1,99 @@
+//! What a pass does for the page: a view of each server it judged, and the keep-alives.
+
+use crate::keepalive::KeepAlive;
+use crate::models::Server;
+use crate::policy::{CullReason, Idleness, KeepReason};
+use crate::timestamp::format_utc;
+
+use super::jobs::ServerJob;
+
+use super::plan::{Planner, ServerFacts};
+use super::LOG;
+
+impl Planner<'_> {
+    /// The keep-alive recorded for a server, in force or ended.
+    pub(super) fn keep_alive(&self, user: &str, server: &str) -> Option<KeepAlive> {
+        self.page
+            .and_then(|page| page.keep_alives)
+            .and_then(|keep_alives| keep_alives.get(user, server))
+    }
+
+    /// A cull the policy decided, unless a keep-alive in force holds it. Max age and
+    /// `--busy-timeout` still cull: a keep-alive only stands in for activity.
+    pub(super) fn hold_for_keep_alive(
+        &self,
+        log_name: &str,
+        kept: &KeepAlive,
+        idleness: &Idleness,
+        decision: Result<ServerJob, KeepReason>,
+    ) -> Result<ServerJob, KeepReason> {
+        let mut job = decision?;
+        let policy = &self.settings.policy;
+        if policy.max_age > 0.0 && idleness.age.is_some_and(|a| a >= policy.max_age) {
+            // The idle rule would have culled it too; max age is what a keep-alive cannot
+            // stop, so that is the reason.
+            job.reason = CullReason::MaxAge;
+            job.probe_at = None;
+        }
+        let work = self.settings.work;
+        let holds = job.reason == CullReason::Idle
+            && kept.until > self.settings.now
+            && !(work.enabled() && work.past_busy_timeout(job.inactive));
+        if !holds {
+            return Ok(job);
+        }
+        let until = format_utc(kept.until);
+        log::debug!(target: LOG, "Not culling server {log_name}: kept alive until {until}");
+        Err(KeepReason::KeptAlive(until))
+    }
+
+    /// What the page shows of a server the policy has judged; its verdict follows.
+    pub(super) fn record_view(
+        &mut self,
+        user: &str,
+        name: &str,
+        server: &Server,
+        limit: f64,
+        facts: &ServerFacts,
+    ) {
+        if facts.kept_until.is_some() {
+            self.kept_seen.insert((user.to_owned(), name.to_owned()));
+        }
+        let now = self.settings.now;
+        let group_limit = limit != self.settings.policy.inactive_limit;
+        if let Some(draft) = &mut self.report.draft {
+            let mut view = crate::board::view(
+                user,
+                name,
+                server.last_activity.as_deref(),
+                facts.inactive,
+                (limit, group_limit),
+                facts.due,
+                now,
+            );
+            view.kept_until = facts.kept_until.filter(|&t| t > now);
+            draft.insert(view);
+        }
+    }
+
+    /// After a complete pass, forget the keep-alives of servers it did not see: stopped,
+    /// culled, or gone.
+    pub fn sweep_keep_alives(&mut self) {
+        let Some(keep_alives) = self.page.and_then(|page| page.keep_alives) else {
+            return;
+        };
+        if !self.report.complete || self.settings.dry_run {
+            return;
+        }
+        match keep_alives.forget_unseen(&self.kept_seen) {
+            Ok(0) => {}
+            Ok(n) => {
+                log::debug!(target: LOG, "Forgot {n} keep-alives of servers no longer running");
+            }
+            Err(e) => {
+                log::error!(target: LOG, "Cannot forget ended keep-alives in the state file: {e}");
+                self.report.record_error(format!("state file: {e}"));
+            }
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! Logging in with the Hub's OAuth, and who each request comes from.
+//!
+//! The browser's session is a private (encrypted and authenticated) cookie holding the user's
+//! OAuth token and a CSRF token. Every request checks the token with the Hub (cached, see
+//! [`crate::auth`]), so a token the Hub revokes or lets expire stops working. Scripts send
+//! their own Hub token as `Authorization: token …` and need no cookie and no CSRF token.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, PrivateCookieJar, SameSite};
+use rand::distr::{Alphanumeric, SampleString};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Identity;
+
+use super::page::PageApp;
+
+const SESSION: &str = "cull-idle-session";
+const OAUTH_STATE: &str = "cull-idle-oauth-state";
+
+#[derive(Serialize, Deserialize)]
+struct SessionValue {
+    token: String,
+    csrf: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StateValue {
+    state: String,
+    next: String,
+}
+
+/// Who a request comes from.
+pub struct Caller {
+    pub who: Arc<Identity>,
+    /// For a browser session, the CSRF token its forms must carry; `None` for a request with
+    /// its own `Authorization` header, which a browser never sends by itself.
+    pub csrf: Option<String>,
+}
+
+/// Why a request is not served.
+pub enum Refusal {
+    /// No session or token: log in (HTML) or 401 (JSON).
+    NoCredentials,
+    /// The Hub does not know the token (expired, revoked, made up).
+    BadToken,
+    /// A valid token without access to this service.
+    NoAccess,
+    /// The Hub could not be asked.
+    HubDown,
+}
+
+fn random(n: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), n)
+}
+
+fn jar(app: &PageApp, headers: &HeaderMap) -> PrivateCookieJar {
+    PrivateCookieJar::from_headers(headers, app.key.clone())
+}
+
+/// Signed and encrypted by the jar; for this service's paths only, never readable by scripts,
+/// and `Secure` behind https. Session cookies: they end with the browser session.
+fn cookie(
+    app: &PageApp,
+    headers: &HeaderMap,
+    name: &'static str,
+    value: String,
+) -> Cookie<'static> {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').map(str::trim).find(|p| !p.is_empty()))
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    Cookie::build((name, value))
+        .path(app.prefix.clone())
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(app.settings.secure_cookies || https)
+        .build()
+}
+
+/// The token a request carries, and the CSRF token of its session if it came in a cookie.
+fn credentials(app: &PageApp, headers: &HeaderMap) -> Option<(String, Option<String>)> {
+    let header_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("token ")
+                .or_else(|| v.strip_prefix("Bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    if let Some(token) = header_token {
+        return Some((token, None));
+    }
+    let session = jar(app, headers).get(SESSION)?;
+    let value: SessionValue = serde_json::from_str(session.value()).ok()?;
+    Some((value.token, Some(value.csrf)))
+}
+
+/// Who is asking, checked with the Hub.
+pub async fn caller(app: &PageApp, headers: &HeaderMap) -> Result<Caller, Refusal> {
+    let (token, csrf) = credentials(app, headers).ok_or(Refusal::NoCredentials)?;
+    let asking = || app.metrics.count_page_auth_check();
+    let who = match app.auth.identify(&app.hub, &token, asking).await {
+        Ok(Some(who)) => who,
+        Ok(None) => return Err(Refusal::BadToken),
+        Err(e) => {
+            log::warn!(target: "cull_idle", "Cannot check a page visitor with the Hub: {e}");
+            return Err(Refusal::HubDown);
+        }
+    };
+    if !who.may_access(&app.settings.service_name, &app.settings.access_scopes) {
+        return Err(Refusal::NoAccess);
+    }
+    Ok(Caller { who, csrf })
+}
+
+/// A browser's state-changing request is refused unless it comes from this origin and
+/// carries the session's CSRF token; a request with its own token needs neither.
+pub fn allowed_to_change(caller: &Caller, headers: &HeaderMap, sent_csrf: Option<&str>) -> bool {
+    let Some(csrf) = &caller.csrf else {
+        return true;
+    };
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return false;
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        // The first proxy's view of the host; some proxies send an empty one.
+        let forwarded = headers
+            .get("x-forwarded-host")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').map(str::trim).find(|h| !h.is_empty()));
+        let host = forwarded.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()));
+        let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+        if origin_host.is_none() || origin_host != host {
+            return false;
+        }
+    }
+    sent_csrf.is_some_and(|sent| sent == csrf)
+}
+
+/// Send a browser to the Hub to log in, remembering where it was going.
+pub fn login(app: &PageApp, headers: &HeaderMap, next: &str) -> Response {
+    let state = random(32);
+    let value = serde_json::to_string(&StateValue {
+        state: state.clone(),
+        next: next.to_owned(),
+    })
+    .unwrap_or_default();
+    let jar = jar(app, headers).add(cookie(app, headers, OAUTH_STATE, value));
+    let enc = crate::hub::encode;
+    let url = format!(
+        "{}?client_id={}&redirect_uri={}&response_type=code&state={}",
+        app.settings.authorize_url,
+        enc(&app.settings.client_id),
+        enc(&app.settings.callback_url),
+        enc(&state),
+    );
+    (jar, Redirect::to(&url)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// The Hub sends the browser back here with a code and the state it was given.
+pub async fn oauth_callback(
+    State(app): State<Arc<PageApp>>,
+    headers: HeaderMap,
+    Query(answer): Query<Callback>,
+) -> Response {
+    let jar = jar(&app, &headers);
+    let remembered = jar
+        .get(OAUTH_STATE)
+        .and_then(|c| serde_json::from_str::<StateValue>(c.value()).ok());
+    let jar = jar.remove(Cookie::build(OAUTH_STATE).path(app.prefix.clone()));
+    if let Some(error) = answer.error {
+        let error: String = error.chars().take(100).collect();
+        return (
+            jar,
+            super::page::problem(
+                StatusCode::FORBIDDEN,
+                &format!("The Hub did not log you in: {error}"),
+            ),
+        )
+            .into_response();
+    }
+    let (Some(code), Some(state), Some(remembered)) = (answer.code, answer.state, remembered)
+    else {
+        return (
+            jar,
+            super::page::problem(
+                StatusCode::BAD_REQUEST,
+                "This login link is incomplete or has expired; open the page again.",
+            ),
+        )
+            .into_response();
+    };
+    if state != remembered.state {
+        return (
+            jar,
+            super::page::problem(
+                StatusCode::BAD_REQUEST,
+                "This login does not match the one this browser started; open the page again.",
+            ),
+        )
+            .into_response();
+    }
+    let token = match app
+        .hub
+        .exchange_code(&app.settings.client_id, &code, &app.settings.callback_url)
+        .await
+    {
+        Ok(Some(token)) => token,
+        Ok(None) => {
+            return (
+                jar,
+                super::page::problem(
+                    StatusCode::FORBIDDEN,
+                    "The Hub refused this login; open the page again.",
+                ),
+            )
+                .into_response();
+        }
+        Err(e) => {
+            log::warn!(target: "cull_idle", "Cannot complete a page login with the Hub: {e}");
+            return (
+                jar,
+                super::page::problem(
+                    StatusCode::BAD_GATEWAY,
+                    "The Hub cannot be reached; try again in a moment.",
+                ),
+            )
+                .into_response();
+        }
+    };
+    let value = serde_json::to_string(&SessionValue {
+        token,
+        csrf: random(32),
+    })
+    .unwrap_or_default();
+    let jar = jar.add(cookie(&app, &headers, SESSION, value));
+    // Only back into this service: the state cookie is ours, but never an open redirect.
+    let next = if remembered.next.starts_with(&app.prefix) && !remembered.next.starts_with("//") {
+        remembered.next
+    } else {
+        app.prefix.clone()
+    };
+    (jar, Redirect::to(&next)).into_response()
+}
+
+/// Forget the browser's session (the Hub's own login stays).
+pub async fn logout(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> Response {
+    let jar = jar(&app, &headers).remove(Cookie::build(SESSION).path(app.prefix.clone()));
+    (
+        jar,
+        super::page::problem(StatusCode::OK, "You are logged out of the culler's page."),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    use crate::board::Board;
+    use crate::hub::{ApiToken, HubSettings};
+    use crate::metrics::Metrics;
+    use crate::web::page::PageSettings;
+
+    fn app(secure: bool) -> PageApp {
+        let hub = HubClient::new(&HubSettings::new(
+            "http://127.0.0.1:9/hub/api",
+            ApiToken::new("t"),
+        ))
+        .unwrap();
+        PageApp::new(
+            PageSettings {
+                service_name: "culler".into(),
+                client_id: "service-culler".into(),
+                callback_url: "/services/culler/oauth_callback".into(),
+                authorize_url: "/hub/api/oauth2/authorize".into(),
+                access_scopes: vec![],
+                max_keep_alive: 3600.0,
+                admin_groups: vec![],
+                auth_cache_seconds: 30.0,
+                secure_cookies: secure,
+            },
+            "/services/culler/".into(),
+            Arc::new(hub),
+            Arc::new(Board::default()),
+            None,
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    use crate::hub::HubClient;
+
+    fn caller(csrf: Option<&str>) -> Caller {
+        Caller {
+            who: Arc::new(Identity {
+                name: "alice".into(),
+                kind: Some("user".into()),
+                admin: false,
+                groups: vec![],
+                scopes: vec![],
+            }),
+            csrf: csrf.map(str::to_owned),
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn a_browser_change_needs_the_csrf_token_and_this_origin() {
+        let browser = caller(Some("secret"));
+        let same = headers(&[("host", "hub.example"), ("origin", "https://hub.example")]);
+        assert!(allowed_to_change(&browser, &same, Some("secret")));
+        assert!(!allowed_to_change(&browser, &same, Some("guess")));
+        assert!(!allowed_to_change(&browser, &same, None));
+        let other = headers(&[("host", "hub.example"), ("origin", "https://evil.example")]);
+        assert!(!allowed_to_change(&browser, &other, Some("secret")));
+        let cross = headers(&[("sec-fetch-site", "cross-site")]);
+        assert!(!allowed_to_change(&browser, &cross, Some("secret")));
+        // A proxy's own view of the host wins, and an empty one is ignored.
+        let proxied = headers(&[
+            ("host", "127.0.0.1:8000"),
+            ("x-forwarded-host", "hub.example"),
+            ("origin", "https://hub.example"),
+        ]);
+        assert!(allowed_to_change(&browser, &proxied, Some("secret")));
+        let empty = headers(&[
+            ("host", "hub.example"),
+            ("x-forwarded-host", ""),
+            ("origin", "https://hub.example"),
+        ]);
+        assert!(allowed_to_change(&browser, &empty, Some("secret")));
+        // A script with its own token: no cookie was involved, so nothing to forge.
+        assert!(allowed_to_change(&caller(None), &other, None));
+    }
+
+    #[test]
+    fn cookies_are_http_only_for_the_prefix_and_secure_behind_https() {
+        let plain = cookie(&app(false), &HeaderMap::new(), SESSION, "v".into());
+        assert_eq!(plain.http_only(), Some(true));
+        assert_eq!(plain.same_site(), Some(SameSite::Lax));
+        assert_eq!(plain.path(), Some("/services/culler/"));
+        assert_ne!(plain.secure(), Some(true));
+        assert_eq!(
+            cookie(&app(true), &HeaderMap::new(), SESSION, "v".into()).secure(),
+            Some(true)
+        );
+        let forwarded = headers(&[("x-forwarded-proto", "https")]);
+        assert_eq!(
+            cookie(&app(false), &forwarded, SESSION, "v".into()).secure(),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn the_session_cookie_is_encrypted_and_a_tampered_one_is_ignored() {
+        let app = app(false);
+        let value = serde_json::to_string(&SessionValue {
+            token: "user-token".into(),
+            csrf: "c".into(),
+        })
+        .unwrap();
+        let jar = PrivateCookieJar::new(app.key.clone()).add(cookie(
+            &app,
+            &HeaderMap::new(),
+            SESSION,
+            value,
+        ));
+        let sealed = jar.get(SESSION).map(|c| c.value().to_owned());
+        let set_cookies: Vec<String> = jar
+            .into_response()
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(set_cookies.len(), 1);
+        assert!(!set_cookies[0].contains("user-token"), "{set_cookies:?}");
+        assert!(sealed.is_some());
+        let pair = set_cookies[0].split(';').next().unwrap().to_owned();
+        let mut request = HeaderMap::new();
+        request.insert(header::COOKIE, HeaderValue::from_str(&pair).unwrap());
+        assert_eq!(
+            credentials(&app, &request),
+            Some(("user-token".into(), Some("c".into())))
+        );
+        let tampered = pair.replacen('=', "=A", 1);
+        request.insert(header::COOKIE, HeaderValue::from_str(&tampered).unwrap());
+        assert_eq!(credentials(&app, &request), None);
+        // A token in the header is used as it is, without a CSRF token.
+        let bearer = headers(&[("authorization", "token abc")]);
+        assert_eq!(credentials(&app, &bearer), Some(("abc".into(), None)));
+    }
+}

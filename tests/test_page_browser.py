@@ -1,0 +1,129 @@
+"""The page in a real headless Chromium (Debian's, driven by Playwright): a user logs in at the
+Hub's own login page, sees when their idle server will be stopped, keeps it alive, and the next
+pass keeps it while another user's idle server is stopped; then an admin opens the operators'
+view. The screenshots in docs/ are made here."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from pagehub import TIMEOUT, eventually, page_url, start
+
+pytestmark = pytest.mark.timeout(240)
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.fixture(scope="module")
+def page_hub(tmp_path_factory):
+    hub = start(tmp_path_factory.mktemp("browser"))
+    eventually(lambda: requests.get(page_url(hub, "health"), timeout=5).ok, "the culler to listen")
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Chromium is not installed (Debian: apt-get install chromium chromium-driver)"
+    with sync_playwright() as p:
+        # Root in a container has no user namespace for Chromium's sandbox.
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def log_in(hub, context, name: str):
+    """Open the page; the Hub's login form appears; log in; the page comes back."""
+    page = context.new_page()
+    page.goto(page_url(hub))
+    assert "/hub/login" in page.url, page.url
+    page.fill("#username_input", name)
+    page.fill("#password_input", "any password")
+    page.click("#login_submit")
+    page.wait_for_url(page_url(hub))
+    return page
+
+
+def shows(page, text: str, where: str = "main") -> bool:
+    """Reload, then look: the page is made from the last pass, so a new pass needs a reload."""
+    page.reload()
+    return text in page.inner_text(where)
+
+
+def fresh(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def test_a_user_keeps_their_server_alive_and_an_admin_sees_it(page_hub, browser):
+    hub = page_hub
+    student, other = fresh("student"), fresh("other")
+    hub.create_users([student, other])
+    pair = (student, other)
+    for name in pair:
+        hub.start_server(name)
+    # Idle for 50 minutes of the 60: to be stopped in about 10.
+    hub.set_times([{"user": u, "server": "", "last_activity_ago": 3000, "started_ago": 3000} for u in pair])
+    context = browser.new_context(timezone_id="America/New_York", viewport={"width": 1000, "height": 800})
+    page = log_in(hub, context, student)
+    eventually(lambda: shows(page, "Will be stopped"), "the pass to show the server")
+    verdict = page.inner_text(".verdict")
+    assert "Will be stopped in" in verdict and "minutes" in verdict, verdict
+    # The script shows times in the browser's zone, not UTC.
+    assert "UTC" not in page.inner_text("time .abs")
+    assert other not in page.content()
+
+    page.select_option("select[name=seconds]", str(float(2 * 3600)).rstrip("0").rstrip("."))
+    page.click("button[value=keep]")
+    assert "Your server is kept alive." in page.inner_text(".notice")
+    eventually(lambda: shows(page, "Kept alive"), "the pass to show the keep-alive")
+    page.screenshot(path=str(DOCS / "page-user.png"), full_page=True)
+
+    # Both servers idle past the limit: the next pass stops the other one and keeps this one.
+    long_ago = TIMEOUT + 600
+    hub.set_times(
+        [{"user": u, "server": "", "last_activity_ago": long_ago, "started_ago": long_ago} for u in pair]
+    )
+    hub.wait_for(lambda: not hub.running(other), "the culler to stop the other user's idle server")
+    eventually(
+        lambda: shows(page, "you are keeping it alive", ".verdict"),
+        "the page to say the server is kept alive",
+    )
+    assert hub.running(student)
+
+    # On a phone: nothing wider than the screen.
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    small = log_in(hub, phone, student)
+    assert small.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    phone.close()
+
+    admin_context = browser.new_context(timezone_id="Europe/Berlin", viewport={"width": 1200, "height": 900})
+    admin = log_in(hub, admin_context, "admin-user")
+    admin.click("text=Operators' view")
+    admin.wait_for_url(page_url(hub, "admin"))
+    text = admin.inner_text("main")
+    assert student in text and "Keep-alives in force (1)" in text and "Last passes" in text
+    assert "kept-alive" in admin.inner_text("#servers + .scroll")
+    admin.screenshot(path=str(DOCS / "page-admin.png"), full_page=True)
+    admin_context.close()
+    context.close()
+
+
+def test_the_page_works_without_scripts(page_hub, browser):
+    name = fresh("nojs")
+    page_hub.create_users([name])
+    page_hub.start_server(name)
+    page_hub.set_times([{"user": name, "server": "", "last_activity_ago": 3000, "started_ago": 3000}])
+    context = browser.new_context(java_script_enabled=False)
+    page = log_in(page_hub, context, name)
+    eventually(lambda: shows(page, "Will be stopped"), "the pass to show the server")
+    assert "UTC" in page.inner_text("time .abs")
+    page.click("button[value=keep]")
+    assert "Your server is kept alive." in page.inner_text(".notice")
+    context.close()
