@@ -6,8 +6,9 @@ running servers listed, and the Hub requests that page views make.
 The culler runs with `--web-bind` against the synthetic Hub (every user has a running server,
 a tenth of them idle for two hours, none due: `--timeout` is a day). After its first pass,
 views are made one after another on one keep-alive connection, then by a class of 100
-visitors at once. Visitors send their own token (`visitor-NAME`), which the synthetic Hub
-checks and counts, so "Hub requests" counts exactly what the page asked of the Hub.
+visitors at once (their first views, then ten reloads each). Visitors send their own token
+(`visitor-NAME`), which the synthetic Hub checks and counts, so "Hub requests" counts exactly
+what the page asked of the Hub.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
@@ -59,15 +61,18 @@ def timed_views(port: int, path: str, token: str, n: int) -> list[float]:
     return times
 
 
-def percentiles(times: list[float]) -> str:
+def percentiles(times: list[float]) -> dict[str, float]:
     cuts = statistics.quantiles(times, n=100)
-    return f"p50 {statistics.median(times):.2f} ms, p99 {cuts[98]:.2f} ms, max {max(times):.2f} ms"
+    return {"p50": statistics.median(times), "p99": cuts[98], "max": max(times), "n": len(times)}
 
 
-def main() -> None:
-    args = [int(a) for a in sys.argv[1:]]
-    n = args[0] if args else 10_000
-    views = args[1] if len(args) > 1 else 2000
+def shown(p: dict[str, float]) -> str:
+    return f"p50 {p['p50']:.2f} ms, p99 {p['p99']:.2f} ms, max {p['max']:.2f} ms"
+
+
+def measure(n: int = 10_000, views: int = 2000) -> dict[str, Any]:
+    """Every figure the module docstring names, as a dict (bench/suite.py's "page" section)."""
+    results: dict[str, Any] = {"servers": n, "views": views}
     hub, api_url = start_synthetic_hub(n, "--idle-every", "10", "--stable", "--page", "1000")
     port = free_port()
     env = {
@@ -96,19 +101,9 @@ def main() -> None:
             cwd=cwd,
         )
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    conn.request("GET", PREFIX + "health")
-                    if json.loads(conn.getresponse().read())["status"] == "ok":
-                        break
-                except (OSError, ValueError):
-                    pass
-                assert time.monotonic() < deadline, "the culler's first pass did not end"
-                time.sleep(0.2)
-            rss = int(Path(f"/proc/{culler.pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-            print(f"{n} running servers listed; culler RSS after its first pass {rss:.1f} MiB")
+            wait_for_first_pass(port)
+            status = Path(f"/proc/{culler.pid}/status").read_text()
+            results["culler_rss_mib"] = int(status.split("VmRSS:")[1].split()[0]) / 1024
             before = counts(api_url)
             for label, path, token in [
                 ("user page", "", "visitor-user-0000042"),
@@ -117,32 +112,69 @@ def main() -> None:
                 ("api/admin", "api/admin", "visitor-admin"),
             ]:
                 timed_views(port, path, token, 20)  # warm the connection and the auth cache
-                times = timed_views(port, path, token, views)
-                print(f"{label:16} {views} views: {percentiles(times)}")
+                results[label] = percentiles(timed_views(port, path, token, views))
             after = counts(api_url)
-            same = after["requests"] - before["requests"]
-            print(f"Hub requests for {4 * (views + 20)} views by two visitors: {same}")
+            results["sequential_views"] = 4 * (views + 20)
+            results["sequential_hub_requests"] = after["requests"] - before["requests"]
 
-            # A class of 100 at once, each with their own token, each reloading 10 times.
+            # A class of 100 at once, each with their own token: first views (each checks its
+            # token with the Hub, at most --concurrency at a time), then 10 reloads each.
             before = counts(api_url)
 
-            def visitor(i: int) -> list[float]:
+            def first(i: int) -> list[float]:
+                return timed_views(port, "", f"visitor-user-{i:07d}", 1)
+
+            def reloads(i: int) -> list[float]:
                 return timed_views(port, "", f"visitor-user-{i:07d}", 10)
 
             with ThreadPoolExecutor(100) as pool:
-                times = [t for ts in pool.map(visitor, range(100)) for t in ts]
+                cold = [t for ts in pool.map(first, range(100)) for t in ts]
+                warm = [t for ts in pool.map(reloads, range(100)) for t in ts]
             after = counts(api_url)
-            print(f"class of 100, 1000 views at once: {percentiles(times)}")
-            print(
-                f"Hub requests for those 1000 views: {after['requests'] - before['requests']} "
-                f"({after['visitor_checks'] - before['visitor_checks']} token checks, one per visitor)"
-            )
+            results["class first views"] = percentiles(cold)
+            results["class reloads"] = percentiles(warm)
+            results["class_hub_requests"] = after["requests"] - before["requests"]
+            results["class_token_checks"] = after["visitor_checks"] - before["visitor_checks"]
         finally:
             culler.terminate()
             culler.wait(30)
             assert hub.stdin
             hub.stdin.close()
             hub.wait()
+    return results
+
+
+def wait_for_first_pass(port: int) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", PREFIX + "health")
+            if json.loads(conn.getresponse().read())["status"] == "ok":
+                return
+        except (OSError, ValueError):
+            pass
+        assert time.monotonic() < deadline, "the culler's first pass did not end"
+        time.sleep(0.2)
+
+
+LABELS = ["user page", "api/me", "operators' view", "api/admin", "class first views", "class reloads"]
+
+
+def main() -> None:
+    args = [int(a) for a in sys.argv[1:]]
+    r = measure(*args)
+    print(
+        f"{r['servers']} running servers listed; "
+        f"culler RSS after its first pass {r['culler_rss_mib']:.1f} MiB"
+    )
+    for label in LABELS:
+        print(f"{label:18} {r[label]['n']} views: {shown(r[label])}")
+    print(f"Hub requests for {r['sequential_views']} views by two visitors: {r['sequential_hub_requests']}")
+    print(
+        f"Hub requests for the class's 1100 views: {r['class_hub_requests']} "
+        f"({r['class_token_checks']} token checks, one per visitor)"
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ Sections:
 - scale: a synthetic Hub (bench/synthetic_hub.py, pages served from memory, 10% idle) with 10k,
   100k and 1M users; one pass of each culler as a process of its own: CPU, wall time, peak RSS.
 - startup: `--help`, and the time from exec to the first request to the Hub.
+- page: the page's latency with 10k running servers listed, and the Hub requests its views make
+  (bench/page_latency.py; cull-idle only, as the reference has no page).
 """
 
 from __future__ import annotations
@@ -555,17 +557,61 @@ def report(results: dict[str, Any], out: Path, images: list[str]) -> str:
                 f"**{ratio(s[CULL_IDLE]['first_request'], s[REFERENCE]['first_request'])}** |"
             )
         lines.append("")
+    if results.get("page"):
+        p = results["page"]
+        lines += [
+            "## 5. The page",
+            "",
+            "`python bench/suite.py --sections page` (or `python bench/page_latency.py N VIEWS`): the",
+            f"culler with `--web-bind` over a synthetic Hub with {p['servers']:,} running servers, after",
+            f"its first pass; {p['views']:,} views of each kind, one after another, then a class of 100",
+            "visitors at once (a first view each, then 10 reloads each). Each visitor sends its own",
+            "token, which the synthetic Hub checks and counts. Targets: p99 under 50 ms; no Hub",
+            "requests beyond the cached token check.",
+            "",
+            "| view | p50 | p99 | max |",
+            "| --- | --- | --- | --- |",
+        ]
+        for label in [
+            "user page",
+            "api/me",
+            "operators' view",
+            "api/admin",
+            "class first views",
+            "class reloads",
+        ]:
+            f = p[label]
+            lines.append(f"| {label} | {f['p50']:.2f} ms | {f['p99']:.2f} ms | {f['max']:.2f} ms |")
+        lines += [
+            "",
+            f"Hub requests: {p['sequential_hub_requests']} for {p['sequential_views']:,} views by two",
+            f"visitors (one token check each per `--page-auth-cache`, 30 s), and {p['class_hub_requests']}",
+            f"for the class's 1,100 views ({p['class_token_checks']} token checks, one per visitor).",
+            f"The culler's RSS after the first pass: {p['culler_rss_mib']:.1f} MiB.",
+            "",
+        ]
+        if p.get("machine") and p["machine"] != m:
+            lines += [
+                f"Measured on its own: {p['machine'].get('cpu')}, {p['machine'].get('date')}.",
+                "",
+            ]
     notes = HERE / "benchmark-notes.md"
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
     return "\n".join(lines)
 
 
+def page_section(quick: bool) -> dict[str, Any]:
+    import page_latency  # it uses this module's helpers
+
+    return page_latency.measure(300, 200) if quick else page_latency.measure(10_000, 2000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sections", default="throughput,scan,scale,startup")
+    parser.add_argument("--sections", default="throughput,scan,scale,startup,page")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--reference-runs", type=int, default=None, help="runs of the reference (default --runs)"
@@ -591,10 +637,15 @@ def main() -> None:
             [1000, 5000] if args.quick else [10_000, 100_000, 1_000_000], runs, 1 if args.quick else 3
         ),
         "startup": lambda: startup(2 if args.quick else 10),
+        "page": lambda: page_section(args.quick),
     }
     for name in [] if args.report_only else args.sections.split(","):
         results[name.strip()] = sections[name.strip()]()
-        results["machine"] = machine()
+        if name.strip() == "page":
+            # Its own machine: the page is measured alone, and may be re-run on another one.
+            results["page"]["machine"] = machine()
+        if name.strip() != "page" or "machine" not in results:
+            results["machine"] = machine()
         raw.write_text(json.dumps(results, indent=1))
     images = charts(results, out)
     (out / "benchmarks.md").write_text(report(results, out, images))

@@ -48,7 +48,7 @@ pub fn format_utc(seconds: f64) -> String {
     let whole = seconds.floor() as i64;
     DateTime::from_timestamp(whole, 0).map_or_else(
         || "an unknown time".to_owned(),
-        |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     )
 }
 

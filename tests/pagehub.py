@@ -93,6 +93,8 @@ def page_login(hub: TestHub, name: str) -> requests.Session:
     r = session.get(page_url(hub), timeout=30)
     assert r.status_code == 200, (r.status_code, r.url, r.text[:500])
     assert r.url == page_url(hub), r.url
+    # The session cookie holds the user's token (encrypted): it must never be printed either.
+    secret_guard.secret(session.cookies.get("cull-idle-session", path=f"/services/{SERVICE}/"))
     return session
 
 

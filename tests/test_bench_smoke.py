@@ -20,7 +20,13 @@ def test_the_benchmark_suite_runs(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = (tmp_path / "benchmarks.md").read_text()
-    sections = ("## 1. Cull throughput", "## 2. Scan cost", "## 3. The culler's own cost", "## 4. Start-up")
+    sections = (
+        "## 1. Cull throughput",
+        "## 2. Scan cost",
+        "## 3. The culler's own cost",
+        "## 4. Start-up",
+        "## 5. The page",
+    )
     for section in sections:
         assert section in report
     assert "jupyterhub-idle-culler" in report

@@ -3,6 +3,9 @@ keep-alives in the passes, and what a page view costs the Hub."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -29,6 +32,7 @@ from pagehub import (
 )
 
 from helpers import sample
+from hubharness.launcher import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -147,6 +151,14 @@ def test_keep_alive_from_the_page_needs_its_csrf_token_and_origin(page_hub):
     ][0]
     assert server["reason"] == "active"
     assert "Kept alive" in session.get(page_url(page_hub), timeout=30).text
+    # A hand-made form asking for far more than --max-keep-alive gets the bound.
+    r = session.post(
+        page_url(page_hub, "keep-alive"), data={**form, "seconds": "1e12", "_csrf": csrf}, timeout=30
+    )
+    assert r.status_code == 200 and "for as long as the culler allows" in r.text
+    until = seen_after(page_hub, token, utc_now(), lambda a: a["servers"][0]["kept_until"] is not None)
+    kept_until = time.mktime(time.strptime(until["servers"][0]["kept_until"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert kept_until - time.mktime(time.gmtime()) <= MAX_KEEP_ALIVE + 5
     # Cancelled from the page.
     r = session.post(
         page_url(page_hub, "keep-alive"), data={"server": "", "action": "cancel", "_csrf": csrf}, timeout=30
@@ -255,6 +267,9 @@ def test_a_kept_server_survives_the_pass_that_culls_another_users_idle_server(pa
     ][0]
     assert page_hub.running(kept)
     assert server["inactive_seconds"] > TIMEOUT
+    metrics = requests.get(page_url(page_hub, "metrics"), timeout=30).text
+    assert sample(metrics, 'cull_idle_skipped_total{reason="kept-alive"}') >= 1
+    assert sample(metrics, "cull_idle_keep_alives_in_force") >= 1
     log = page_hub.log_path.read_text()
     assert f"Keep-alive: server {kept} kept running until" in log
     assert f"Culling server {culled} " in log and f"Culling server {kept} " not in log
@@ -305,3 +320,18 @@ def test_a_servers_own_token_may_keep_it_alive_as_the_docs_configure(page_hub):
 def test_the_docs_show_the_recipe_the_tests_run():
     docs = (Path(__file__).resolve().parents[1] / "docs" / "page.md").read_text()
     assert RECIPE.read_text() in docs
+
+
+def test_web_bind_without_the_oauth_client_is_a_one_line_error():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")}
+    env["JUPYTERHUB_API_TOKEN"] = "t" * 32
+    done = subprocess.run(
+        [sys.executable, "-m", "cull_idle", f"--web-bind=127.0.0.1:{free_port()}", "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "JUPYTERHUB_CLIENT_ID" in lines[0], lines

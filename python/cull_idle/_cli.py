@@ -149,7 +149,7 @@ def parse_settings(argv: list[str]) -> dict[str, Any]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from ._lifecycle import check_work_settings, install_signal_handlers, serve
+    from ._lifecycle import check_web_settings, check_work_settings, install_signal_handlers, serve
     from ._logging import configure_logging
 
     argv = sys.argv[1:] if argv is None else argv
@@ -166,6 +166,9 @@ def main(argv: Optional[list[str]] = None) -> int:
             )
         configure_logging(settings["log_level"], settings["log_file_prefix"], settings["log_format"])
         check_work_settings(settings)
+        if settings["web_bind"]:
+            # Before any request: a page that cannot log anyone in is a usage error.
+            check_web_settings(settings)
         from ._connect import connect
         from ._options import api_options
 

@@ -238,37 +238,53 @@ def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str
     }
 
 
-def start_web(settings: dict[str, Any], hub: Optional[_core.Hub] = None) -> Optional[_core.WebServer]:
-    """Serve metrics and health where asked (--metrics-bind) or where the Hub expects the
-    service, with the page where the service is served (or --web-bind)."""
-    from ._core import WebServer
-
-    external = bool(settings["web_bind"])
+def web_address(settings: dict[str, Any]) -> Optional[tuple[str, int, str, bool]]:
+    """Where to serve: ``(host, port, prefix, external)``, or ``None`` for nowhere."""
     if settings["web_bind"]:
         host, port = settings["web_bind"]
         service = os.environ.get("JUPYTERHUB_SERVICE_NAME") or "cull-idle"
-        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or f"/services/{service}/"
-    elif settings["metrics_bind"]:
+        return host, port, os.environ.get("JUPYTERHUB_SERVICE_PREFIX") or f"/services/{service}/", True
+    if settings["metrics_bind"]:
         host, port = settings["metrics_bind"]
-        prefix = "/"
-    else:
-        address = service_address(
-            os.environ.get("JUPYTERHUB_SERVICE_URL"), os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
-        )
-        if address is None:
-            if settings["max_keep_alive"]:
-                log.warning("--max-keep-alive does nothing without the page (a service with a url)")
-            return None
-        host, port, prefix = address
+        return host, port, "/", False
+    address = service_address(
+        os.environ.get("JUPYTERHUB_SERVICE_URL"), os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+    )
+    return None if address is None else (*address, False)
+
+
+def check_web_settings(settings: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The page's settings where it is served; UsageError for settings that cannot work."""
+    address = web_address(settings)
+    if address is None:
+        if settings["max_keep_alive"]:
+            log.warning("--max-keep-alive does nothing without the page (a service with a url)")
+        return None
+    _, _, prefix, external = address
     page = None if settings["metrics_bind"] and not external else page_settings(settings, external)
-    if page is not None and not urlparse(page["callback_url"]).path.startswith(prefix.rstrip("/") + "/"):
+    if page is None:
+        if settings["max_keep_alive"]:
+            log.warning("--max-keep-alive does nothing without the page, which is not served here")
+        return None
+    if not urlparse(page["callback_url"]).path.startswith(prefix.rstrip("/") + "/"):
         # The login's state cookie is scoped to the prefix, so the callback must be under it.
         raise UsageError(
             f"the OAuth callback {page['callback_url']} is not under the service's prefix {prefix}; "
             "set the service's oauth_redirect_uri to <prefix>oauth_callback"
         )
-    if page is None and settings["max_keep_alive"]:
-        log.warning("--max-keep-alive does nothing without the page, which is not served here")
+    return page
+
+
+def start_web(settings: dict[str, Any], hub: Optional[_core.Hub] = None) -> Optional[_core.WebServer]:
+    """Serve metrics and health where asked (--metrics-bind) or where the Hub expects the
+    service, with the page where the service is served (or --web-bind)."""
+    from ._core import WebServer
+
+    address = web_address(settings)
+    if address is None:
+        return None
+    host, port, prefix, _ = address
+    page = check_web_settings(settings) if hub is not None else None
     try:
         if page is not None and hub is not None:
             server = WebServer(host, port, prefix, hub=hub, page=json.dumps(page))
@@ -278,7 +294,7 @@ def start_web(settings: dict[str, Any], hub: Optional[_core.Hub] = None) -> Opti
         raise UsageError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
     prefix = server.prefix
     log.info("Serving metrics at http://%s:%s%smetrics and health at %shealth", host, port, prefix, prefix)
-    if page is not None and hub is not None:
+    if page is not None:
         keep = f", keep-alives up to {settings['max_keep_alive']}s" if settings["max_keep_alive"] else ""
         log.info("Serving the page at %s (Hub login, OAuth client %s%s)", prefix, page["client_id"], keep)
     return server
