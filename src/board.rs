@@ -251,6 +251,13 @@ mod tests {
     use super::*;
     use crate::policy::KeepReason;
 
+    fn complete() -> PassReport {
+        PassReport {
+            complete: true,
+            ..PassReport::default()
+        }
+    }
+
     fn v(user: &str, server: &str, stop_in: Option<f64>) -> ServerView {
         view(
             user,
@@ -270,11 +277,7 @@ mod tests {
             draft.insert(v(user, server, None));
         }
         let board = Board::default();
-        let report = PassReport {
-            complete: true,
-            ..PassReport::default()
-        };
-        board.publish(1000.0, draft, &report, 999.0);
+        board.publish(1000.0, draft, &complete(), 999.0);
         let snapshot = board.snapshot();
         let names: Vec<_> = snapshot
             .for_user("alice")
@@ -300,11 +303,7 @@ mod tests {
         );
         draft.warned("b", "", 1000.0, 1600.0);
         let board = Board::default();
-        let report = PassReport {
-            complete: true,
-            ..PassReport::default()
-        };
-        board.publish(1000.0, draft, &report, 999.0);
+        board.publish(1000.0, draft, &complete(), 999.0);
         let snapshot = board.snapshot();
         let a = &snapshot.for_user("a")[0];
         assert_eq!(
@@ -333,11 +332,7 @@ mod tests {
         let mut draft = Draft::default();
         draft.insert(v("a", "", None));
         draft.insert(v("b", "", None));
-        let complete = PassReport {
-            complete: true,
-            ..PassReport::default()
-        };
-        board.publish(1000.0, draft, &complete, 999.0);
+        board.publish(1000.0, draft, &complete(), 999.0);
         let mut draft = Draft::default();
         draft.insert(v("a", "", Some(5.0)));
         board.publish(2000.0, draft, &PassReport::default(), 1999.0);
@@ -348,7 +343,7 @@ mod tests {
             "the new view wins"
         );
         for i in 0..30 {
-            board.publish(f64::from(i), Draft::default(), &complete, f64::from(i));
+            board.publish(f64::from(i), Draft::default(), &complete(), f64::from(i));
         }
         let history = board.history();
         assert_eq!(history.len(), HISTORY);

@@ -55,6 +55,7 @@ def start(tmp: Path, *extra_args: str) -> TestHub:
         }
     ).start()
     secret_guard.OUTPUTS.append(lambda: hub.log_path.read_text() if hub.log_path.exists() else "")
+    eventually(lambda: requests.get(page_url(hub, "health"), timeout=5).ok, "the culler to listen")
     return hub
 
 

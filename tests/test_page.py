@@ -40,7 +40,6 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def page_hub(tmp_path_factory):
     hub = start(tmp_path_factory.mktemp("page"))
-    eventually(lambda: requests.get(page_url(hub, "health"), timeout=5).ok, "the culler to listen")
     yield hub
     hub.stop()
 

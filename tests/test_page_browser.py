@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import requests
 from pagehub import TIMEOUT, eventually, page_url, start
 
 pytestmark = pytest.mark.timeout(240)
@@ -21,7 +20,6 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 @pytest.fixture(scope="module")
 def page_hub(tmp_path_factory):
     hub = start(tmp_path_factory.mktemp("browser"))
-    eventually(lambda: requests.get(page_url(hub, "health"), timeout=5).ok, "the culler to listen")
     yield hub
     hub.stop()
 

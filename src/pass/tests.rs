@@ -269,6 +269,14 @@ fn pass(hub: &MemoryHub, options: &PassOptions, act_after: Option<usize>) -> Pas
     block_on(run_pass(hub, &settings, Hooks::default(), None, None, None))
 }
 
+/// The stops the Hub was asked for, in order.
+fn stopped(hub: &MemoryHub) -> Vec<String> {
+    hub.calls()
+        .into_iter()
+        .filter(|c| c.starts_with("stop"))
+        .collect()
+}
+
 fn outcomes(report: &PassReport) -> Vec<(String, Option<String>, Outcome)> {
     let mut out: Vec<_> = report
         .actions

@@ -148,6 +148,19 @@ fn head(prefix: &str, title: &str) -> String {
     )
 }
 
+/// The heading, who is logged in, and the links beside it.
+fn header(title: &str, user: &str, links: &[(String, &str)]) -> String {
+    let mut out = format!(
+        "<header><h1>{title}</h1><p>Logged in as <strong>{}</strong>",
+        escape(user)
+    );
+    for (href, text) in links {
+        let _ = write!(out, " · <a href=\"{href}\">{text}</a>");
+    }
+    out.push_str("</p></header><main>");
+    out
+}
+
 fn as_of(snapshot: &Snapshot, now: f64) -> String {
     match snapshot.at {
         Some(at) => format!(
@@ -204,13 +217,12 @@ fn keep_form(page: &UserPage<'_>, view: &ServerView) -> String {
 pub fn user_page(page: &UserPage<'_>) -> String {
     let now = page.now;
     let mut out = head(page.prefix, "Your servers");
-    let _ = write!(
-        out,
-        "<header><h1>Your servers</h1><p>Logged in as <strong>{}</strong>{} · <a href=\"{}logout\">Log out</a></p></header><main>",
-        escape(page.user),
-        if page.operator { format!(" · <a href=\"{}admin\">Operators' view</a>", page.prefix) } else { String::new() },
-        page.prefix,
-    );
+    let mut links = Vec::new();
+    if page.operator {
+        links.push((format!("{}admin", page.prefix), "Operators' view"));
+    }
+    links.push((format!("{}logout", page.prefix), "Log out"));
+    out.push_str(&header("Your servers", page.user, &links));
     if let Some(notice) = page.notice {
         let _ = write!(
             out,
@@ -286,13 +298,11 @@ fn server_cell(view: &ServerView) -> String {
 pub fn admin_page(page: &AdminPage<'_>) -> String {
     let now = page.now;
     let mut out = head(page.prefix, "What the culler will do");
-    let _ = write!(
-        out,
-        "<header><h1>What the culler will do</h1><p>Logged in as <strong>{}</strong> · <a href=\"{}\">Your servers</a> · <a href=\"{}logout\">Log out</a></p></header><main>",
-        escape(page.user),
-        page.prefix,
-        page.prefix
-    );
+    let links = [
+        (page.prefix.to_owned(), "Your servers"),
+        (format!("{}logout", page.prefix), "Log out"),
+    ];
+    out.push_str(&header("What the culler will do", page.user, &links));
     out.push_str(&as_of(page.snapshot, now));
     let due = page.snapshot.due_within(3600.0);
     let _ = write!(

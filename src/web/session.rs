@@ -185,35 +185,26 @@ pub async fn oauth_callback(
     let jar = jar.remove(Cookie::build(OAUTH_STATE).path(app.prefix.clone()));
     if let Some(error) = answer.error {
         let error: String = error.chars().take(100).collect();
-        return (
+        return refused(
             jar,
-            super::page::problem(
-                StatusCode::FORBIDDEN,
-                &format!("The Hub did not log you in: {error}"),
-            ),
-        )
-            .into_response();
+            StatusCode::FORBIDDEN,
+            &format!("The Hub did not log you in: {error}"),
+        );
     }
     let (Some(code), Some(state), Some(remembered)) = (answer.code, answer.state, remembered)
     else {
-        return (
+        return refused(
             jar,
-            super::page::problem(
-                StatusCode::BAD_REQUEST,
-                "This login link is incomplete or has expired; open the page again.",
-            ),
-        )
-            .into_response();
+            StatusCode::BAD_REQUEST,
+            "This login link is incomplete or has expired; open the page again.",
+        );
     };
     if state != remembered.state {
-        return (
+        return refused(
             jar,
-            super::page::problem(
-                StatusCode::BAD_REQUEST,
-                "This login does not match the one this browser started; open the page again.",
-            ),
-        )
-            .into_response();
+            StatusCode::BAD_REQUEST,
+            "This login does not match the one this browser started; open the page again.",
+        );
     }
     let token = match app
         .hub
@@ -222,25 +213,19 @@ pub async fn oauth_callback(
     {
         Ok(Some(token)) => token,
         Ok(None) => {
-            return (
+            return refused(
                 jar,
-                super::page::problem(
-                    StatusCode::FORBIDDEN,
-                    "The Hub refused this login; open the page again.",
-                ),
-            )
-                .into_response();
+                StatusCode::FORBIDDEN,
+                "The Hub refused this login; open the page again.",
+            );
         }
         Err(e) => {
             log::warn!(target: "cull_idle", "Cannot complete a page login with the Hub: {e}");
-            return (
+            return refused(
                 jar,
-                super::page::problem(
-                    StatusCode::BAD_GATEWAY,
-                    "The Hub cannot be reached; try again in a moment.",
-                ),
-            )
-                .into_response();
+                StatusCode::BAD_GATEWAY,
+                "The Hub cannot be reached; try again in a moment.",
+            );
         }
     };
     let value = serde_json::to_string(&SessionValue {
@@ -256,6 +241,10 @@ pub async fn oauth_callback(
         app.prefix.clone()
     };
     (jar, Redirect::to(&next)).into_response()
+}
+
+fn refused(jar: PrivateCookieJar, status: StatusCode, text: &str) -> Response {
+    (jar, super::page::problem(status, text)).into_response()
 }
 
 /// Forget the browser's session (the Hub's own login stays).

@@ -8,7 +8,7 @@ use crate::notify::{WarnHook, Warning};
 use crate::pass::{run_pass, Hooks, Page, PassReport, Warnings};
 use crate::state::StateDb;
 
-use super::{block_on, options, user, Answer, MemoryHub, NOW};
+use super::{block_on, options, stopped, user, Answer, MemoryHub, NOW};
 
 struct Silent;
 
@@ -63,13 +63,6 @@ impl Culler {
             }),
         ))
     }
-}
-
-fn stopped(hub: &MemoryHub) -> Vec<String> {
-    hub.calls()
-        .into_iter()
-        .filter(|c| c.starts_with("stop"))
-        .collect()
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::notify::{WarnHook, Warning};
 use crate::pass::{run_pass, Hooks, PassReport, Warnings};
 use crate::state::StateDb;
 
-use super::{block_on, options, user, Answer, MemoryHub, NOW};
+use super::{block_on, options, stopped, user, Answer, MemoryHub, NOW};
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<String>>);
@@ -56,13 +56,6 @@ impl Culler {
         given.sort();
         (report, given)
     }
-}
-
-fn stopped(hub: &MemoryHub) -> Vec<String> {
-    hub.calls()
-        .into_iter()
-        .filter(|c| c.starts_with("stop"))
-        .collect()
 }
 
 #[test]
