@@ -164,9 +164,9 @@ impl Board {
         history.iter().rev().cloned().collect()
     }
 
-    /// Replace the snapshot with what a pass made at `now` saw. An incomplete pass keeps the
+    /// Replace the snapshot with what a pass made at `now` (its start) saw. An incomplete pass keeps the
     /// previous views of servers it did not reach, so nobody's server drops off the page.
-    pub fn publish(&self, now: f64, draft: Draft, report: &PassReport, started: f64) {
+    pub fn publish(&self, now: f64, draft: Draft, report: &PassReport) {
         let mut views: Vec<ServerView> = draft.views.into_values().collect();
         if !report.complete {
             let old = self.snapshot();
@@ -184,7 +184,7 @@ impl Board {
         }
         views.sort_by(|a, b| (&a.user, &a.server).cmp(&(&b.user, &b.server)));
         let summary = PassSummary {
-            started,
+            started: now,
             seconds: report.seconds,
             complete: report.complete,
             dry_run: report.dry_run,
@@ -277,7 +277,7 @@ mod tests {
             draft.insert(v(user, server, None));
         }
         let board = Board::default();
-        board.publish(1000.0, draft, &complete(), 999.0);
+        board.publish(1000.0, draft, &complete());
         let snapshot = board.snapshot();
         let names: Vec<_> = snapshot
             .for_user("alice")
@@ -303,7 +303,7 @@ mod tests {
         );
         draft.warned("b", "", 1000.0, 1600.0);
         let board = Board::default();
-        board.publish(1000.0, draft, &complete(), 999.0);
+        board.publish(1000.0, draft, &complete());
         let snapshot = board.snapshot();
         let a = &snapshot.for_user("a")[0];
         assert_eq!(
@@ -332,10 +332,10 @@ mod tests {
         let mut draft = Draft::default();
         draft.insert(v("a", "", None));
         draft.insert(v("b", "", None));
-        board.publish(1000.0, draft, &complete(), 999.0);
+        board.publish(1000.0, draft, &complete());
         let mut draft = Draft::default();
         draft.insert(v("a", "", Some(5.0)));
-        board.publish(2000.0, draft, &PassReport::default(), 1999.0);
+        board.publish(2000.0, draft, &PassReport::default());
         let snapshot = board.snapshot();
         assert_eq!(snapshot.views.len(), 2);
         assert!(
@@ -343,7 +343,7 @@ mod tests {
             "the new view wins"
         );
         for i in 0..30 {
-            board.publish(f64::from(i), Draft::default(), &complete(), f64::from(i));
+            board.publish(f64::from(i), Draft::default(), &complete());
         }
         let history = board.history();
         assert_eq!(history.len(), HISTORY);

@@ -224,6 +224,8 @@ def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str
         access_scopes = json.loads(env.get("JUPYTERHUB_OAUTH_ACCESS_SCOPES") or "[]")
     except ValueError:
         access_scopes = []
+    if not isinstance(access_scopes, list):
+        access_scopes = []
     public = env.get("JUPYTERHUB_PUBLIC_URL") or public_hub or env.get("JUPYTERHUB_HOST") or ""
     return {
         "service_name": service,

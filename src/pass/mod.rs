@@ -158,8 +158,7 @@ pub async fn run_pass(
     report.request_errors = hub.take_error_counts();
     log::info!(target: LOG, "{}", report.summary());
     if let (Some(page), Some(draft)) = (page, report.draft.take()) {
-        page.board
-            .publish(settings.now, *draft, &report, settings.now);
+        page.board.publish(settings.now, *draft, &report);
     }
     report
 }

@@ -91,8 +91,7 @@ pub async fn api_admin(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> R
     let snapshot = app.board.snapshot();
     let now = crate::timestamp::unix_now();
     let kept = app
-        .keep_alives
-        .as_deref()
+        .keep_alives()
         .map(|k| k.in_force(now))
         .unwrap_or_default();
     let body = AdminJson {

@@ -84,14 +84,9 @@ impl PageApp {
         }
     }
 
-    fn keep_alives(&self) -> Option<&KeepAlives> {
-        self.keep_alives
-            .as_deref()
-            .filter(|_| self.settings.max_keep_alive > 0.0)
-    }
-
-    pub fn in_force(&self) -> usize {
-        self.keep_alives().map_or(0, |k| k.in_force(now()).len())
+    /// The keep-alives, when they are on (`--max-keep-alive`; the connection then has them).
+    pub fn keep_alives(&self) -> Option<&KeepAlives> {
+        self.keep_alives.as_deref()
     }
 }
 
