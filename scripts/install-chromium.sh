@@ -10,4 +10,4 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-dejavu-core
+$sudo apt-get install -y -q chromium chromium-driver
