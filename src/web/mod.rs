@@ -61,6 +61,18 @@ pub fn router(metrics: Arc<Metrics>, prefix: &str, page: Option<Arc<PageApp>>) -
     }
 }
 
+/// One of the page's two static files, cached by browsers for an hour.
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// The Hub registers the OAuth callback as a URL or as a path; the route is its path.
 fn callback_path(url: &str) -> String {
     let path = url
@@ -85,24 +97,13 @@ fn page_routes(prefix: &str, page: Arc<PageApp>) -> Router {
         .route(&callback, get(session::oauth_callback))
         .route(
             &format!("{prefix}static/page.css"),
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
-                        (header::CACHE_CONTROL, "max-age=3600"),
-                    ],
-                    include_str!("static/page.css"),
-                )
-            }),
+            get(|| async { asset("text/css; charset=utf-8", include_str!("static/page.css")) }),
         )
         .route(
             &format!("{prefix}static/page.js"),
             get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-                        (header::CACHE_CONTROL, "max-age=3600"),
-                    ],
+                asset(
+                    "text/javascript; charset=utf-8",
                     include_str!("static/page.js"),
                 )
             }),
