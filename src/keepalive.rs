@@ -70,8 +70,25 @@ impl std::fmt::Debug for KeepAlives {
 }
 
 impl KeepAlives {
-    /// Read what the state database holds.
-    pub fn load(db: Arc<StateDb>, max: f64) -> Result<Self, rusqlite::Error> {
+    /// Read what the state database holds. A keep-alive that reaches further than `max` from
+    /// `now` (granted under a larger `--max-keep-alive`) is shortened to that bound.
+    pub fn load(db: Arc<StateDb>, max: f64, now: f64) -> Result<Self, rusqlite::Error> {
+        let trimmed = if max > 0.0 {
+            db.durably(|conn| {
+                conn.execute(
+                    "UPDATE keep_alives SET until = ?1 WHERE until > ?1",
+                    params![now + max],
+                )
+            })?
+        } else {
+            0
+        };
+        if trimmed > 0 {
+            log::warn!(
+                target: "cull_idle",
+                "Shortened {trimmed} keep-alives to the --max-keep-alive of {max:.0}s from now"
+            );
+        }
         let entries = {
             let conn = db.conn();
             let mut query = conn.prepare("SELECT user, server, until, set_at FROM keep_alives")?;
@@ -115,10 +132,13 @@ impl KeepAlives {
             until: now + grant.seconds,
             set_at: now,
         };
-        self.db.conn().execute(
-            "INSERT OR REPLACE INTO keep_alives (user, server, until, set_at) VALUES (?1, ?2, ?3, ?4)",
-            params![kept.user, kept.server, kept.until, kept.set_at],
-        )?;
+        // Answered with 200 only once on the disk: it must outlive a power loss.
+        self.db.durably(|conn| {
+            conn.execute(
+                "INSERT OR REPLACE INTO keep_alives (user, server, until, set_at) VALUES (?1, ?2, ?3, ?4)",
+                params![kept.user, kept.server, kept.until, kept.set_at],
+            )
+        })?;
         self.entries()
             .insert((user.to_owned(), server.to_owned()), kept.clone());
         Ok(kept)
@@ -132,10 +152,12 @@ impl KeepAlives {
         if !in_force {
             return Ok(false);
         }
-        self.db.conn().execute(
-            "UPDATE keep_alives SET until = ?3 WHERE user = ?1 AND server = ?2",
-            params![user, server, now],
-        )?;
+        self.db.durably(|conn| {
+            conn.execute(
+                "UPDATE keep_alives SET until = ?3 WHERE user = ?1 AND server = ?2",
+                params![user, server, now],
+            )
+        })?;
         if let Some(kept) = self.entries().get_mut(&key) {
             kept.until = now;
         }
@@ -151,6 +173,13 @@ impl KeepAlives {
         entries.get(&(user.to_owned(), server.to_owned())).cloned()
     }
 
+    /// The time until which a keep-alive holds this server at `now`, if one does.
+    pub fn in_force_until(&self, user: &str, server: &str, now: f64) -> Option<f64> {
+        self.get(user, server)
+            .map(|k| k.until)
+            .filter(|&until| until > now)
+    }
+
     /// Every keep-alive still in force at `now`, by user then server.
     pub fn in_force(&self, now: f64) -> Vec<KeepAlive> {
         let mut kept: Vec<KeepAlive> = self
@@ -163,14 +192,15 @@ impl KeepAlives {
         kept
     }
 
-    /// After a complete pass: forget the keep-alives of servers it did not see running.
-    /// Returns how many.
-    pub fn forget_unseen(&self, seen: &HashSet<Key>) -> Result<usize, rusqlite::Error> {
+    /// After a complete pass made at `now`: forget the keep-alives that had ended by then and
+    /// whose servers it did not see. Returns how many. One granted (or made longer) since `now`
+    /// is in force, so it stays, even if granted while this runs.
+    pub fn forget_unseen(&self, seen: &HashSet<Key>, now: f64) -> Result<usize, rusqlite::Error> {
         let gone: Vec<Key> = self
             .entries()
-            .keys()
-            .filter(|key| !seen.contains(*key))
-            .cloned()
+            .iter()
+            .filter(|(key, kept)| kept.until <= now && !seen.contains(*key))
+            .map(|(key, _)| key.clone())
             .collect();
         if gone.is_empty() {
             return Ok(0);
@@ -179,17 +209,20 @@ impl KeepAlives {
             let mut conn = self.db.conn();
             let tx = conn.transaction()?;
             {
-                let mut delete =
-                    tx.prepare_cached("DELETE FROM keep_alives WHERE user = ?1 AND server = ?2")?;
+                let mut delete = tx.prepare_cached(
+                    "DELETE FROM keep_alives WHERE user = ?1 AND server = ?2 AND until <= ?3",
+                )?;
                 for (user, server) in &gone {
-                    delete.execute(params![user, server])?;
+                    delete.execute(params![user, server, now])?;
                 }
             }
             tx.commit()?;
         }
         let mut entries = self.entries();
         for key in &gone {
-            entries.remove(key);
+            if entries.get(key).is_some_and(|kept| kept.until <= now) {
+                entries.remove(key);
+            }
         }
         Ok(gone.len())
     }
@@ -200,7 +233,7 @@ mod tests {
     use super::*;
 
     fn keep_alives(db: &Arc<StateDb>) -> KeepAlives {
-        KeepAlives::load(Arc::clone(db), 7200.0).unwrap()
+        KeepAlives::load(Arc::clone(db), 7200.0, 1000.0).unwrap()
     }
 
     #[test]
@@ -248,8 +281,12 @@ mod tests {
         assert_eq!(kept.in_force(1100.0).len(), 1);
         // Ended keep-alives are remembered while their server runs.
         assert!(kept.get("bob", "lab").is_some());
+        kept.set("carol", "", grant(600.0, kept.max).unwrap(), 1000.0)
+            .unwrap();
         let seen: HashSet<Key> = [("alice".to_owned(), String::new())].into();
-        assert_eq!(kept.forget_unseen(&seen).unwrap(), 1);
+        // Carol's server was not seen (starting, or the Hub checking it), but hers is in force.
+        assert_eq!(kept.forget_unseen(&seen, 1100.0).unwrap(), 1);
+        assert!(kept.get("carol", "").is_some());
         assert!(kept.get("bob", "lab").is_none());
         drop(kept);
         drop(db);
@@ -259,5 +296,23 @@ mod tests {
             "forgotten on disk too"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_lower_bound_at_start_shortens_what_was_granted() {
+        let db = Arc::new(StateDb::open(":memory:").unwrap());
+        let kept = keep_alives(&db);
+        kept.set("alice", "", grant(7200.0, kept.max).unwrap(), 1000.0)
+            .unwrap();
+        kept.set("bob", "", grant(60.0, kept.max).unwrap(), 1000.0)
+            .unwrap();
+        drop(kept);
+        let lowered = KeepAlives::load(Arc::clone(&db), 600.0, 1100.0).unwrap();
+        assert_eq!(lowered.get("alice", "").unwrap().until, 1700.0);
+        assert_eq!(
+            lowered.get("bob", "").unwrap().until,
+            1060.0,
+            "within the bound"
+        );
     }
 }

@@ -187,6 +187,7 @@ impl PassOptions {
         if let Some(key) = f.0.keys().next() {
             return Err(OptionsError(format!("unknown option {key}")));
         }
+        options.check_warning_windows()?;
         if let Some(url) = &options.server_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(OptionsError(format!(
@@ -195,6 +196,42 @@ impl PassOptions {
             }
         }
         Ok(options)
+    }
+
+    /// A warning window at or above an idle limit would warn a server (or user) as soon as it
+    /// is used, and again at each use, since each use starts a new idle stretch.
+    fn check_warning_windows(&self) -> Result<(), OptionsError> {
+        let too_long = |what: &str, window: f64, limits: &[(String, f64)]| {
+            limits
+                .iter()
+                .find(|(_, limit)| window >= *limit)
+                .map_or(Ok(()), |(name, limit)| {
+                    Err(OptionsError(format!(
+                        "{what} ({window}s) must be shorter than {name} ({limit}s), or anyone who \
+                         used a server would be warned at once, and again at each use"
+                    )))
+                })
+        };
+        let groups = self
+            .group_timeouts
+            .iter()
+            .map(|(group, limit)| (format!("the timeout of group {group:?}"), *limit));
+        let server_limits: Vec<(String, f64)> =
+            std::iter::once(("the timeout".to_owned(), self.inactive_limit))
+                .chain(groups.clone())
+                .collect();
+        if self.warn_before > 0.0 {
+            too_long("warn_before", self.warn_before, &server_limits)?;
+        }
+        let users_window = self.warn_users_before.unwrap_or(self.warn_before);
+        if self.cull_users && users_window > 0.0 {
+            let user_limits: Vec<(String, f64)> = match self.user_timeout {
+                Some(limit) => vec![("user_timeout".to_owned(), limit)],
+                None => server_limits,
+            };
+            too_long("warn_users_before", users_window, &user_limits)?;
+        }
+        Ok(())
     }
 
     /// The settings of one pass, made at `now` (seconds since the epoch).
@@ -258,9 +295,9 @@ mod tests {
     #[test]
     fn every_option_arrives() {
         let options = PassOptions::from_json(
-            r#"{"inactive_limit": 60, "max_age": 7200, "cull_users": true, "cull_admin_users": false,
+            r#"{"inactive_limit": 3600, "max_age": 7200, "cull_users": true, "cull_admin_users": false,
                 "cull_default_servers": false, "cull_named_servers": false, "remove_named_servers": true,
-                "api_page_size": 50, "dry_run": true, "user_timeout": 86400, "exclude_users": ["staff-*"],
+                "api_page_size": 50, "dry_run": true, "user_timeout": 172800, "exclude_users": ["staff-*"],
                 "exclude_groups": ["ta"], "group_timeouts": {"gpu": 14400}, "max_culls_per_pass": 5,
                 "keep_busy_kernels": true, "keep_connected": true, "busy_timeout": 90000,
                 "server_url": "http://proxy", "details": false, "warn_before": 600,
@@ -268,7 +305,7 @@ mod tests {
         )
         .unwrap();
         let s = options.settings(10.0, Some(0));
-        assert_eq!(s.policy.inactive_limit, 60.0);
+        assert_eq!(s.policy.inactive_limit, 3600.0);
         assert_eq!(s.policy.group_limits, [("gpu".to_owned(), 14400.0)]);
         assert_eq!(
             (s.page_size, s.max_culls, s.act_after),
@@ -276,7 +313,7 @@ mod tests {
         );
         assert!(s.dry_run && !s.details && s.work.keep_busy && s.work.keep_connected);
         assert_eq!(s.server_url.as_deref(), Some("http://proxy"));
-        assert_eq!(s.policy.user_inactive_limit, Some(86400.0));
+        assert_eq!(s.policy.user_inactive_limit, Some(172_800.0));
         assert_eq!((s.warn_before, s.warn_users_before), (600.0, 86400.0));
         let s = PassOptions::from_json(r#"{"warn_before": 60}"#)
             .unwrap()
@@ -299,5 +336,31 @@ mod tests {
         assert_eq!(error(r#"{"timout": 5}"#), "unknown option timout");
         assert!(error(r#"{"dry_run": "yes"}"#).contains("true or false"));
         assert!(error("[]").contains("JSON object"));
+    }
+
+    #[test]
+    fn a_warning_window_must_be_shorter_than_every_limit_it_warns_of() {
+        assert!(error(r#"{"inactive_limit": 600, "warn_before": 600}"#)
+            .starts_with("warn_before (600s) must be shorter than the timeout (600s)"));
+        let group = error(
+            r#"{"inactive_limit": 3600, "warn_before": 600, "group_timeouts": {"short": 300}}"#,
+        );
+        assert!(
+            group.contains(r#"the timeout of group "short" (300s)"#),
+            "{group}"
+        );
+        assert!(error(
+            r#"{"inactive_limit": 3600, "warn_before": 600, "cull_users": true, "warn_users_before": 86400}"#
+        )
+        .starts_with("warn_users_before (86400s)"));
+        for fine in [
+            r#"{"inactive_limit": 3600, "warn_before": 600}"#,
+            r#"{"inactive_limit": 600, "warn_before": 0}"#,
+            // Users are not deleted without cull_users: their window is not used.
+            r#"{"inactive_limit": 3600, "warn_before": 600, "warn_users_before": 86400}"#,
+            r#"{"inactive_limit": 3600, "warn_before": 600, "cull_users": true, "user_timeout": 172800, "warn_users_before": 86400}"#,
+        ] {
+            PassOptions::from_json(fine).unwrap();
+        }
     }
 }

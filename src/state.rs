@@ -34,6 +34,9 @@ const MIGRATIONS: &[&str] = &[
         set_at REAL NOT NULL,
         PRIMARY KEY (user, server)
     ) WITHOUT ROWID;",
+    // 3: whether a warning's delivery has ended. One recorded and not yet delivered (the
+    // culler died while delivering it) is delivered again, and allows no cull until then.
+    "ALTER TABLE warnings ADD COLUMN delivered INTEGER NOT NULL DEFAULT 1;",
 ];
 
 /// Why the state file cannot be used. Each message names the file.
@@ -86,6 +89,9 @@ pub struct Entry {
     pub stretch: String,
     pub warned_at: f64,
     pub cull_at: f64,
+    /// Its delivery has ended (arrived, or failed after retries); until then it counts as not
+    /// given.
+    pub delivered: bool,
 }
 
 /// A change to the state, written with others in one transaction.
@@ -105,6 +111,11 @@ pub struct StateDb {
     /// Held for the life of the culler: a second one on the same file fails to take it.
     _lock: Option<File>,
 }
+
+/// SQLite's `synchronous` for the few writes that answer a person (a keep-alive granted):
+/// FULL makes them survive a power loss, not only a crash of the culler.
+const DURABLE: &str = "FULL";
+const ORDINARY: &str = "NORMAL";
 
 fn unusable(path: &str, e: impl std::fmt::Display) -> StateError {
     StateError::Unusable {
@@ -156,7 +167,7 @@ impl StateDb {
         // Each commit survives a crash of the culler; WAL lets it commit without rewriting pages.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| classify(path, e))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        conn.pragma_update(None, "synchronous", ORDINARY)
             .map_err(|e| classify(path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| classify(path, e))?;
@@ -172,6 +183,45 @@ impl StateDb {
             )
             .map_err(|e| classify(path, e))?;
         Ok(db)
+    }
+
+    /// A copy of the state at `path` in memory, for a dry run: the file is only read (never
+    /// created, migrated or locked), so a real culler can start on it meanwhile. A missing
+    /// file gives an empty state.
+    pub fn open_snapshot(path: &str) -> Result<Self, StateError> {
+        let mut memory = Connection::open_in_memory().map_err(|e| unusable(path, e))?;
+        if std::path::Path::new(path).exists() {
+            let file = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| classify(path, e))?;
+            file.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(|e| classify(path, e))?;
+            let backup =
+                rusqlite::backup::Backup::new(&file, &mut memory).map_err(|e| classify(path, e))?;
+            backup
+                .run_to_completion(256, std::time::Duration::ZERO, None)
+                .map_err(|e| classify(path, e))?;
+        }
+        let db = StateDb {
+            conn: Mutex::new(memory),
+            _lock: None,
+        };
+        db.migrate(path)?;
+        Ok(db)
+    }
+
+    /// Run `write` with every commit synced to the disk before it returns.
+    pub(crate) fn durably<T>(
+        &self,
+        write: impl FnOnce(&mut Connection) -> Result<T, rusqlite::Error>,
+    ) -> Result<T, rusqlite::Error> {
+        let mut conn = self.conn();
+        conn.pragma_update(None, "synchronous", DURABLE)?;
+        let result = write(&mut conn);
+        conn.pragma_update(None, "synchronous", ORDINARY)?;
+        result
     }
 
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -207,13 +257,14 @@ impl StateDb {
     pub fn lookup(&self, key: &Key) -> Result<Option<Entry>, rusqlite::Error> {
         self.conn()
             .prepare_cached(
-                "SELECT stretch, warned_at, cull_at FROM warnings WHERE kind = ?1 AND user = ?2 AND server = ?3",
+                "SELECT stretch, warned_at, cull_at, delivered FROM warnings WHERE kind = ?1 AND user = ?2 AND server = ?3",
             )?
             .query_row(params![key.kind.label(), key.user, key.server], |row| {
                 Ok(Entry {
                     stretch: row.get(0)?,
                     warned_at: row.get(1)?,
                     cull_at: row.get(2)?,
+                    delivered: row.get(3)?,
                 })
             })
             .optional()
@@ -228,8 +279,8 @@ impl StateDb {
         let tx = conn.transaction()?;
         {
             let mut warned = tx.prepare_cached(
-                "INSERT OR REPLACE INTO warnings (kind, user, server, stretch, reason, warned_at, cull_at, seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO warnings (kind, user, server, stretch, reason, warned_at, cull_at, seen_at, delivered)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut seen = tx.prepare_cached(
                 "UPDATE warnings SET seen_at = ?4 WHERE kind = ?1 AND user = ?2 AND server = ?3",
@@ -245,7 +296,8 @@ impl StateDb {
                             reason,
                             entry.warned_at,
                             entry.cull_at,
-                            now
+                            now,
+                            entry.delivered
                         ])?;
                     }
                     Write::Seen(key) => {
@@ -257,8 +309,9 @@ impl StateDb {
         tx.commit()
     }
 
-    /// Move each warning's time to when it was delivered, so that the window counts from
-    /// the moment people had it: `(key, warned_at, cull_at)`.
+    /// Mark each warning delivered and move its time to when its delivery ended, so that the
+    /// window counts from the moment people had it: `(key, warned_at, cull_at)`. A cull time
+    /// already announced is never moved earlier.
     pub fn confirm(&self, delivered: &[(Key, f64, f64)]) -> Result<(), rusqlite::Error> {
         if delivered.is_empty() {
             return Ok(());
@@ -267,7 +320,7 @@ impl StateDb {
         let tx = conn.transaction()?;
         {
             let mut update = tx.prepare_cached(
-                "UPDATE warnings SET warned_at = ?4, cull_at = max(cull_at, ?5)
+                "UPDATE warnings SET warned_at = ?4, cull_at = max(cull_at, ?5), delivered = 1
                  WHERE kind = ?1 AND user = ?2 AND server = ?3",
             )?;
             for (key, warned_at, cull_at) in delivered {
@@ -331,6 +384,7 @@ mod tests {
                 stretch: "a".into(),
                 warned_at: at,
                 cull_at: at + 60.0,
+                delivered: false,
             },
             reason: "idle",
         }
@@ -341,10 +395,11 @@ mod tests {
         let db = StateDb::open(":memory:").unwrap();
         db.write(&[warned("a", 100.0), warned("b", 100.0)], 100.0)
             .unwrap();
-        assert_eq!(db.lookup(&key("a")).unwrap().unwrap().cull_at, 160.0);
+        let a = db.lookup(&key("a")).unwrap().unwrap();
+        assert_eq!((a.cull_at, a.delivered), (160.0, false));
         db.confirm(&[(key("a"), 101.0, 161.0)]).unwrap();
         let a = db.lookup(&key("a")).unwrap().unwrap();
-        assert_eq!((a.warned_at, a.cull_at), (101.0, 161.0));
+        assert_eq!((a.warned_at, a.cull_at, a.delivered), (101.0, 161.0, true));
         db.write(&[Write::Seen(key("a"))], 200.0).unwrap();
         assert_eq!(db.sweep(200.0).unwrap(), 1);
         assert!(db.lookup(&key("b")).unwrap().is_none());
@@ -373,6 +428,54 @@ mod tests {
         assert_eq!(db.lookup(&key("a")).unwrap().unwrap().warned_at, 100.0);
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_snapshot_reads_the_file_without_locking_or_changing_it() {
+        let dir = std::env::temp_dir().join(format!("cull-idle-snap-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.sqlite");
+        let path = path.to_str().unwrap();
+        let _ = std::fs::remove_file(path);
+        // No file: an empty state, and still no file.
+        assert_eq!(
+            StateDb::open_snapshot(path).unwrap().remembered().unwrap(),
+            0
+        );
+        assert!(!std::path::Path::new(path).exists());
+        let holder = StateDb::open(path).unwrap();
+        holder.write(&[warned("a", 100.0)], 100.0).unwrap();
+        // Read while a real culler holds the file; writes go to the copy only.
+        let snapshot = StateDb::open_snapshot(path).unwrap();
+        assert_eq!(
+            snapshot.lookup(&key("a")).unwrap().unwrap().warned_at,
+            100.0
+        );
+        snapshot.write(&[warned("b", 100.0)], 100.0).unwrap();
+        assert!(holder.lookup(&key("b")).unwrap().is_none());
+        drop(holder);
+        // And a real culler starts while the snapshot is open.
+        let again = StateDb::open(path).unwrap();
+        assert_eq!(again.remembered().unwrap(), 1);
+        drop((again, snapshot));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_old_file_s_warnings_count_as_delivered() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "INSERT INTO warnings VALUES ('server', 'a', '', 's', 'idle', 1.0, 2.0, 1.0);",
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let db = StateDb {
+            conn: Mutex::new(conn),
+            _lock: None,
+        };
+        db.migrate(":memory:").unwrap();
+        assert!(db.lookup(&key("a")).unwrap().unwrap().delivered);
     }
 
     #[test]

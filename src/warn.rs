@@ -76,6 +76,10 @@ pub enum Gate {
 
 /// The gate for a server or user that is `due_in` seconds from being culled (`Some(0.0)` or
 /// less: due now), given the warning `entry` remembered for it and its `stretch` now.
+///
+/// A warning whose delivery never ended (the culler died while delivering it) counts as not
+/// given: it is delivered again, and no cull comes before a full window after that. A cull
+/// time once announced is kept, whatever the window is now.
 pub fn gate(
     due_in: Option<f64>,
     window: f64,
@@ -83,21 +87,19 @@ pub fn gate(
     entry: Option<&Entry>,
     stretch: &str,
 ) -> Gate {
-    let entry = entry.filter(|e| e.stretch == stretch);
+    let entry = entry.filter(|e| same_stretch(&e.stretch, stretch));
     match (due_in, entry) {
-        (_, Some(entry)) => {
+        (_, Some(entry)) if entry.delivered => {
             // The window counts from the warning, whatever the hook or the clock did since.
-            let earliest = entry.warned_at + window;
+            let earliest = (entry.warned_at + window).max(entry.cull_at);
             if due_in.is_some_and(|d| d <= 0.0) && now >= earliest {
                 Gate::Go
             } else {
-                Gate::Wait {
-                    cull_at: entry.cull_at.max(earliest),
-                }
+                Gate::Wait { cull_at: earliest }
             }
         }
-        (Some(due_in), None) if due_in <= window => Gate::Warn {
-            cull_at: now + due_in.max(window),
+        (Some(due_in), entry) if due_in <= window => Gate::Warn {
+            cull_at: (now + due_in.max(window)).max(entry.map_or(0.0, |e| e.cull_at)),
         },
         _ => Gate::Quiet,
     }
@@ -106,6 +108,26 @@ pub fn gate(
 /// What identifies an idle stretch: the Hub's activity times as it sent them.
 pub fn stretch(last_activity: Option<&str>, started: Option<&str>) -> String {
     format!("{}|{}", last_activity.unwrap_or(""), started.unwrap_or(""))
+}
+
+/// A server's idle stretch by when it began, in the culler's count: the same whether that is
+/// the Hub's `last_activity` or, for a server kept busy before, the time the culler's own
+/// probes are looked through to (their proxy stamps move `last_activity`).
+pub fn stretch_since(idle_since: f64, started: Option<&str>) -> String {
+    format!("since {idle_since:.6}|{}", started.unwrap_or(""))
+}
+
+/// Whether two stretches are one. Times reached by different sums of the same clock readings
+/// differ in their last bits, so those compare within a millisecond.
+pub fn same_stretch(a: &str, b: &str) -> bool {
+    fn since(s: &str) -> Option<(f64, &str)> {
+        let (head, tail) = s.strip_prefix("since ")?.split_once('|')?;
+        Some((head.parse::<f64>().ok()?, tail))
+    }
+    match (since(a), since(b)) {
+        (Some((x, a_tail)), Some((y, b_tail))) => (x - y).abs() < 1e-3 && a_tail == b_tail,
+        _ => a == b,
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +153,7 @@ mod tests {
             stretch: "s".into(),
             warned_at,
             cull_at,
+            delivered: true,
         }
     }
 
@@ -251,5 +274,56 @@ mod tests {
             Gate::Warn { cull_at: 5600.0 }
         );
         assert_eq!(stretch(Some("a"), None), "a|");
+    }
+
+    #[test]
+    fn an_undelivered_warning_is_given_again_and_allows_no_cull() {
+        let pending = Entry {
+            delivered: false,
+            ..entry(1000.0, 1600.0)
+        };
+        // Long past the window it would have allowed: warned again, culled a window later.
+        assert_eq!(
+            gate(Some(0.0), 600.0, 5000.0, Some(&pending), "s"),
+            Gate::Warn { cull_at: 5600.0 }
+        );
+        // Delivered again soon after: the time it may already have announced stands.
+        assert_eq!(
+            gate(Some(0.0), 600.0, 1010.0, Some(&pending), "s"),
+            Gate::Warn { cull_at: 1610.0 }
+        );
+        let announced = Entry {
+            delivered: false,
+            ..entry(1000.0, 9000.0)
+        };
+        assert_eq!(
+            gate(Some(0.0), 600.0, 1010.0, Some(&announced), "s"),
+            Gate::Warn { cull_at: 9000.0 }
+        );
+    }
+
+    #[test]
+    fn an_announced_stop_time_is_kept_when_the_window_shrinks() {
+        // Warned with a 3600 s window; the culler restarts with a 600 s one.
+        let given = entry(1000.0, 4600.0);
+        assert_eq!(
+            gate(Some(0.0), 600.0, 2000.0, Some(&given), "s"),
+            Gate::Wait { cull_at: 4600.0 }
+        );
+        assert_eq!(gate(Some(0.0), 600.0, 4600.0, Some(&given), "s"), Gate::Go);
+    }
+
+    #[test]
+    fn one_stretch_by_its_start_whatever_sum_reached_it() {
+        let t = 1_795_773_600.123_456;
+        let (now, later) = (t + 3000.0, t + 4321.987);
+        let a = stretch_since(now - (now - t), Some("x"));
+        let b = stretch_since(later - (later - t), Some("x"));
+        assert!(same_stretch(&a, &b), "{a} {b}");
+        assert!(same_stretch(&format!("{a}|kept 5"), &format!("{b}|kept 5")));
+        assert!(!same_stretch(&a, &stretch_since(t + 1.0, Some("x"))));
+        assert!(!same_stretch(&a, &stretch_since(t, Some("y"))));
+        assert!(!same_stretch(&format!("{a}|kept 5"), &b));
+        assert!(same_stretch("a|b", "a|b") && !same_stretch("a|b", "a|c"));
     }
 }

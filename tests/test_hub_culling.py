@@ -555,6 +555,6 @@ async def test_a_stopped_server_is_warned_before_it_is_removed(hub):
     hub.create_users(["away"])
     stopped_servers(hub, [("away", "old")], {("away", "old"): 3 * 86400})
     connection = cull_idle.connect(hub.api_url, hub.cull_token)
-    report = await cull_idle.run_pass(connection, 600, remove_stopped_named_servers=86400, warn_before=3600)
+    report = await cull_idle.run_pass(connection, 600, remove_stopped_named_servers=86400, warn_before=300)
     assert [(w.user, w.server, w.reason) for w in report.warned] == [("away", "old", "long-stopped")]
     assert report.actions == [] and "old" in hub.user("away", stopped=True)["servers"]

@@ -250,7 +250,7 @@ async def test_the_hook_gets_the_models_and_its_failure_is_counted(hub):
         seen.append(kwargs)
 
     connection = cull_idle.connect(hub.api_url, hub.cull_token)
-    report = await cull_idle.run_pass(connection, 600, warn_before=3600, warn_hook=hook)
+    report = await cull_idle.run_pass(connection, 600, warn_before=300, warn_hook=hook)
     (given,) = seen
     assert given["user"]["name"] == "late" and given["server"]["name"] == ""
     assert given["reason"] == "idle" and timedelta(seconds=IDLE) <= given["inactive"] < timedelta(
@@ -259,8 +259,8 @@ async def test_the_hook_gets_the_models_and_its_failure_is_counted(hub):
     assert given["cull_at"].tzinfo is not None
     assert {(w.user, w.delivered) for w in report.warned} == {("late", True), ("late2", False)}
     assert report.warning_failures == 1 and report.stopped == []
-    # Warned, so the next pass neither warns again nor culls before the hour is up.
-    again = await cull_idle.run_pass(connection, 600, warn_before=3600, warn_hook=hook)
+    # Warned, so the next pass neither warns again nor culls before the window is up.
+    again = await cull_idle.run_pass(connection, 600, warn_before=300, warn_hook=hook)
     assert again.warned == [] and again.stopped == [] and len(seen) == 1
 
 

@@ -433,7 +433,19 @@ async def cull_idle(
     Hub errors never raise: they are logged, retried where that helps, and recorded in the
     returned report (``report.complete`` is false when the users could not all be listed).
     Bad arguments raise :class:`~cull_idle.ConfigError` (a ``ValueError``).
+
+    Warnings (``warn_before``, ``warn_users_before``) need ``state_file``: each call is a new
+    connection, so without a file the warning given by one call would be unknown to the next,
+    which would warn again and never cull. Without it they raise ``ConfigError`` (a dry run
+    gives no warnings, and needs none). Use :func:`connect` and :func:`run_pass` to keep
+    warnings in memory across passes instead.
     """
+    warns = extensions.get("warn_before") or extensions.get("warn_users_before")
+    if warns and state_file is None and not extensions.get("dry_run"):
+        raise ConfigError(
+            "warn_before needs state_file in cull_idle(): each call starts afresh, so without it "
+            "a warning would be given again at every call and no server ever culled"
+        )
     hub = connect(
         url,
         api_token,

@@ -149,7 +149,7 @@ def parse_settings(argv: list[str]) -> dict[str, Any]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from ._lifecycle import check_web_settings, check_work_settings, install_signal_handlers, serve
+    from ._lifecycle import check_pass_settings, check_web_settings, check_work_settings, install_signal_handlers, serve
     from ._logging import configure_logging
 
     argv = sys.argv[1:] if argv is None else argv
@@ -166,6 +166,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             )
         configure_logging(settings["log_level"], settings["log_file_prefix"], settings["log_format"])
         check_work_settings(settings)
+        check_pass_settings(settings)
         if settings["web_bind"]:
             # Before any request: a page that cannot log anyone in is a usage error.
             check_web_settings(settings)
@@ -182,6 +183,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not (warns or settings["max_keep_alive"]):
             # Nothing to remember: no file appears beside the Hub's.
             connection["state_file"] = None
+        # A dry run beside a real culler must not hold or change that culler's file.
+        connection["state_read_only"] = bool(settings["dry_run"])
         if not warns and connection["warn_webhook"]:
             logging.getLogger("cull_idle").warning("--warn-webhook does nothing without --warn-before")
         hub = connect(connection.pop("url"), token, **connection)

@@ -65,6 +65,7 @@ def connect(
     probe_timeout: float = 10,
     state_file: Optional[str] = None,
     warn_webhook: Optional[str] = None,
+    state_read_only: bool = False,
 ) -> _core.Hub:
     """A reusable connection to the Hub API.
 
@@ -74,7 +75,9 @@ def connect(
 
     ``state_file`` is the SQLite file where warnings (``warn_before``) are remembered across
     restarts; it is opened, and locked against a second culler, here. ``warn_webhook`` is the
-    URL each warning is posted to; it is never logged.
+    URL each warning is posted to; it is never logged. With ``state_read_only`` (a dry run) the
+    file is only read, into memory: it is neither created, changed nor locked, so a real culler
+    can start on it meanwhile.
 
     Raises :class:`~cull_idle.ConfigError` for bad settings (checked by the core), and
     ``OSError`` with ``filename`` for a certificate or key file that cannot be read.
@@ -91,4 +94,5 @@ def connect(
         probe_timeout=probe_timeout,
         state_file=state_file,
         warn_webhook=warn_webhook,
+        state_read_only=state_read_only,
     )

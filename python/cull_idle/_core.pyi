@@ -1,10 +1,11 @@
 from collections.abc import Awaitable
 from typing import Callable, Optional, final
 
-__all__ = ["Hub", "Task", "WebServer", "__version__", "pass_option_defaults"]
+__all__ = ["Hub", "Task", "WebServer", "__version__", "check_pass_options", "pass_option_defaults"]
 __version__: str
 
 def pass_option_defaults() -> str: ...
+def check_pass_options(options: str) -> None: ...
 
 @final
 class Hub:
@@ -23,6 +24,7 @@ class Hub:
         probe_timeout: float = 10.0,
         state_file: Optional[str] = None,
         warn_webhook: Optional[str] = None,
+        state_read_only: bool = False,
     ) -> Hub: ...
     def start_pass(
         self,

@@ -115,6 +115,15 @@ async def check_scopes(
     return True
 
 
+def check_pass_settings(settings: dict[str, Any]) -> None:
+    """Refuse, before any request, pass options the core would refuse at the first pass."""
+    from . import _core
+    from ._api import _plain
+
+    given = {name: _plain(value) for name, value in pass_options(settings).items()}
+    _core.check_pass_options(json.dumps(given, allow_nan=False))
+
+
 def check_work_settings(settings: dict[str, Any]) -> None:
     """Refuse kernel-aware settings that cannot work; warn about those that do nothing."""
     probing = settings["keep_busy_kernels"] or settings["keep_connected"] or settings["keep_cpu_above"]

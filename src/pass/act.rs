@@ -4,12 +4,13 @@ use futures::future::FutureExt;
 use futures::stream::StreamExt;
 
 use crate::hub::{DeleteOutcome, HubApi, StopOutcome};
+use crate::keepalive::KeepAlives;
 use crate::models::Server;
-use crate::policy::{decide_user, CullReason, UserFacts};
-use crate::timestamp::format_duration;
+use crate::policy::{decide_user, CullReason, KeepReason, UserFacts};
+use crate::timestamp::{format_duration, format_utc};
 
 use super::jobs::{Acted, Listing, ServerJob, UserJob};
-use super::report::{log_name, Action, Outcome, PassReport};
+use super::report::{log_name, Action, Outcome, PassReport, Skip};
 use super::{PassSettings, LOG};
 
 /// Stop and delete what `jobs` plan (in a dry run, only record what would be done); what the
@@ -17,6 +18,7 @@ use super::{PassSettings, LOG};
 pub(super) async fn act(
     hub: &dyn HubApi,
     settings: &PassSettings,
+    keep_alives: Option<&KeepAlives>,
     listing: Listing,
     jobs: Vec<UserJob>,
     report: &mut PassReport,
@@ -34,11 +36,14 @@ pub(super) async fn act(
     let mut running = futures::stream::iter(jobs)
         .map(|job| {
             let may_leave = listing.may_lose(&job);
-            run_job(hub, settings, job).map(move |actions| (may_leave, actions))
+            run_job(hub, settings, keep_alives, job).map(move |done| (may_leave, done))
         })
         .buffer_unordered(hub.concurrency());
     let mut acted = Acted::default();
-    while let Some((may_leave, actions)) = running.next().await {
+    while let Some((may_leave, (actions, kept))) = running.next().await {
+        for skip in kept {
+            report.record_skip(skip);
+        }
         if may_leave {
             acted.left += 1;
             if actions.iter().any(|a| a.outcome.is_unsettled()) {
@@ -118,12 +123,59 @@ async fn stop(hub: &dyn HubApi, remove: bool, user: &str, server: &ServerJob) ->
         .with_probe(server.probe.clone())
 }
 
-async fn run_job(hub: &dyn HubApi, settings: &PassSettings, job: UserJob) -> Vec<Action> {
+/// A keep-alive granted since the server was judged, looked up (in memory) just before its
+/// stop: the pass may have judged it minutes ago on a large Hub, and the person who was warned
+/// is asked to click during exactly that time. As when judging, it stands in for activity
+/// only: max age and `--busy-timeout` still cull.
+fn kept_since_judged(
+    settings: &PassSettings,
+    keep_alives: Option<&KeepAlives>,
+    user: &str,
+    server: &ServerJob,
+) -> Option<Skip> {
+    if server.reason != CullReason::Idle
+        || (settings.work.enabled() && settings.work.past_busy_timeout(server.inactive))
+    {
+        return None;
+    }
+    let until = keep_alives?.in_force_until(user, &server.name, settings.now)?;
+    let until = format_utc(until);
+    log::info!(
+        target: LOG,
+        "Not culling server {}: kept alive until {until} since it was judged",
+        log_name(user, &server.name)
+    );
+    Some(Skip::new(
+        user,
+        Some(&server.name),
+        KeepReason::KeptAlive(until),
+    ))
+}
+
+async fn run_job(
+    hub: &dyn HubApi,
+    settings: &PassSettings,
+    keep_alives: Option<&KeepAlives>,
+    mut job: UserJob,
+) -> (Vec<Action>, Vec<Skip>) {
     let remove = settings.policy.remove_named_servers;
-    let user = job.user.as_str();
+    let user = job.user.clone();
+    let mut kept = Vec::new();
+    job.servers.retain(|s| {
+        let skip = kept_since_judged(settings, keep_alives, &user, s);
+        let stays = skip.is_none();
+        kept.extend(skip);
+        stays
+    });
+    if !kept.is_empty() && job.delete.take().is_some() {
+        kept.push(
+            Skip::new(&user, None, KeepReason::ServersAlive(kept.len()))
+                .with_detail(Some("a server is kept alive".into())),
+        );
+    }
     let stops = job.servers.iter().map(|s| {
         // A server already stopped is only ever asked to go away.
-        stop(hub, remove || s.reason == CullReason::LongStopped, user, s)
+        stop(hub, remove || s.reason == CullReason::LongStopped, &user, s)
     });
     let mut actions: Vec<Action> = futures::future::join_all(stops).await;
     if let Some((reason, inactive)) = job.delete {
@@ -137,7 +189,7 @@ async fn run_job(hub: &dyn HubApi, settings: &PassSettings, job: UserJob) -> Vec
         };
         actions.push(Action::user(&job.user, reason, inactive).with(outcome, detail));
     }
-    actions
+    (actions, kept)
 }
 
 /// Delete a user, after checking again that it has no active server and, unless this pass

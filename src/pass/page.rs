@@ -1,6 +1,6 @@
 //! What a pass does for the page: a view of each server it judged, and the keep-alives.
 
-use crate::keepalive::KeepAlive;
+use crate::keepalive::{KeepAlive, KeepAlives};
 use crate::models::Server;
 use crate::policy::{CullReason, Idleness, KeepReason};
 use crate::timestamp::format_utc;
@@ -11,10 +11,13 @@ use super::plan::{Planner, ServerFacts};
 use super::LOG;
 
 impl Planner<'_> {
+    pub(super) fn keep_alives(&self) -> Option<&KeepAlives> {
+        self.page.and_then(|page| page.keep_alives)
+    }
+
     /// The keep-alive recorded for a server, in force or ended.
     pub(super) fn keep_alive(&self, user: &str, server: &str) -> Option<KeepAlive> {
-        self.page
-            .and_then(|page| page.keep_alives)
+        self.keep_alives()
             .and_then(|keep_alives| keep_alives.get(user, server))
     }
 
@@ -56,9 +59,6 @@ impl Planner<'_> {
         limit: f64,
         facts: &ServerFacts,
     ) {
-        if facts.kept_until.is_some() {
-            self.kept_seen.insert((user.to_owned(), name.to_owned()));
-        }
         let now = self.settings.now;
         let group_limit = limit != self.settings.policy.inactive_limit;
         if let Some(draft) = &mut self.report.draft {
@@ -76,8 +76,9 @@ impl Planner<'_> {
         }
     }
 
-    /// After a complete pass, forget the keep-alives of servers it did not see: stopped,
-    /// culled, or gone.
+    /// After a complete pass, forget the ended keep-alives of servers it did not see: stopped,
+    /// culled, or gone. One in force is kept, whatever the pass saw: it may have been granted
+    /// while the pass was under way, or its server may be starting or pending a Hub's check.
     pub fn sweep_keep_alives(&mut self) {
         let Some(keep_alives) = self.page.and_then(|page| page.keep_alives) else {
             return;
@@ -85,7 +86,7 @@ impl Planner<'_> {
         if !self.report.complete || self.settings.dry_run {
             return;
         }
-        match keep_alives.forget_unseen(&self.kept_seen) {
+        match keep_alives.forget_unseen(&self.kept_seen, self.settings.now) {
             Ok(0) => {}
             Ok(n) => {
                 log::debug!(target: LOG, "Forgot {n} keep-alives of servers no longer running");

@@ -24,7 +24,7 @@ use super::warnings::{Book, Candidate, Warnings};
 use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
 use crate::policy::Idleness;
 use crate::state::{Key, Kind};
-use crate::warn::{server_due_in, stretch, user_due_in};
+use crate::warn::{server_due_in, stretch, stretch_since, user_due_in};
 
 pub(super) struct Planner<'a> {
     pub hub: &'a dyn HubApi,
@@ -202,6 +202,7 @@ impl Planner<'_> {
         self.deliver_warnings().await;
         let mut jobs = std::mem::take(&mut self.jobs);
         let settings = self.settings;
+        let keep_alives = self.page.and_then(|page| page.keep_alives);
         if let Some(probes) = self.probes {
             let in_flight = self.hub.concurrency();
             probe_candidates(
@@ -215,7 +216,15 @@ impl Planner<'_> {
             .await;
         }
         let Some(cap) = settings.max_culls else {
-            return act(self.hub, settings, self.listing, jobs, &mut self.report).await;
+            return act(
+                self.hub,
+                settings,
+                keep_alives,
+                self.listing,
+                jobs,
+                &mut self.report,
+            )
+            .await;
         };
         // The idlest `cap` need every candidate seen; keeping only the idlest so far gives the
         // same choice (the sort is stable) in memory bounded by the cap.
@@ -237,7 +246,15 @@ impl Planner<'_> {
             );
         }
         let held = std::mem::take(&mut self.held);
-        act(self.hub, settings, self.listing, held, &mut self.report).await
+        act(
+            self.hub,
+            settings,
+            keep_alives,
+            self.listing,
+            held,
+            &mut self.report,
+        )
+        .await
     }
 
     pub(super) fn keep(&mut self, user: &str, server: Option<&str>, reason: KeepReason) {
@@ -355,6 +372,10 @@ impl Planner<'_> {
                 .map(Ok);
         }
         self.report.servers_seen += 1;
+        if self.keep_alive(user, name).is_some() {
+            // Listed, ready or not (a Hub restarting checks its servers): its keep-alive stays.
+            self.kept_seen.insert((user.to_owned(), name.to_owned()));
+        }
         let decision = match self
             .judge_server(user, name, &server, raw, limit, user_json)
             .await
@@ -496,13 +517,12 @@ impl Planner<'_> {
                     format_duration(Some(now - since))
                 );
                 idleness.inactive = Some(now - since);
-                // The proxy's stamps of the culler's own probes move last_activity; the stretch
-                // is the one the memory keeps, or each probe would start a new one.
-                stretch_text = format!(
-                    "kept since {since}|{}",
-                    server.started.as_deref().unwrap_or("")
-                );
             }
+        }
+        if let Some(inactive) = idleness.inactive {
+            // By when it began, so that the proxy's stamps of the culler's own probes, looked
+            // through above, leave the stretch (and its warning) as it was.
+            stretch_text = stretch_since(now - inactive, server.started.as_deref());
         }
         let kept = self.keep_alive(user, name);
         if let Some(kept) = &kept {

@@ -44,6 +44,9 @@ struct MemServer {
     name: String,
     idle: f64,
     answer: Answer,
+    /// Seconds before NOW that the proxy last stamped the route, when not `idle` (a request
+    /// that was no one's work, such as the culler's own probe).
+    stamped: Option<f64>,
 }
 
 struct MemUser {
@@ -61,7 +64,7 @@ impl MemUser {
                     s.name.clone(),
                     serde_json::json!({
                         "name": s.name, "ready": true, "pending": null,
-                        "last_activity": ts(s.idle), "started": ts(s.idle + 60.0),
+                        "last_activity": ts(s.stamped.unwrap_or(s.idle)), "started": ts(s.idle + 60.0),
                         "url": format!("/user/{}/{}", self.name, s.name),
                         "full_url": format!("http://hub/user/{}/{}", self.name, s.name),
                     }),
@@ -247,6 +250,7 @@ fn user(name: &str, servers: &[(&str, f64, Answer)]) -> MemUser {
                 name: server.to_owned(),
                 idle,
                 answer,
+                stamped: None,
             })
             .collect(),
     }

@@ -1,11 +1,15 @@
 //! Warnings before culling, within a pass: the gate each due server and user passes, the
 //! state it writes, and delivering what it gave.
 //!
-//! A warning is recorded in the state before it is delivered, and its time is moved to when
-//! its delivery ended, so that a cull, which goes ahead only for what the state says was
-//! warned at least the window ago, never comes sooner than that after people had it. A state that cannot be written
-//! gives no new warnings (and so allows no new culls) for the rest of the pass; a delivery
-//! that fails is logged and counted, and the cull goes ahead on schedule.
+//! A warning is recorded in the state as pending before it is delivered, and marked delivered,
+//! with its time moved to when its delivery ended, once it has. A cull goes ahead only for
+//! what the state says was delivered at least the window ago, so it never comes sooner than
+//! that after people had it, even when the culler dies mid-delivery (the next one delivers the
+//! pending warning again). A state that cannot be written gives no new warnings (and so allows
+//! no new culls) for the rest of the pass; a delivery that fails after its retries, or a hook
+//! that outlasts its time, is logged and counted, and the cull goes ahead on schedule.
+
+use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
@@ -26,6 +30,8 @@ pub struct Warnings<'a> {
     pub state: &'a StateDb,
     pub hook: Option<&'a dyn WarnHook>,
     pub webhook: Option<&'a WebhookClient>,
+    /// How long the hook may take for one warning before it counts as failed.
+    pub hook_timeout: Duration,
 }
 
 /// What a pass has decided about warnings and not yet written or delivered.
@@ -145,6 +151,7 @@ impl Planner<'_> {
                             stretch: candidate.stretch,
                             warned_at: now,
                             cull_at,
+                            delivered: false,
                         },
                         reason: reason.label(),
                     });
@@ -223,7 +230,17 @@ impl Planner<'_> {
                 );
                 let mut ok = true;
                 if let Some(hook) = warnings.hook {
-                    ok &= hook.warn(&warning).await;
+                    ok &= match tokio::time::timeout(warnings.hook_timeout, hook.warn(&warning)).await {
+                        Ok(delivered) => delivered,
+                        Err(_) => {
+                            log::error!(
+                                target: LOG,
+                                "The warn_hook did not return within {:.0}s for {}; counted as not delivered",
+                                warnings.hook_timeout.as_secs_f64(), warning.subject()
+                            );
+                            false
+                        }
+                    };
                 }
                 if let Some(webhook) = warnings.webhook {
                     if let Err(e) = webhook.post(&warning).await {
@@ -250,7 +267,8 @@ impl Planner<'_> {
             })
             .collect();
         if let Err(e) = warnings.state.confirm(&confirmed) {
-            // The first record stands: the window then counts from just before delivery.
+            // Still pending in the state: delivered again at the next pass, and no cull before
+            // a window after that.
             self.state_failed(&e);
         }
         for (warning, _) in delivered {

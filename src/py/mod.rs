@@ -36,6 +36,15 @@ pub fn pass_option_defaults() -> String {
     serde_json::to_string(&PassOptions::default()).unwrap_or_default()
 }
 
+/// Check a pass's options (JSON, as `Hub.start_pass` takes them) without a pass, so that a
+/// command line that cannot work is refused at start-up, before any request.
+#[pyfunction]
+pub fn check_pass_options(py: Python<'_>, options: &str) -> PyResult<()> {
+    PassOptions::from_json(options)
+        .map(drop)
+        .map_err(|e| to_py(py, &e.into()))
+}
+
 fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value)
         .ok()
@@ -61,6 +70,8 @@ pub struct Hub {
     /// The warnings given (`state_file`, else in memory on first use).
     state: OnceLock<Arc<StateDb>>,
     webhook: Option<Arc<WebhookClient>>,
+    /// How long the warn_hook may take for one warning: as long as a request may.
+    hook_timeout: Duration,
     url: String,
     /// Set once a page is served: what passes publish for it, and the keep-alives they honour.
     page: OnceLock<PageState>,
@@ -75,7 +86,7 @@ pub(crate) struct PageState {
 #[pymethods]
 impl Hub {
     #[new]
-    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=10, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5, probe_timeout=10.0, state_file=None, warn_webhook=None))]
+    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=10, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5, probe_timeout=10.0, state_file=None, warn_webhook=None, state_read_only=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -91,6 +102,7 @@ impl Hub {
         probe_timeout: f64,
         state_file: Option<String>,
         warn_webhook: Option<String>,
+        state_read_only: bool,
     ) -> PyResult<Self> {
         if token.is_empty() {
             return Err(config_error(
@@ -142,8 +154,15 @@ impl Hub {
         };
         let state = OnceLock::new();
         if let Some(path) = state_file {
+            // A dry run reads the file at most: a real culler may start on it meanwhile.
             let db = py
-                .detach(|| StateDb::open(&path))
+                .detach(|| {
+                    if state_read_only {
+                        StateDb::open_snapshot(&path)
+                    } else {
+                        StateDb::open(&path)
+                    }
+                })
                 .map_err(|e| to_py(py, &e.into()))?;
             let _ = state.set(Arc::new(db));
         }
@@ -154,6 +173,7 @@ impl Hub {
             memory: Arc::default(),
             state,
             webhook,
+            hook_timeout: settings.request_timeout,
             url,
             page: OnceLock::new(),
         })
@@ -214,12 +234,14 @@ impl Hub {
             None
         };
         let webhook = self.webhook.clone();
+        let hook_timeout = self.hook_timeout;
         let page = self.page.get().cloned();
         Task::spawn(async move {
             let warnings = state.as_ref().map(|state| Warnings {
                 state: state.as_ref(),
                 hook: warn_hook.as_ref().map(|h| h as &dyn WarnHook),
                 webhook: webhook.as_deref(),
+                hook_timeout,
             });
             let probes = probe_client.as_ref().map(|probe_client| Probes {
                 client: probe_client.as_ref(),
@@ -267,7 +289,8 @@ impl Hub {
         }
         let keep_alives = if max_keep_alive > 0.0 {
             let state = self.state(py)?;
-            let loaded = KeepAlives::load(state, max_keep_alive).map_err(|e| {
+            let now = crate::timestamp::unix_now();
+            let loaded = KeepAlives::load(state, max_keep_alive, now).map_err(|e| {
                 config_error(
                     py,
                     format!("cannot read keep-alives from the state file: {e}"),

@@ -32,7 +32,7 @@ impl Culler {
     fn new(json: &str) -> Self {
         let state = Arc::new(StateDb::open(":memory:").unwrap());
         Culler {
-            kept: KeepAlives::load(Arc::clone(&state), 7200.0).unwrap(),
+            kept: KeepAlives::load(Arc::clone(&state), 7200.0, NOW).unwrap(),
             state,
             board: Board::default(),
             options: options(json),
@@ -50,6 +50,7 @@ impl Culler {
             state: &self.state,
             hook: Some(&Silent),
             webhook: None,
+            hook_timeout: std::time::Duration::from_secs(5),
         };
         block_on(run_pass(
             hub,
@@ -135,6 +136,61 @@ fn keep_alives_of_servers_no_longer_running_are_forgotten() {
     culler.keep("u", 600.0, 0.0);
     culler.keep("gone", 600.0, 0.0);
     culler.pass(&hub, 1.0);
-    assert!(culler.kept.get("u", "").is_some());
+    // In force, so kept though unseen: its server may be starting, or pending a Hub's check.
+    assert!(culler.kept.get("gone", "").is_some());
+    culler.pass(&hub, 601.0);
+    assert!(
+        culler.kept.get("u", "").is_some(),
+        "ended, but its server runs"
+    );
     assert!(culler.kept.get("gone", "").is_none());
+}
+
+/// An arbiter that grants a keep-alive for the server it is asked about, as a person who
+/// clicks while the pass is under way, after that server was judged, would.
+struct ClicksDuringThePass<'a>(&'a KeepAlives);
+
+impl crate::pass::Arbiter for ClicksDuringThePass<'_> {
+    fn allow<'a>(
+        &'a self,
+        _inactive: f64,
+        _limit: f64,
+        server_json: &'a str,
+        _user_json: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        let server: serde_json::Value = serde_json::from_str(server_json).unwrap();
+        let user = server["url"].as_str().unwrap().split('/').nth(2).unwrap();
+        self.0
+            .set(user, "", grant(3600.0, self.0.max).unwrap(), NOW + 2.0)
+            .unwrap();
+        Box::pin(async { true })
+    }
+}
+
+#[test]
+fn a_keep_alive_granted_after_judgement_stops_the_stop_and_outlives_the_pass() {
+    let hub = MemoryHub::with(vec![user("u", &[("", 7200.0, Answer::Stop)])]);
+    let culler = Culler::new(r#"{"inactive_limit": 3600}"#);
+    let clicks = ClicksDuringThePass(&culler.kept);
+    let settings = culler.options.settings(NOW + 1.0, None);
+    let report = block_on(run_pass(
+        &hub,
+        &settings,
+        Hooks {
+            server: Some(&clicks),
+            user: None,
+        },
+        None,
+        None,
+        Some(Page {
+            board: &culler.board,
+            keep_alives: Some(&culler.kept),
+        }),
+    ));
+    assert!(stopped(&hub).is_empty(), "{:?}", hub.calls());
+    assert_eq!(report.totals.skipped.get("kept-alive"), Some(&1));
+    // Granted during the pass, for a server the pass judged without it: still there, on disk.
+    assert_eq!(culler.kept.get("u", "").unwrap().until, NOW + 3602.0);
+    let reloaded = KeepAlives::load(Arc::clone(&culler.state), 7200.0, NOW).unwrap();
+    assert!(reloaded.get("u", "").is_some());
 }
