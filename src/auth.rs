@@ -2,19 +2,32 @@
 //! `Authorization: token …`), checked with the Hub's `GET /user` and cached briefly, so a
 //! revoked or expired token stops working within the cache's lifetime and a class reloading
 //! the page costs the Hub one request per user per lifetime.
+//!
+//! Anyone who reaches the proxy can send made-up tokens, so checks are bounded: they have a
+//! budget of their own ([`PAGE_HUB_BUDGET`] requests in flight, on a client of their own that
+//! does not retry), apart from the passes'; past it the visitor is told to come back (503) at
+//! once. A refused token is remembered for the cache's lifetime by a keyed hash of it, so
+//! sending it again costs the Hub nothing. Only tokens that may use the page are cached, and
+//! the caches give up their least recently used entries, never all at once.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use hashlink::LruCache;
 use reqwest::Method;
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 use crate::http::HttpError;
 use crate::hub::HubClient;
 
-/// At most this many tokens are remembered; past it, the cache starts again.
+/// At most this many tokens that may use the page are remembered.
 const MAX_CACHED: usize = 10_000;
+/// At most this many refused tokens are remembered (a hash and a time each).
+const MAX_REFUSED: usize = 50_000;
+/// Requests to the Hub the page may have in flight, for checks, logins and look-ups.
+pub const PAGE_HUB_BUDGET: usize = 4;
 
 /// A user, as the Hub describes the owner of a token.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -48,10 +61,37 @@ impl Identity {
     }
 }
 
-/// Tokens the Hub has vouched for lately.
+/// What the Hub said of a token.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// A token that may use the page.
+    Allowed(Arc<Identity>),
+    /// Unknown, expired or revoked.
+    Unknown,
+    /// A real token without access to this service.
+    NoAccess,
+}
+
+/// Why a token could not be checked.
+#[derive(Debug)]
+pub enum AuthError {
+    /// The page's budget of Hub requests is in use: come back in a moment.
+    Busy,
+    Hub(HttpError),
+}
+
+struct Caches {
+    allowed: LruCache<String, (Arc<Identity>, Instant)>,
+    /// By keyed hash; `true` for a real token without access.
+    refused: LruCache<u64, (bool, Instant)>,
+}
+
+/// Tokens the Hub has vouched for, or refused, lately; and the budget for asking it.
 pub struct AuthCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Arc<Identity>, Instant)>>,
+    caches: Mutex<Caches>,
+    hasher: RandomState,
+    budget: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for AuthCache {
@@ -66,52 +106,93 @@ impl AuthCache {
     pub fn new(ttl: Duration) -> Self {
         AuthCache {
             ttl,
-            entries: Mutex::default(),
+            caches: Mutex::new(Caches {
+                allowed: LruCache::new(MAX_CACHED),
+                refused: LruCache::new(MAX_REFUSED),
+            }),
+            hasher: RandomState::new(),
+            budget: Arc::new(Semaphore::new(PAGE_HUB_BUDGET)),
         }
     }
 
-    pub fn get(&self, token: &str) -> Option<Arc<Identity>> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        match entries.get(token) {
-            Some((who, at)) if at.elapsed() < self.ttl => Some(Arc::clone(who)),
+    fn caches(&self) -> std::sync::MutexGuard<'_, Caches> {
+        self.caches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What is remembered of `token`, if still fresh.
+    pub fn get(&self, token: &str) -> Option<Verdict> {
+        let ttl = self.ttl;
+        let mut caches = self.caches();
+        match caches.allowed.get(token) {
+            Some((who, at)) if at.elapsed() < ttl => {
+                return Some(Verdict::Allowed(Arc::clone(who)))
+            }
             Some(_) => {
-                entries.remove(token);
+                caches.allowed.remove(token);
+            }
+            None => {}
+        }
+        let hash = self.hasher.hash_one(token);
+        match caches.refused.get(&hash) {
+            Some(&(no_access, at)) if at.elapsed() < ttl => Some(if no_access {
+                Verdict::NoAccess
+            } else {
+                Verdict::Unknown
+            }),
+            Some(_) => {
+                caches.refused.remove(&hash);
                 None
             }
             None => None,
         }
     }
 
-    pub fn put(&self, token: &str, who: Arc<Identity>) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= MAX_CACHED {
-            let ttl = self.ttl;
-            entries.retain(|_, (_, at)| at.elapsed() < ttl);
-            if entries.len() >= MAX_CACHED {
-                entries.clear();
+    pub fn put(&self, token: &str, verdict: &Verdict) {
+        let now = Instant::now();
+        let mut caches = self.caches();
+        match verdict {
+            Verdict::Allowed(who) => {
+                caches
+                    .allowed
+                    .insert(token.to_owned(), (Arc::clone(who), now));
+            }
+            Verdict::Unknown | Verdict::NoAccess => {
+                let hash = self.hasher.hash_one(token);
+                caches
+                    .refused
+                    .insert(hash, (matches!(verdict, Verdict::NoAccess), now));
             }
         }
-        entries.insert(token.to_owned(), (who, Instant::now()));
     }
 
-    /// Who owns `token`: from the cache, or asked of the Hub (then `asking` is called first).
-    /// `Ok(None)` for a token the Hub refuses (unknown, expired, revoked).
+    /// A place in the page's budget of Hub requests, or `Busy` at once when there is none.
+    pub fn budget(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AuthError> {
+        Arc::clone(&self.budget)
+            .try_acquire_owned()
+            .map_err(|_| AuthError::Busy)
+    }
+
+    /// What the Hub says of `token`: from the caches, or asked within the budget (then
+    /// `asking` is called first). `may_use` tells a token that may use the page.
     pub async fn identify(
         &self,
         hub: &HubClient,
         token: &str,
+        may_use: impl FnOnce(&Identity) -> bool,
         asking: impl FnOnce(),
-    ) -> Result<Option<Arc<Identity>>, HttpError> {
-        if let Some(who) = self.get(token) {
-            return Ok(Some(who));
+    ) -> Result<Verdict, AuthError> {
+        if let Some(verdict) = self.get(token) {
+            return Ok(verdict);
         }
+        let _permit = self.budget()?;
         asking();
-        let Some(who) = hub.identify(token).await? else {
-            return Ok(None);
+        let verdict = match hub.identify(token).await.map_err(AuthError::Hub)? {
+            None => Verdict::Unknown,
+            Some(who) if may_use(&who) => Verdict::Allowed(Arc::new(who)),
+            Some(_) => Verdict::NoAccess,
         };
-        let who = Arc::new(who);
-        self.put(token, Arc::clone(&who));
-        Ok(Some(who))
+        self.put(token, &verdict);
+        Ok(verdict)
     }
 }
 
@@ -200,12 +281,19 @@ mod tests {
         assert!(!who(&[], false, &["students"]).is_operator(&groups));
     }
 
+    fn allowed(v: Option<Verdict>) -> Option<Arc<Identity>> {
+        match v {
+            Some(Verdict::Allowed(who)) => Some(who),
+            _ => None,
+        }
+    }
+
     #[test]
     fn the_cache_forgets_after_its_lifetime_and_stays_bounded() {
         let cache = AuthCache::new(Duration::from_millis(50));
         let alice = Arc::new(who(&[], false, &[]));
-        cache.put("t1", Arc::clone(&alice));
-        assert_eq!(cache.get("t1").as_deref(), Some(&*alice));
+        cache.put("t1", &Verdict::Allowed(Arc::clone(&alice)));
+        assert_eq!(allowed(cache.get("t1")).as_deref(), Some(&*alice));
         assert!(cache.get("t2").is_none());
         let deadline = Instant::now() + Duration::from_secs(5);
         while cache.get("t1").is_some() {
@@ -213,9 +301,45 @@ mod tests {
             std::thread::yield_now();
         }
         let cache = AuthCache::new(Duration::from_secs(60));
-        for i in 0..=MAX_CACHED {
-            cache.put(&format!("t{i}"), Arc::clone(&alice));
+        cache.put("first", &Verdict::Allowed(Arc::clone(&alice)));
+        for i in 0..MAX_CACHED {
+            // The first one is in use all along: it is the last to go.
+            assert!(allowed(cache.get("first")).is_some(), "{i}");
+            cache.put(&format!("t{i}"), &Verdict::Allowed(Arc::clone(&alice)));
         }
-        assert!(cache.entries.lock().unwrap().len() <= MAX_CACHED);
+        assert!(cache.caches().allowed.len() <= MAX_CACHED);
+        assert!(
+            allowed(cache.get("first")).is_some(),
+            "least recently used go first"
+        );
+        assert!(cache.get("t0").is_none());
+    }
+
+    #[test]
+    fn refusals_are_remembered_by_hash_and_bounded() {
+        let cache = AuthCache::new(Duration::from_secs(60));
+        cache.put("made-up", &Verdict::Unknown);
+        cache.put("no-access", &Verdict::NoAccess);
+        assert!(matches!(cache.get("made-up"), Some(Verdict::Unknown)));
+        assert!(matches!(cache.get("no-access"), Some(Verdict::NoAccess)));
+        let caches = cache.caches();
+        assert_eq!(caches.refused.len(), 2);
+        assert!(caches.allowed.is_empty(), "no token is kept for a refusal");
+        drop(caches);
+        for i in 0..MAX_REFUSED + 10 {
+            cache.put(&format!("r{i}"), &Verdict::Unknown);
+        }
+        assert_eq!(cache.caches().refused.len(), MAX_REFUSED);
+    }
+
+    #[test]
+    fn the_budget_says_busy_at_once_when_spent() {
+        let cache = AuthCache::new(Duration::from_secs(60));
+        let held: Vec<_> = (0..PAGE_HUB_BUDGET)
+            .map(|_| cache.budget().unwrap())
+            .collect();
+        assert!(matches!(cache.budget(), Err(AuthError::Busy)));
+        drop(held);
+        assert!(cache.budget().is_ok());
     }
 }

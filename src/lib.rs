@@ -16,6 +16,7 @@ pub mod http;
 pub mod hub;
 pub mod keepalive;
 pub mod listing;
+pub mod logline;
 pub mod metrics;
 pub mod models;
 pub mod notify;
@@ -50,7 +51,10 @@ mod _core {
         let logger = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::LoggersAndLevels)?
             .filter(log::LevelFilter::Warn)
             .filter_target("cull_idle".to_owned(), log::LevelFilter::Trace);
-        if let Ok(reset) = logger.install() {
+        let reset = logger.reset_handle();
+        // As `Logger::install` does, with each message escaped on its way to Python.
+        if log::set_boxed_logger(Box::new(super::logline::Escaping(logger))).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
             let _ = super::py::LOG_RESET.set(reset);
         }
         let mut builder = tokio::runtime::Builder::new_multi_thread();

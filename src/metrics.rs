@@ -92,9 +92,7 @@ pub struct Metrics {
     request_errors: Family<StatusLabel, Counter>,
     warnings: Family<KindLabel, Counter>,
     warning_failures: Counter,
-    keep_alives: Counter,
-    keep_alives_in_force: Gauge,
-    page_auth_checks: Counter,
+    page: PageCounters,
     /// Read at each scrape, so the gauge drops as keep-alives run out.
     watched: std::sync::OnceLock<std::sync::Arc<crate::keepalive::KeepAlives>>,
 }
@@ -108,6 +106,53 @@ impl std::fmt::Debug for Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// What the page counts.
+struct PageCounters {
+    keep_alives: Counter,
+    keep_alives_in_force: Gauge,
+    auth_checks: Counter,
+    auth_busy: Counter,
+    auth_errors: Counter,
+}
+
+impl PageCounters {
+    fn register(registry: &mut Registry) -> Self {
+        let page = PageCounters {
+            keep_alives: Counter::default(),
+            keep_alives_in_force: Gauge::default(),
+            auth_checks: Counter::default(),
+            auth_busy: Counter::default(),
+            auth_errors: Counter::default(),
+        };
+        registry.register(
+            "page_auth_checks",
+            "Requests the page made to the Hub to check a visitor's token (the rest were cached)",
+            page.auth_checks.clone(),
+        );
+        registry.register(
+            "page_auth_busy",
+            "Page requests answered 503 at once because the page's own budget of Hub requests was in use",
+            page.auth_busy.clone(),
+        );
+        registry.register(
+            "page_auth_errors",
+            "The page's checks of visitors that the Hub failed to answer (not counted in the passes' errors)",
+            page.auth_errors.clone(),
+        );
+        registry.register(
+            "keep_alives",
+            "Keep-alives that users set from the page or the API",
+            page.keep_alives.clone(),
+        );
+        registry.register(
+            "keep_alives_in_force",
+            "Keep-alives in force when scraped",
+            page.keep_alives_in_force.clone(),
+        );
+        page
     }
 }
 
@@ -125,24 +170,7 @@ impl Metrics {
         let request_errors = Family::<StatusLabel, Counter>::default();
         let warnings = Family::<KindLabel, Counter>::default();
         let warning_failures = Counter::default();
-        let keep_alives = Counter::default();
-        let keep_alives_in_force = Gauge::default();
-        let page_auth_checks = Counter::default();
-        registry.register(
-            "page_auth_checks",
-            "Requests the page made to the Hub to check a visitor's token (the rest were cached)",
-            page_auth_checks.clone(),
-        );
-        registry.register(
-            "keep_alives",
-            "Keep-alives that users set from the page or the API",
-            keep_alives.clone(),
-        );
-        registry.register(
-            "keep_alives_in_force",
-            "Keep-alives in force when scraped",
-            keep_alives_in_force.clone(),
-        );
+        let page = PageCounters::register(&mut registry);
         registry.register(
             "warnings",
             "Warnings given before culling, by kind (server, user)",
@@ -199,9 +227,7 @@ impl Metrics {
             request_errors,
             warnings,
             warning_failures,
-            keep_alives,
-            keep_alives_in_force,
-            page_auth_checks,
+            page,
             watched: std::sync::OnceLock::new(),
         }
     }
@@ -213,12 +239,22 @@ impl Metrics {
 
     /// The page asked the Hub about a visitor's token.
     pub fn count_page_auth_check(&self) {
-        self.page_auth_checks.inc();
+        self.page.auth_checks.inc();
+    }
+
+    /// The page answered 503: its budget of Hub requests was in use.
+    pub fn count_page_auth_busy(&self) {
+        self.page.auth_busy.inc();
+    }
+
+    /// The Hub failed a page's check of a visitor.
+    pub fn count_page_auth_error(&self) {
+        self.page.auth_errors.inc();
     }
 
     /// A user set a keep-alive.
     pub fn count_keep_alive(&self) {
-        self.keep_alives.inc();
+        self.page.keep_alives.inc();
     }
 
     /// Count one pass; `None` for a pass that raised.
@@ -280,7 +316,8 @@ impl Metrics {
     pub fn encode(&self) -> String {
         if let Some(kept) = self.watched.get() {
             let n = kept.in_force(unix_now()).len();
-            self.keep_alives_in_force
+            self.page
+                .keep_alives_in_force
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         let mut text = String::new();

@@ -392,3 +392,96 @@ def test_the_webhook_from_the_environment_and_a_bad_one_not_echoed(hub, receiver
         {"JUPYTERHUB_API_TOKEN": hub.cull_token},
     )
     assert code == 2 and "secret-abc" not in output and "it is a secret" in output, output
+
+
+def test_a_culler_killed_while_delivering_leaves_warnings_to_deliver_not_culls(hub, tmp_path):
+    # Three servers due; the webhook stalls; the culler is SIGKILLed mid-delivery, as a helm
+    # upgrade or an OOM kill would do.
+    names = ["k1", "k2", "k3"]
+    setup_servers(hub, {(n, ""): {"last_activity_ago": IDLE} for n in names})
+    stalled = Receiver("hang")
+    first = culler(hub, tmp_path, "--warn-before=3", f"--warn-webhook={stalled.url}")
+    try:
+        for _ in names:
+            stalled.posts.get(timeout=30)
+        assert first.proc.poll() is None, "still delivering"
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(10)
+    finally:
+        first.kill()
+        stalled.close()
+    receiver = Receiver()
+    second = culler(hub, tmp_path, "--warn-before=3", f"--warn-webhook={receiver.url}")
+    try:
+        # The warnings were never delivered: the new culler gives them, then waits a window.
+        warned = [second.wait_for(rf"Warning user {n}\b") for n in sorted(names)]
+        culled = [second.wait_for(r"Culling server k\d", timeout=60) for _ in names]
+        for n in names:
+            hub.wait_for(lambda n=n: not hub.running(n), f"{n}'s server to stop")
+    finally:
+        second.kill()
+        receiver.close()
+    assert sorted(b["user"] for b in receiver.all()) == names
+    assert (min(map(stamp, culled)) - max(map(stamp, warned))).total_seconds() >= 3
+
+
+def test_a_warning_window_as_long_as_a_limit_is_refused_at_start_up(hub, tmp_path):
+    for args, limit in [
+        (["--timeout=600", "--warn-before=600"], "the timeout (600s)"),
+        (["--timeout=3600", "--group-timeout=short=300", "--warn-before=600"], 'group "short" (300s)'),
+    ]:
+        code, output = run(
+            [f"--url={hub.api_url}", "--once", *args, f"--state-file={tmp_path / 's.sqlite'}"],
+            {"JUPYTERHUB_API_TOKEN": hub.cull_token},
+        )
+        assert code == 2, output
+        assert output.count("\n") == 0 and limit in output and "Traceback" not in output, output
+    assert not (tmp_path / "s.sqlite").exists(), "refused before anything was opened"
+
+
+async def test_the_one_shot_api_needs_a_state_file_to_warn(hub, tmp_path):
+    setup_servers(hub, {("late", ""): {"last_activity_ago": IDLE}})
+    with pytest.raises(cull_idle.ConfigError, match="state_file"):
+        await cull_idle.cull_idle(hub.api_url, hub.cull_token, 600, warn_before=60)
+    # With one, the second call knows the first call's warning, and culls once it is due.
+    state = str(tmp_path / "s.sqlite")
+    first = await cull_idle.cull_idle(hub.api_url, hub.cull_token, 600, warn_before=1, state_file=state)
+    assert [w.user for w in first.warned] == ["late"] and first.stopped == []
+    hub.wait_for(lambda: cull_idle.utcnow().timestamp() - first.warned[0].cull_at.timestamp() > 0, "the window")
+    second = await cull_idle.cull_idle(hub.api_url, hub.cull_token, 600, warn_before=1, state_file=state)
+    assert second.warned == [] and [a.user for a in second.stopped] == ["late"]
+
+
+def test_a_dry_run_neither_creates_nor_holds_the_state_file(hub, tmp_path):
+    setup_servers(hub, {("late", ""): {"last_activity_ago": IDLE}})
+    state = tmp_path / "state.sqlite"
+    dry = [f"--url={hub.api_url}", "--timeout=600", "--dry-run", "--warn-before=60", f"--state-file={state}"]
+    code, output = run([*dry, "--once"], {"JUPYTERHUB_API_TOKEN": hub.cull_token})
+    assert code == 0 and "Would warn user late" in output, output
+    assert list(tmp_path.iterdir()) == [], "no file made"
+    # A real culler holds the file: a dry run beside it reads it, and says it was warned.
+    real = culler(hub, tmp_path, "--warn-before=60")
+    try:
+        real.wait_for(r"Warning user late")
+        real.wait_for(r"Cull pass done")
+        code, output = run([*dry, "--once", "--log-level=debug"], {"JUPYTERHUB_API_TOKEN": hub.cull_token})
+        assert code == 0, output
+        assert "Would warn" not in output and "in use" not in output, output
+    finally:
+        real.kill()
+    before = state.read_bytes()
+    code, output = run([*dry, "--once"], {"JUPYTERHUB_API_TOKEN": hub.cull_token})
+    assert code == 0 and state.read_bytes() == before, output
+    # A dry run that keeps running does not stop a real culler from starting on the file.
+    watcher = Culler([*dry, "--cull-every=1"], {"JUPYTERHUB_API_TOKEN": hub.cull_token}, cwd=str(tmp_path))
+    try:
+        watcher.wait_for(r"Cull pass done")
+        code, output = run(
+            [f"--url={hub.api_url}", "--timeout=600", "--once", "--warn-before=60", f"--state-file={state}"],
+            {"JUPYTERHUB_API_TOKEN": hub.cull_token},
+        )
+        assert code == 0, output
+        watcher.wait_for(r"Cull pass done")
+    finally:
+        watcher.kill()
+    assert hub.running("late")

@@ -230,17 +230,15 @@ impl Planner<'_> {
                 );
                 let mut ok = true;
                 if let Some(hook) = warnings.hook {
-                    ok &= match tokio::time::timeout(warnings.hook_timeout, hook.warn(&warning)).await {
-                        Ok(delivered) => delivered,
-                        Err(_) => {
-                            log::error!(
-                                target: LOG,
-                                "The warn_hook did not return within {:.0}s for {}; counted as not delivered",
-                                warnings.hook_timeout.as_secs_f64(), warning.subject()
-                            );
-                            false
-                        }
-                    };
+                    let answer = tokio::time::timeout(warnings.hook_timeout, hook.warn(&warning));
+                    ok &= answer.await.unwrap_or_else(|_| {
+                        log::error!(
+                            target: LOG,
+                            "The warn_hook did not return within {:.0}s for {}; counted as not delivered",
+                            warnings.hook_timeout.as_secs_f64(), warning.subject()
+                        );
+                        false
+                    });
                 }
                 if let Some(webhook) = warnings.webhook {
                     if let Err(e) = webhook.post(&warning).await {

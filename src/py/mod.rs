@@ -61,6 +61,8 @@ fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
 #[pyclass(frozen, module = "cull_idle._core")]
 pub struct Hub {
     client: Arc<HubClient>,
+    /// What the client was made from, for the page's own client.
+    settings: HubSettings,
     /// For single-user servers (`--keep-busy-kernels`); shares the Hub client's limit. Built
     /// on first use: a TLS client costs start-up time that most deployments never need.
     prober: OnceLock<Arc<ProbeClient>>,
@@ -152,6 +154,7 @@ impl Hub {
             )),
             None => None,
         };
+        let hook_timeout = settings.request_timeout;
         let state = OnceLock::new();
         if let Some(path) = state_file {
             // A dry run reads the file at most: a real culler may start on it meanwhile.
@@ -168,12 +171,13 @@ impl Hub {
         }
         Ok(Hub {
             client: Arc::new(client),
+            settings,
             prober: OnceLock::new(),
             probe_settings,
             memory: Arc::default(),
             state,
             webhook,
-            hook_timeout: settings.request_timeout,
+            hook_timeout,
             url,
             page: OnceLock::new(),
         })
@@ -305,6 +309,24 @@ impl Hub {
             keep_alives,
         };
         Ok(self.page.get_or_init(|| page).clone())
+    }
+
+    /// A client of the page's own for the Hub: a few requests in flight, no retries, and
+    /// failures counted apart from the passes', so that visitors (or a flood of made-up
+    /// tokens) never queue in front of a pass nor show in its errors.
+    pub(crate) fn page_client(&self, py: Python<'_>) -> PyResult<Arc<HubClient>> {
+        let settings = HubSettings {
+            concurrency: crate::auth::PAGE_HUB_BUDGET,
+            retry: Retry {
+                retries: 0,
+                backoff: Duration::ZERO,
+            },
+            ..self.settings.clone()
+        };
+        let client = py
+            .detach(|| HubClient::new(&settings))
+            .map_err(|e| to_py(py, &e.into()))?;
+        Ok(Arc::new(client))
     }
 
     fn state(&self, py: Python<'_>) -> PyResult<Arc<StateDb>> {

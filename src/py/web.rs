@@ -50,7 +50,7 @@ impl WebServer {
                 Some(Arc::new(PageApp::new(
                     settings,
                     where_served.clone(),
-                    Arc::clone(&hub.client),
+                    hub.page_client(py)?,
                     state.board,
                     state.keep_alives,
                     Arc::clone(&metrics),

@@ -71,20 +71,14 @@ struct AdminJson<'a> {
 
 /// `GET {prefix}api/admin`: what the operators' page shows.
 pub async fn api_admin(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> Response {
-    let who = match caller(&app, &headers).await {
-        Ok(caller) => caller.who,
-        Err(_) => {
-            return (
-                StatusCode::UNAUTHORIZED,
-                Json(json!({"error": "log in, or send a Hub token"})),
-            )
-                .into_response();
-        }
+    let caller = match caller(&app, &headers).await {
+        Ok(caller) => caller,
+        Err(refusal) => return super::page::refusal_json(&app, &refusal),
     };
-    if !who.is_operator(&app.settings.admin_groups) {
+    if !app.is_operator(&caller) {
         return (
             StatusCode::FORBIDDEN,
-            Json(json!({"error": "for the Hub's admins"})),
+            Json(json!({"error": "for the Hub's admins, with this page's login or a token that may list users"})),
         )
             .into_response();
     }

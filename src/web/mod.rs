@@ -7,12 +7,13 @@ mod api;
 mod html;
 pub mod page;
 mod session;
+mod sessions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -55,10 +56,33 @@ pub fn router(metrics: Arc<Metrics>, prefix: &str, page: Option<Arc<PageApp>>) -
     let app = app
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
         .with_state(metrics);
-    match page {
+    let app = match page {
         Some(page) => app.merge(page_routes(&prefix, page)),
         None => app,
+    };
+    app.layer(axum::middleware::map_response(protect))
+}
+
+/// On every answer: no framing (a sibling server under the same site could otherwise frame
+/// the page and click "Stop keeping it alive" for its victim), nothing but this service's own
+/// files, no sniffing, no referrer, and nothing stored by caches but the two static files.
+async fn protect(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
     }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// One of the page's two static files, cached by browsers for an hour.
@@ -251,6 +275,18 @@ mod tests {
             let (code, kind, text) = get_text(&format!("{base}/services/culler/metrics")).await;
             assert_eq!(code, 200);
             assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+            for path in ["/services/culler/health", "/nowhere"] {
+                let r = reqwest::get(format!("{base}{path}")).await.unwrap();
+                let h = r.headers();
+                assert_eq!(h["x-frame-options"], "DENY", "{path}");
+                assert_eq!(h["x-content-type-options"], "nosniff");
+                assert_eq!(h["referrer-policy"], "no-referrer");
+                assert_eq!(h["cache-control"], "no-store");
+                let csp = h["content-security-policy"].to_str().unwrap();
+                assert!(
+                    csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'")
+                );
+            }
             assert!(text.contains("cull_idle_passes_total 0"), "{text}");
             let (code, _, body) = get_text(&format!("{base}/services/culler/health")).await;
             assert_eq!(code, 200);

@@ -14,11 +14,12 @@ use axum_extra::extract::cookie::Key;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::AuthCache;
+use crate::auth::{AuthCache, AuthError};
 use crate::board::Board;
-use crate::hub::HubClient;
+use crate::hub::{HubApi, HubClient};
 use crate::keepalive::{grant, KeepAlive, KeepAlives};
 use crate::metrics::Metrics;
+use crate::models::Server;
 use crate::timestamp::format_utc;
 
 use super::html::{self, AdminPage, UserPage};
@@ -60,6 +61,7 @@ pub struct PageApp {
     /// Encrypts the session cookie; new at each start, so a restart logs browsers in again
     /// (through the Hub, without a prompt).
     pub key: Key,
+    pub sessions: super::sessions::Sessions,
 }
 
 impl PageApp {
@@ -81,7 +83,32 @@ impl PageApp {
             metrics,
             auth: AuthCache::new(ttl),
             key: Key::generate(),
+            sessions: super::sessions::Sessions::default(),
         }
+    }
+
+    /// The refusal for a check that could not be made, logged and counted.
+    pub fn refusal_for(&self, error: AuthError) -> Refusal {
+        match error {
+            AuthError::Busy => {
+                self.metrics.count_page_auth_busy();
+                Refusal::Busy
+            }
+            AuthError::Hub(e) => {
+                self.metrics.count_page_auth_error();
+                log::warn!(target: LOG, "Cannot check a page visitor with the Hub: {e}");
+                Refusal::HubDown
+            }
+        }
+    }
+
+    /// Whether `caller` may see every user's servers: a Hub admin or a member of
+    /// `--admin-groups`, asking with this page's own browser session or with a token that may
+    /// list the Hub's users. A server's own token (which the recipe lets reach the page) is
+    /// its owner's, admin or not, and must not read everyone's.
+    pub fn is_operator(&self, caller: &Caller) -> bool {
+        caller.who.is_operator(&self.settings.admin_groups)
+            && (caller.csrf.is_some() || caller.who.scopes.iter().any(|s| s == "list:users"))
     }
 
     /// The keep-alives, when they are on (`--max-keep-alive`; the connection then has them).
@@ -110,10 +137,22 @@ fn refusal_html(app: &PageApp, headers: &HeaderMap, uri: &Uri, refusal: &Refusal
             StatusCode::BAD_GATEWAY,
             "The Hub cannot be reached; try again in a moment.",
         ),
+        Refusal::Busy => busy(problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The culler is busy; try again in a moment.",
+        )),
     }
 }
 
-fn refusal_json(app: &PageApp, refusal: &Refusal) -> Response {
+/// Tell the client when to come back.
+fn busy(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
+}
+
+pub(super) fn refusal_json(app: &PageApp, refusal: &Refusal) -> Response {
     match refusal {
         Refusal::NoCredentials => json_error(
             StatusCode::UNAUTHORIZED,
@@ -128,6 +167,10 @@ fn refusal_json(app: &PageApp, refusal: &Refusal) -> Response {
             StatusCode::BAD_GATEWAY,
             "the Hub cannot be reached; try again",
         ),
+        Refusal::Busy => busy(json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy checking other visitors; try again in a moment",
+        )),
     }
 }
 
@@ -149,7 +192,7 @@ pub async fn user_page(State(app): State<Arc<PageApp>>, headers: HeaderMap, uri:
             "done=kept" => Some("Your server is kept alive."),
             "done=cancelled" => Some("Your server is no longer kept alive."),
             "done=bounded" => Some("Your server is kept alive, for as long as the culler allows."),
-            "done=gone" => Some("That server is not running (as of the culler's last check)."),
+            "done=gone" => Some("That server is not running."),
             _ => None,
         })
     });
@@ -157,7 +200,7 @@ pub async fn user_page(State(app): State<Arc<PageApp>>, headers: HeaderMap, uri:
     let page = html::user_page(&UserPage {
         prefix: &app.prefix,
         user: &caller.who.name,
-        operator: caller.who.is_operator(&app.settings.admin_groups),
+        operator: app.is_operator(&caller),
         csrf: caller.csrf.as_deref().unwrap_or(""),
         snapshot: &snapshot,
         views: snapshot.for_user(&caller.who.name),
@@ -178,7 +221,7 @@ pub async fn admin_page(State(app): State<Arc<PageApp>>, headers: HeaderMap, uri
         Ok(caller) => caller,
         Err(refusal) => return refusal_html(&app, &headers, &uri, &refusal),
     };
-    if !caller.who.is_operator(&app.settings.admin_groups) {
+    if !app.is_operator(&caller) {
         return problem(StatusCode::FORBIDDEN, "This view is for the Hub's admins.");
     }
     let snapshot = app.board.snapshot();
@@ -205,8 +248,49 @@ enum Kept {
     Cancelled(bool),
 }
 
-/// Set or cancel a keep-alive for one of `caller`'s own running servers.
-fn change(
+/// Whether `user` has `server` running or starting: as the last pass saw it, or else, for a
+/// server started since (with `--cull-every=3600` that may be an hour ago), as the Hub says
+/// now, asked within the page's budget.
+async fn runs(app: &PageApp, user: &str, server: &str) -> Result<bool, (StatusCode, String)> {
+    let seen = app
+        .board
+        .snapshot()
+        .for_user(user)
+        .iter()
+        .any(|v| v.server == server && v.verdict != "stop");
+    if seen {
+        return Ok(true);
+    }
+    let _permit = app.auth.budget().map_err(|_| {
+        app.metrics.count_page_auth_busy();
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy checking other visitors; try again in a moment".to_owned(),
+        )
+    })?;
+    let mut found = match app.hub.get_user(user).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(false),
+        Err(e) => {
+            app.metrics.count_page_auth_error();
+            log::warn!(target: LOG, "Cannot ask the Hub whether a visitor's server runs: {e}");
+            return Err((
+                StatusCode::BAD_GATEWAY,
+                "the Hub cannot be reached; try again".to_owned(),
+            ));
+        }
+    };
+    Ok(found.servers().is_some_and(|servers| {
+        servers.0.iter().any(|(name, raw)| {
+            name == server
+                && serde_json::from_str::<Server>(raw.get())
+                    .is_ok_and(|s| s.is_ready() || s.pending.as_deref() == Some("spawn"))
+        })
+    }))
+}
+
+/// Set or cancel a keep-alive for one of `caller`'s own servers.
+async fn change(
     app: &PageApp,
     caller: &Caller,
     server: &str,
@@ -219,15 +303,12 @@ fn change(
         ));
     };
     let user = caller.who.name.as_str();
-    let snapshot = app.board.snapshot();
-    let running = snapshot
-        .for_user(user)
-        .iter()
-        .any(|v| v.server == server && v.verdict != "stop");
-    if !running {
+    // A keep-alive in force can always be ended; anything else is for a server that runs.
+    let ending = seconds.is_none() && keep_alives.in_force_until(user, server, now()).is_some();
+    if !ending && !runs(app, user, server).await? {
         return Err((
             StatusCode::NOT_FOUND,
-            "you have no such running server (as of the culler's last check)".into(),
+            "you have no such running server".into(),
         ));
     }
     let now = now();
@@ -307,7 +388,7 @@ pub async fn keep_form(
                 .unwrap_or(f64::NAN),
         )
     };
-    let done = match change(&app, &caller, &form.server, seconds) {
+    let done = match change(&app, &caller, &form.server, seconds).await {
         Ok(Kept::Set(_, _, false)) => "kept",
         Ok(Kept::Set(_, _, true)) => "bounded",
         Ok(Kept::Cancelled(_)) => "cancelled",
@@ -327,7 +408,7 @@ pub async fn api_me(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> Resp
     let servers = snapshot.for_user(&caller.who.name);
     let body = json!({
         "user": caller.who.name,
-        "operator": caller.who.is_operator(&app.settings.admin_groups),
+        "operator": app.is_operator(&caller),
         "as_of": snapshot.at.map(format_utc),
         "complete": snapshot.complete,
         "max_keep_alive": app.keep_alives().map_or(0.0, |k| k.max),
@@ -385,7 +466,7 @@ pub async fn api_keep(
             None => return json_error(StatusCode::BAD_REQUEST, "give seconds, a positive number"),
         }
     };
-    match change(&app, &caller, &request.server, seconds) {
+    match change(&app, &caller, &request.server, seconds).await {
         Ok(Kept::Set(kept, granted, bounded)) => Json(json!({
             "server": kept.server,
             "until": format_utc(kept.until),

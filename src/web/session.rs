@@ -14,7 +14,8 @@ use axum_extra::extract::cookie::{Cookie, PrivateCookieJar, SameSite};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Identity;
+use crate::auth::{Identity, Verdict};
+use crate::timestamp::unix_now;
 
 use super::page::PageApp;
 
@@ -25,6 +26,10 @@ const OAUTH_STATE: &str = "cull-idle-oauth-state";
 struct SessionValue {
     token: String,
     csrf: String,
+    /// Which session this is, so that logging out ends it on the server too.
+    id: String,
+    /// Seconds since the epoch; a session lasts [`super::sessions::SESSION_LIFETIME`].
+    issued: f64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -51,6 +56,8 @@ pub enum Refusal {
     NoAccess,
     /// The Hub could not be asked.
     HubDown,
+    /// The page's budget of Hub requests is in use (see [`crate::auth::PAGE_HUB_BUDGET`]).
+    Busy,
 }
 
 fn random(n: usize) -> String {
@@ -96,27 +103,29 @@ fn credentials(app: &PageApp, headers: &HeaderMap) -> Option<(String, Option<Str
     if let Some(token) = header_token {
         return Some((token, None));
     }
+    let value = session_of(app, headers)?;
+    app.sessions
+        .live(&value.id, value.issued, unix_now())
+        .then_some((value.token, Some(value.csrf)))
+}
+
+fn session_of(app: &PageApp, headers: &HeaderMap) -> Option<SessionValue> {
     let session = jar(app, headers).get(SESSION)?;
-    let value: SessionValue = serde_json::from_str(session.value()).ok()?;
-    Some((value.token, Some(value.csrf)))
+    serde_json::from_str(session.value()).ok()
 }
 
 /// Who is asking, checked with the Hub.
 pub async fn caller(app: &PageApp, headers: &HeaderMap) -> Result<Caller, Refusal> {
     let (token, csrf) = credentials(app, headers).ok_or(Refusal::NoCredentials)?;
     let asking = || app.metrics.count_page_auth_check();
-    let who = match app.auth.identify(&app.hub, &token, asking).await {
-        Ok(Some(who)) => who,
-        Ok(None) => return Err(Refusal::BadToken),
-        Err(e) => {
-            log::warn!(target: "cull_idle", "Cannot check a page visitor with the Hub: {e}");
-            return Err(Refusal::HubDown);
-        }
-    };
-    if !who.may_access(&app.settings.service_name, &app.settings.access_scopes) {
-        return Err(Refusal::NoAccess);
+    let settings = &app.settings;
+    let may_use = |who: &Identity| who.may_access(&settings.service_name, &settings.access_scopes);
+    match app.auth.identify(&app.hub, &token, may_use, asking).await {
+        Ok(Verdict::Allowed(who)) => Ok(Caller { who, csrf }),
+        Ok(Verdict::Unknown) => Err(Refusal::BadToken),
+        Ok(Verdict::NoAccess) => Err(Refusal::NoAccess),
+        Err(e) => Err(app.refusal_for(e)),
     }
-    Ok(Caller { who, csrf })
 }
 
 /// A browser's state-changing request is refused unless it comes from this origin and
@@ -183,12 +192,12 @@ pub async fn oauth_callback(
         .get(OAUTH_STATE)
         .and_then(|c| serde_json::from_str::<StateValue>(c.value()).ok());
     let jar = jar.remove(Cookie::build(OAUTH_STATE).path(app.prefix.clone()));
-    if let Some(error) = answer.error {
-        let error: String = error.chars().take(100).collect();
+    if answer.error.is_some() {
+        // Not echoed: anyone can make a link with any text in it.
         return refused(
             jar,
             StatusCode::FORBIDDEN,
-            &format!("The Hub did not log you in: {error}"),
+            "The Hub did not log you in; open the page again.",
         );
     }
     let (Some(code), Some(state), Some(remembered)) = (answer.code, answer.state, remembered)
@@ -199,13 +208,21 @@ pub async fn oauth_callback(
             "This login link is incomplete or has expired; open the page again.",
         );
     };
-    if state != remembered.state {
+    if state != remembered.state || !app.sessions.use_state(&state) {
         return refused(
             jar,
             StatusCode::BAD_REQUEST,
             "This login does not match the one this browser started; open the page again.",
         );
     }
+    let Ok(_permit) = app.auth.budget() else {
+        app.metrics.count_page_auth_busy();
+        return refused(
+            jar,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The culler is busy; open the page again in a moment.",
+        );
+    };
     let token = match app
         .hub
         .exchange_code(&app.settings.client_id, &code, &app.settings.callback_url)
@@ -231,6 +248,8 @@ pub async fn oauth_callback(
     let value = serde_json::to_string(&SessionValue {
         token,
         csrf: random(32),
+        id: random(24),
+        issued: unix_now(),
     })
     .unwrap_or_default();
     let jar = jar.add(cookie(&app, &headers, SESSION, value));
@@ -247,8 +266,12 @@ fn refused(jar: PrivateCookieJar, status: StatusCode, text: &str) -> Response {
     (jar, super::page::problem(status, text)).into_response()
 }
 
-/// Forget the browser's session (the Hub's own login stays).
+/// End the browser's session, here and in the browser (the Hub's own login stays): a copy
+/// of the cookie no longer works either.
 pub async fn logout(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> Response {
+    if let Some(session) = session_of(&app, &headers) {
+        app.sessions.end(&session.id, session.issued, unix_now());
+    }
     let jar = jar(&app, &headers).remove(Cookie::build(SESSION).path(app.prefix.clone()));
     (
         jar,
@@ -368,6 +391,8 @@ mod tests {
         let value = serde_json::to_string(&SessionValue {
             token: "user-token".into(),
             csrf: "c".into(),
+            id: "i".into(),
+            issued: unix_now(),
         })
         .unwrap();
         let jar = PrivateCookieJar::new(app.key.clone()).add(cookie(
@@ -394,6 +419,9 @@ mod tests {
             credentials(&app, &request),
             Some(("user-token".into(), Some("c".into())))
         );
+        // Logged out: the same cookie no longer works.
+        app.sessions.end("i", unix_now(), unix_now());
+        assert_eq!(credentials(&app, &request), None);
         let tampered = pair.replacen('=', "=A", 1);
         request.insert(header::COOKIE, HeaderValue::from_str(&tampered).unwrap());
         assert_eq!(credentials(&app, &request), None);
