@@ -26,7 +26,7 @@ AUTH_CACHE = 2  # --page-auth-cache: short, so that revoked tokens are refused w
 RECIPE = Path(__file__).resolve().parents[1] / "deploy" / "jupyterhub" / "page.py"
 
 
-def start(tmp: Path, *extra_args: str) -> TestHub:
+def start(tmp: Path, *extra_args: str, extra_scopes: tuple[str, ...] = ()) -> TestHub:
     chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
         "configurable-http-proxy"
     )
@@ -52,6 +52,7 @@ def start(tmp: Path, *extra_args: str) -> TestHub:
             "TEST_MANAGED_CULLER": "\x1f".join(command),
             "TEST_MANAGED_URL": f"http://127.0.0.1:{port}",
             "TEST_EXTRA_CONFIG": str(RECIPE),
+            "TEST_MANAGED_EXTRA_SCOPES": " ".join(extra_scopes),
         }
     ).start()
     secret_guard.OUTPUTS.append(lambda: hub.log_path.read_text() if hub.log_path.exists() else "")

@@ -339,3 +339,15 @@ def test_the_hub_restarting_in_the_middle_of_a_pass(no_hub_env):
         if culler is not None:
             culler.kill()
         hub.stop()
+
+
+def test_a_name_cannot_forge_a_log_line(hub):
+    # The Hub accepts control characters in user names (not in server names).
+    # (Lower case, as the Hub's authenticator normalises names.)
+    forged = "mallory\n[w 2026-01-01 00:00:00.000 cull_idle act:1] culling server victim"
+    setup_servers(hub, idle(forged))
+    code, output = once(hub, hub.cull_token, "--timeout=600", "--log-level=debug")
+    assert code == 0, output
+    assert "Culling server mallory\\n[w 2026-01-01" in output, output
+    assert not any(line.startswith("[w 2026-01-01") for line in output.splitlines()), output
+    assert not hub.running(forged)

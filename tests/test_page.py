@@ -16,6 +16,7 @@ from pagehub import (
     AUTH_CACHE,
     MAX_KEEP_ALIVE,
     RECIPE,
+    SERVICE,
     TIMEOUT,
     csrf_of,
     eventually,
@@ -334,3 +335,109 @@ def test_web_bind_without_the_oauth_client_is_a_one_line_error():
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "JUPYTERHUB_CLIENT_ID" in lines[0], lines
+
+
+def test_every_answer_forbids_framing_sniffing_referrers_and_caching(page_hub):
+    name = fresh("olga")
+    page_hub.create_users([name])
+    session = page_login(page_hub, name)
+    answers = {
+        "page": session.get(page_url(page_hub), timeout=30),
+        "json": session.get(page_url(page_hub, "api/me"), timeout=30),
+        "refused json": requests.get(page_url(page_hub, "api/me"), timeout=30),
+        "error page": session.get(page_url(page_hub, "admin"), timeout=30),
+        "not found": requests.get(page_url(page_hub, "nowhere"), timeout=30),
+    }
+    for what, r in answers.items():
+        h = r.headers
+        assert h.get("X-Frame-Options") == "DENY", what
+        csp = h.get("Content-Security-Policy", "")
+        assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp, (what, csp)
+        assert h.get("X-Content-Type-Options") == "nosniff", what
+        assert h.get("Referrer-Policy") == "no-referrer", what
+        assert h.get("Cache-Control") == "no-store", what
+    assert answers["error page"].status_code == 403
+
+
+def test_the_operators_view_needs_the_pages_login_or_a_token_that_lists_users(page_hub):
+    page_hub.start_server("admin-user")
+    try:
+        # The admin's server token reaches the page (the recipe), but is not an operator's.
+        own = server_token(page_hub, "admin-user")
+        assert requests.get(page_url(page_hub, "api/admin"), headers=with_token(own), timeout=30).status_code == 403
+        assert me(page_hub, own)["operator"] is False
+        narrow, _ = user_token(page_hub, "admin-user", scopes=["access:services!service=culler-managed"])
+        r = requests.get(page_url(page_hub, "admin"), headers=with_token(narrow), timeout=30)
+        assert r.status_code == 403
+        # An admin's token that may list users, or the page's own login, gets in.
+        full, _ = user_token(page_hub, "admin-user")
+        assert requests.get(page_url(page_hub, "api/admin"), headers=with_token(full), timeout=30).status_code == 200
+        assert page_login(page_hub, "admin-user").get(page_url(page_hub, "api/admin"), timeout=30).status_code == 200
+        # Refusals are told apart: no credentials is 401, a made-up token too.
+        assert requests.get(page_url(page_hub, "api/admin"), timeout=30).status_code == 401
+    finally:
+        page_hub.api("DELETE", "/users/admin-user/server")
+
+
+def test_logging_out_ends_the_session_for_every_copy_of_its_cookie(page_hub):
+    name = fresh("lou")
+    page_hub.create_users([name])
+    session = page_login(page_hub, name)
+    cookie = session.cookies.get("cull-idle-session", path=f"/services/{SERVICE}/")
+    copy = {"Cookie": f"cull-idle-session={cookie}"}
+    assert requests.get(page_url(page_hub, "api/me"), headers=copy, timeout=30).status_code == 200
+    assert session.get(page_url(page_hub, "logout"), timeout=30).status_code == 200
+    assert requests.get(page_url(page_hub, "api/me"), headers=copy, timeout=30).status_code == 401
+
+
+def test_a_login_link_works_once_and_the_hubs_error_is_not_echoed(page_hub):
+    name = fresh("rey")
+    page_hub.create_users([name])
+    session = hub_login(page_hub, name)
+    authorize = session.get(page_url(page_hub), allow_redirects=False, timeout=30).headers["Location"]
+    state_cookie = session.cookies.get("cull-idle-oauth-state", path=f"/services/{SERVICE}/")
+    if authorize.startswith("/"):
+        authorize = page_hub.public_url + authorize
+    callback = session.get(authorize, allow_redirects=False, timeout=30).headers["Location"]
+    if callback.startswith("/"):
+        callback = page_hub.public_url + callback
+    assert session.get(callback, allow_redirects=False, timeout=30).status_code in (302, 303)
+    # The same link with the same state cookie, replayed: refused by the culler itself (400),
+    # before the Hub is asked about its code.
+    replay = requests.get(
+        callback, headers={"Cookie": f"cull-idle-oauth-state={state_cookie}"}, allow_redirects=False, timeout=30
+    )
+    assert replay.status_code == 400, replay.text
+    r = requests.get(
+        page_url(page_hub, "oauth_callback") + "?error=%3Cb%3Eyour-account-is-locked-call-555%3C/b%3E", timeout=30
+    )
+    assert r.status_code == 403 and "555" not in r.text and "locked" not in r.text
+
+
+def test_a_flood_of_made_up_tokens_costs_the_passes_nothing(page_hub):
+    def counters() -> tuple[float, float, float]:
+        text = requests.get(page_url(page_hub, "metrics"), timeout=30).text
+        errors = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("cull_idle_hub_request_errors_total")
+        )
+        return sample(text, "cull_idle_passes_total") or 0.0, errors, auth_checks(page_hub)
+
+    passes, errors, checks = counters()
+    tokens = [uuid.uuid4().hex for _ in range(60)]
+
+    def ask(token: str) -> int:
+        return requests.get(page_url(page_hub, "api/me"), headers=with_token(token), timeout=30).status_code
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(ask, tokens * 2))
+    assert set(codes) <= {401, 503}, set(codes)
+    after_passes, after_errors, after_checks = counters()
+    # Each made-up token cost the Hub one request at most, however often it was sent.
+    assert after_checks - checks <= len(tokens)
+    assert after_errors == errors, "the flood is not in the passes' error counts"
+    eventually(lambda: counters()[0] > after_passes, "passes to go on")
+    assert passes <= after_passes

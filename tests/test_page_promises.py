@@ -1,0 +1,127 @@
+"""Keep-alives hold from the moment they are granted, on a real Hub and proxy: while a pass is
+in flight (held there by a probe that the test stalls), for a server the pass judged without
+one, and for a server started after the last pass."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+from pagehub import eventually, me, page_url, start, user_token, with_token
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class StallingServers:
+    """Stands in for every single-user server the probes reach (``--server-url``): answers
+    ``api/kernels`` with no kernels, but only once ``release`` is set, and says when a probe
+    has arrived."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        servers = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if "/api/kernels" in self.path:
+                    servers.arrived.set()
+                    servers.release.wait(60)
+                body = json.dumps([]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def servers():
+    s = StallingServers()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def probing_hub(tmp_path_factory, servers):
+    hub = start(
+        tmp_path_factory.mktemp("promises"),
+        "--keep-busy-kernels",
+        "--busy-timeout=90000",
+        f"--server-url={servers.url}",
+        "--probe-timeout=120",
+        extra_scopes=("access:servers",),
+    )
+    yield hub
+    hub.stop()
+
+
+def keep(hub, token: str, seconds: float = 1800) -> requests.Response:
+    return requests.post(
+        page_url(hub, "api/keep-alive"),
+        json={"server": "", "seconds": seconds},
+        headers=with_token(token),
+        timeout=30,
+    )
+
+
+def test_a_keep_alive_granted_mid_pass_stops_the_stop_and_outlives_the_pass(probing_hub, servers):
+    hub = probing_hub
+    hub.create_users(["ruth"])
+    hub.start_server("ruth")
+    token, _ = user_token(hub, "ruth")
+    before = me(hub, token)["as_of"]
+    # Idle past --timeout: the next pass judges it due, without a keep-alive, and asks it
+    # what it runs; that question hangs, holding the pass in flight.
+    hub.set_times([{"user": "ruth", "server": "", "last_activity_ago": 4000, "started_ago": 4000}])
+    assert servers.arrived.wait(60), "no pass asked the server"
+    # Meanwhile: Ruth clicks "keep it running", and Sam starts a server and keeps it too,
+    # though no pass has seen it yet.
+    r = keep(hub, token)
+    assert r.status_code == 200, r.text
+    hub.create_users(["sam"])
+    hub.start_server("sam")
+    sam, _ = user_token(hub, "sam")
+    assert me(hub, sam)["servers"] == [], "no pass has seen Sam's server"
+    r = keep(hub, sam)
+    assert r.status_code == 200, r.text
+    # A server that does not exist is still refused.
+    r = requests.post(
+        page_url(hub, "api/keep-alive"),
+        json={"server": "nothing", "seconds": 60},
+        headers=with_token(sam),
+        timeout=30,
+    )
+    assert r.status_code == 404, r.text
+    assert me(hub, token)["as_of"] == before, "the pass was still in flight"
+    servers.release.set()
+    # The pass ends: the server was not stopped, and the keep-alive is still there.
+    answer = eventually(
+        lambda: (a := me(hub, token))["as_of"] != before and a["servers"] and a,
+        "the held pass and the next to end",
+    )
+    assert hub.running("ruth")
+    eventually(
+        lambda: me(hub, token)["servers"][0]["kept_until"] is not None,
+        "the keep-alive on the page",
+    )
+    assert answer["servers"][0]["server"] == ""
+    assert hub.running("sam")
+    eventually(lambda: me(hub, sam)["servers"] and me(hub, sam)["servers"][0]["kept_until"], "Sam's keep-alive")
