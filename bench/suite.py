@@ -19,6 +19,8 @@ Sections:
 - startup: `--help`, and the time from exec to the first request to the Hub.
 - page: the page's latency with 10k running servers listed, and the Hub requests its views make
   (bench/page_latency.py; cull-idle only, as the reference has no page).
+- flood: a pass's duration alone and under floods of made-up tokens sent to the page, with a
+  control, and the Hub requests the floods caused (bench/auth_flood.py).
 """
 
 from __future__ import annotations
@@ -595,6 +597,39 @@ def report(results: dict[str, Any], out: Path, images: list[str]) -> str:
                 f"Measured on its own: {p['machine'].get('cpu')}, {p['machine'].get('date')}.",
                 "",
             ]
+    if results.get("flood"):
+        f = results["flood"]
+        alone = f["alone"]["median"]
+
+        def row(label: str, key: str) -> str:
+            r = f.get(key)
+            if not r:
+                return f"| {label} | - | - | - |"
+            return (
+                f"| {label} | {r['median']:.3f} s | {r['max']:.3f} s | "
+                f"{100 * (r['median'] / alone - 1):+.1f}% ({r['n']} passes) |"
+            )
+
+        lines += [
+            "## 6. A flood of made-up tokens",
+            "",
+            "`python bench/suite.py --sections flood` (or `python bench/auth_flood.py N M`): the culler",
+            f"with `--web-bind` and `--cull-every=1` over a synthetic Hub of {f['users']:,} users. Pass",
+            f"durations alone, while floods of {f['tokens']:,} random tokens each go to `api/me` (32",
+            "connections), and while the same floods go to an unrelated server (the control: what the",
+            "flood's client costs the machine). The culler and the Hub run on one CPU, the flood on",
+            "the other. Target: a pass no more than 10% slower.",
+            "",
+            "| passes | median | max | vs alone |",
+            "| --- | --- | --- | --- |",
+            row("alone", "alone"),
+            row("under the flood", "flooded"),
+            row("control", "control"),
+            "",
+            f"Hub requests each flood caused: {f['flood_hub_requests']:.0f} (answers: {f['answers']});",
+            "the rest were answered 503 at once, or from the remembered refusals.",
+            "",
+        ]
     notes = HERE / "benchmark-notes.md"
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
@@ -607,11 +642,17 @@ def page_section(quick: bool) -> dict[str, Any]:
     return page_latency.measure(300, 200) if quick else page_latency.measure(10_000, 2000)
 
 
+def flood_section(quick: bool) -> dict[str, Any]:
+    import auth_flood  # it uses this module's helpers
+
+    return auth_flood.measure(1000, 2000, 3) if quick else auth_flood.measure(10_000, 20_000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sections", default="throughput,scan,scale,startup,page")
+    parser.add_argument("--sections", default="throughput,scan,scale,startup,page,flood")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--reference-runs", type=int, default=None, help="runs of the reference (default --runs)"
@@ -638,13 +679,14 @@ def main() -> None:
         ),
         "startup": lambda: startup(2 if args.quick else 10),
         "page": lambda: page_section(args.quick),
+        "flood": lambda: flood_section(args.quick),
     }
     for name in [] if args.report_only else args.sections.split(","):
         results[name.strip()] = sections[name.strip()]()
-        if name.strip() == "page":
-            # Its own machine: the page is measured alone, and may be re-run on another one.
-            results["page"]["machine"] = machine()
-        if name.strip() != "page" or "machine" not in results:
+        if name.strip() in ("page", "flood"):
+            # Its own machine: measured alone, and may be re-run on another one.
+            results[name.strip()]["machine"] = machine()
+        if name.strip() not in ("page", "flood") or "machine" not in results:
             results["machine"] = machine()
         raw.write_text(json.dumps(results, indent=1))
     images = charts(results, out)

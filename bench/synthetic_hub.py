@@ -12,7 +12,8 @@ and every pass finds the same idle users. Prints its API URL on the first line, 
 until its stdin closes; on exit it prints a JSON line with the counts of requests, stops and
 users listed ("items"), page visitors' tokens checked ("visitor_checks": a token
 ``visitor-NAME`` is user NAME's, and ``visitor-admin`` an admin's), and the time of the first
-request. ``GET /_bench/counts`` gives the counts so far.
+request. ``GET /_bench/counts`` gives the counts so far. Any other token that starts with
+``made-up-`` is refused (403), as the Hub refuses a token it does not know ("refused_checks").
 """
 
 from __future__ import annotations
@@ -123,7 +124,14 @@ class SyntheticHub:
         self.stable = stable
         self.page = page
         self.faults = faults
-        self.counts = {"requests": 0, "stops": 0, "faults": 0, "items": 0, "visitor_checks": 0}
+        self.counts = {
+            "requests": 0,
+            "stops": 0,
+            "faults": 0,
+            "items": 0,
+            "visitor_checks": 0,
+            "refused_checks": 0,
+        }
         self.first_request: float | None = None
         self.lock = threading.Lock()
         self._pages: dict[tuple[int, int], tuple[bytes, int]] = {}
@@ -167,6 +175,9 @@ class SyntheticHub:
                         name = token[len("visitor-") :]
                         model = {"kind": "user", "name": name, "admin": name == "admin", "groups": []}
                         return self._reply(200, json.dumps({**model, "scopes": ["access:services"]}).encode())
+                    if token.startswith("made-up-"):
+                        hub.count_refused_check()
+                        return self._reply(403, b'{"status": 403, "message": "unknown token"}')
                     scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
                     return self._reply(200, json.dumps({"name": "bench", "scopes": scopes}).encode())
                 if url.path == "/_bench/counts":
@@ -218,6 +229,10 @@ class SyntheticHub:
     def count_visitor_check(self) -> None:
         with self.lock:
             self.counts["visitor_checks"] += 1
+
+    def count_refused_check(self) -> None:
+        with self.lock:
+            self.counts["refused_checks"] += 1
 
     def stop(self, name: str) -> None:
         """Take user-NNNNNNN out of state=ready, as a real Hub does when its server stops."""

@@ -26,6 +26,7 @@ def test_the_benchmark_suite_runs(tmp_path):
         "## 3. The culler's own cost",
         "## 4. Start-up",
         "## 5. The page",
+        "## 6. A flood of made-up tokens",
     )
     for section in sections:
         assert section in report

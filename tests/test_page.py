@@ -364,15 +364,24 @@ def test_the_operators_view_needs_the_pages_login_or_a_token_that_lists_users(pa
     try:
         # The admin's server token reaches the page (the recipe), but is not an operator's.
         own = server_token(page_hub, "admin-user")
-        assert requests.get(page_url(page_hub, "api/admin"), headers=with_token(own), timeout=30).status_code == 403
+        assert (
+            requests.get(page_url(page_hub, "api/admin"), headers=with_token(own), timeout=30).status_code
+            == 403
+        )
         assert me(page_hub, own)["operator"] is False
         narrow, _ = user_token(page_hub, "admin-user", scopes=["access:services!service=culler-managed"])
         r = requests.get(page_url(page_hub, "admin"), headers=with_token(narrow), timeout=30)
         assert r.status_code == 403
         # An admin's token that may list users, or the page's own login, gets in.
         full, _ = user_token(page_hub, "admin-user")
-        assert requests.get(page_url(page_hub, "api/admin"), headers=with_token(full), timeout=30).status_code == 200
-        assert page_login(page_hub, "admin-user").get(page_url(page_hub, "api/admin"), timeout=30).status_code == 200
+        assert (
+            requests.get(page_url(page_hub, "api/admin"), headers=with_token(full), timeout=30).status_code
+            == 200
+        )
+        assert (
+            page_login(page_hub, "admin-user").get(page_url(page_hub, "api/admin"), timeout=30).status_code
+            == 200
+        )
         # Refusals are told apart: no credentials is 401, a made-up token too.
         assert requests.get(page_url(page_hub, "api/admin"), timeout=30).status_code == 401
     finally:
@@ -405,11 +414,15 @@ def test_a_login_link_works_once_and_the_hubs_error_is_not_echoed(page_hub):
     # The same link with the same state cookie, replayed: refused by the culler itself (400),
     # before the Hub is asked about its code.
     replay = requests.get(
-        callback, headers={"Cookie": f"cull-idle-oauth-state={state_cookie}"}, allow_redirects=False, timeout=30
+        callback,
+        headers={"Cookie": f"cull-idle-oauth-state={state_cookie}"},
+        allow_redirects=False,
+        timeout=30,
     )
     assert replay.status_code == 400, replay.text
     r = requests.get(
-        page_url(page_hub, "oauth_callback") + "?error=%3Cb%3Eyour-account-is-locked-call-555%3C/b%3E", timeout=30
+        page_url(page_hub, "oauth_callback") + "?error=%3Cb%3Eyour-account-is-locked-call-555%3C/b%3E",
+        timeout=30,
     )
     assert r.status_code == 403 and "555" not in r.text and "locked" not in r.text
 

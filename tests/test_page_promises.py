@@ -82,46 +82,61 @@ def keep(hub, token: str, seconds: float = 1800) -> requests.Response:
     )
 
 
+def hold_a_pass(hub, servers, user: str) -> str:
+    """Give ``user`` a server idle past --timeout, so that the next pass judges it due (without a
+    keep-alive) and asks it what it runs; the question hangs, holding that pass in flight.
+    Returns the ``as_of`` of the last pass to have ended."""
+    servers.arrived.clear()
+    servers.release.clear()
+    hub.create_users([user])
+    hub.start_server(user)
+    token, _ = user_token(hub, user)
+    # Seen running by a pass first, so that the page knows it without asking the Hub.
+    before = eventually(lambda: (a := me(hub, token))["servers"] and a["as_of"], "a pass to see it")
+    hub.set_times([{"user": user, "server": "", "last_activity_ago": 4000, "started_ago": 4000}])
+    assert servers.arrived.wait(60), "no pass asked the server"
+    return str(before)
+
+
 def test_a_keep_alive_granted_mid_pass_stops_the_stop_and_outlives_the_pass(probing_hub, servers):
     hub = probing_hub
-    hub.create_users(["ruth"])
-    hub.start_server("ruth")
+    before = hold_a_pass(hub, servers, "ruth")
     token, _ = user_token(hub, "ruth")
-    before = me(hub, token)["as_of"]
-    # Idle past --timeout: the next pass judges it due, without a keep-alive, and asks it
-    # what it runs; that question hangs, holding the pass in flight.
-    hub.set_times([{"user": "ruth", "server": "", "last_activity_ago": 4000, "started_ago": 4000}])
-    assert servers.arrived.wait(60), "no pass asked the server"
-    # Meanwhile: Ruth clicks "keep it running", and Sam starts a server and keeps it too,
-    # though no pass has seen it yet.
+    # Ruth clicks "keep it running" while the pass that judged her server is under way.
     r = keep(hub, token)
     assert r.status_code == 200, r.text
-    hub.create_users(["sam"])
-    hub.start_server("sam")
-    sam, _ = user_token(hub, "sam")
-    assert me(hub, sam)["servers"] == [], "no pass has seen Sam's server"
-    r = keep(hub, sam)
-    assert r.status_code == 200, r.text
-    # A server that does not exist is still refused.
-    r = requests.post(
-        page_url(hub, "api/keep-alive"),
-        json={"server": "nothing", "seconds": 60},
-        headers=with_token(sam),
-        timeout=30,
-    )
-    assert r.status_code == 404, r.text
     assert me(hub, token)["as_of"] == before, "the pass was still in flight"
     servers.release.set()
-    # The pass ends: the server was not stopped, and the keep-alive is still there.
-    answer = eventually(
-        lambda: (a := me(hub, token))["as_of"] != before and a["servers"] and a,
-        "the held pass and the next to end",
-    )
+    # That pass ends, and the next: the server was not stopped, and the keep-alive is kept.
+    eventually(lambda: me(hub, token)["as_of"] != before, "the held pass to end")
+    moment = me(hub, token)["as_of"]
+    answer = eventually(lambda: (a := me(hub, token))["as_of"] != moment and a, "another pass")
     assert hub.running("ruth")
+    assert answer["servers"][0]["kept_until"] is not None, answer
+    assert answer["servers"][0]["reason"] == "kept-alive", answer
+
+
+def test_a_server_started_since_the_last_pass_can_be_kept_at_once(probing_hub, servers):
+    hub = probing_hub
+    hold_a_pass(hub, servers, "tom")
+    try:
+        hub.create_users(["sam"])
+        hub.start_server("sam")
+        sam, _ = user_token(hub, "sam")
+        assert me(hub, sam)["servers"] == [], "no pass has seen Sam's server"
+        r = keep(hub, sam)
+        assert r.status_code == 200, r.text
+        # A server that does not exist is still refused.
+        r = requests.post(
+            page_url(hub, "api/keep-alive"),
+            json={"server": "nothing", "seconds": 60},
+            headers=with_token(sam),
+            timeout=30,
+        )
+        assert r.status_code == 404, r.text
+    finally:
+        servers.release.set()
     eventually(
-        lambda: me(hub, token)["servers"][0]["kept_until"] is not None,
-        "the keep-alive on the page",
+        lambda: (a := me(hub, sam))["servers"] and a["servers"][0]["kept_until"],
+        "Sam's keep-alive on the page",
     )
-    assert answer["servers"][0]["server"] == ""
-    assert hub.running("sam")
-    eventually(lambda: me(hub, sam)["servers"] and me(hub, sam)["servers"][0]["kept_until"], "Sam's keep-alive")

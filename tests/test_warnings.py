@@ -447,7 +447,9 @@ async def test_the_one_shot_api_needs_a_state_file_to_warn(hub, tmp_path):
     state = str(tmp_path / "s.sqlite")
     first = await cull_idle.cull_idle(hub.api_url, hub.cull_token, 600, warn_before=1, state_file=state)
     assert [w.user for w in first.warned] == ["late"] and first.stopped == []
-    hub.wait_for(lambda: cull_idle.utcnow().timestamp() - first.warned[0].cull_at.timestamp() > 0, "the window")
+    hub.wait_for(
+        lambda: cull_idle.utcnow().timestamp() - first.warned[0].cull_at.timestamp() > 0, "the window"
+    )
     second = await cull_idle.cull_idle(hub.api_url, hub.cull_token, 600, warn_before=1, state_file=state)
     assert second.warned == [] and [a.user for a in second.stopped] == ["late"]
 

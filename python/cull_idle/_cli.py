@@ -149,7 +149,13 @@ def parse_settings(argv: list[str]) -> dict[str, Any]:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from ._lifecycle import check_pass_settings, check_web_settings, check_work_settings, install_signal_handlers, serve
+    from ._lifecycle import (
+        check_pass_settings,
+        check_web_settings,
+        check_work_settings,
+        install_signal_handlers,
+        serve,
+    )
     from ._logging import configure_logging
 
     argv = sys.argv[1:] if argv is None else argv

@@ -11,12 +11,37 @@ use crate::web::{normalise_prefix, router, WebServer as Server};
 use super::errors::config_error;
 use super::Hub;
 
-/// `/metrics` and `/health` under `prefix` on `host:port`, served by the core's runtime; with
+/// A runtime of the web server's own, with one thread, so that visitors (or a flood of them)
+/// never wait in the same queue as a pass's work: the passes keep the core's runtime.
+struct WebRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for WebRuntime {
+    fn drop(&mut self) {
+        // Without waiting: its thread may be logging, which needs the GIL this thread holds.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The web server's threads yield the CPU to the passes' when it is short (nice 19 on Linux):
+/// a flood of visitors then slows the page, not the culling. Where a platform cannot, the
+/// thread keeps its priority, and only that is lost.
+fn lowest_priority() {
+    use thread_priority::{set_current_thread_priority, ThreadPriority, ThreadPriorityValue};
+    if let Ok(lowest) = ThreadPriorityValue::try_from(0u8) {
+        let _ = set_current_thread_priority(ThreadPriority::Crossplatform(lowest));
+    }
+}
+
+/// `/metrics` and `/health` under `prefix` on `host:port`, served by a runtime of its own; with
 /// `page` (its settings as JSON) and the `hub` connection whose passes it shows, the page too.
 #[pyclass(frozen, module = "cull_idle._core")]
 pub struct WebServer {
     metrics: Arc<Metrics>,
     server: Mutex<Server>,
+    /// After `server`, so that the server is shut down first.
+    _runtime: WebRuntime,
     #[pyo3(get)]
     port: u16,
     /// Where the routes are, as served (one `/` at each end).
@@ -60,9 +85,15 @@ impl WebServer {
             (None, _) => None,
         };
         let app = router(Arc::clone(&metrics), prefix, page);
-        let runtime = pyo3_async_runtimes::tokio::get_runtime();
-        let server = py.detach(|| Server::start(runtime, host, port, app))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("cull-idle-web")
+            .on_thread_start(lowest_priority)
+            .enable_all()
+            .build()?;
+        let server = py.detach(|| Server::start(&runtime, host, port, app))?;
         Ok(WebServer {
+            _runtime: WebRuntime(Some(runtime)),
             metrics,
             prefix: where_served,
             port: server.address.port(),

@@ -91,7 +91,9 @@ c.JupyterHub.load_roles = [
 if managed and os.environ.get("TEST_MANAGED_EXTRA_SCOPES"):
     # Such as access:servers, for a managed culler that asks servers what they run.
     extra = os.environ["TEST_MANAGED_EXTRA_SCOPES"].split()
-    c.JupyterHub.load_roles.append({"name": "culler-managed-extra", "scopes": extra, "services": ["culler-managed"]})
+    c.JupyterHub.load_roles.append(
+        {"name": "culler-managed-extra", "scopes": extra, "services": ["culler-managed"]}
+    )
 if os.environ.get("TEST_EXTRA_CONFIG"):
     # A deployment's own configuration on top, run in this file's namespace as the chart runs
     # hub.extraConfig and TLJH its own config (which then loads jupyterhub_config.d).
