@@ -140,3 +140,27 @@ def test_a_server_started_since_the_last_pass_can_be_kept_at_once(probing_hub, s
         lambda: (a := me(hub, sam))["servers"] and a["servers"][0]["kept_until"],
         "Sam's keep-alive on the page",
     )
+
+
+def test_a_keep_alive_of_a_server_not_ready_is_not_forgotten(probing_hub, servers):
+    """A server still starting, or one a restarted Hub is still checking, is not in the passes'
+    listing (``state=ready``); it is not gone, and its keep-alive stays."""
+    hub = probing_hub
+    servers.release.set()
+    hub.create_users(["pending-pat"])
+    hub.start_server("pending-pat")  # the harness's pending* servers never finish starting
+    token, _ = user_token(hub, "pending-pat")
+    r = keep(hub, token)
+    assert r.status_code == 200, r.text
+    admin, _ = user_token(hub, "admin-user")
+
+    def kept() -> list[str]:
+        r = requests.get(page_url(hub, "api/admin"), headers=with_token(admin), timeout=30)
+        return [k["user"] for k in r.json()["keep_alives"]]
+
+    assert "pending-pat" in kept()
+    # Complete passes that do not list it come and go.
+    for _ in range(3):
+        moment = me(hub, admin)["as_of"]
+        eventually(lambda m=moment: me(hub, admin)["as_of"] != m, "a pass to end")
+    assert "pending-pat" in kept()
