@@ -218,7 +218,7 @@ def _user_hook_adapter(
         try:
             return bool(await _ask(hook, keywords))
         except Exception:
-            logger.exception("cull_user_hook failed for user %s; not deleting it", user.get("name"))
+            logger.exception("cull_user_hook failed for user %s; not deleting it", _shown(user.get("name")))
             return False
 
     return arbitrate
@@ -240,10 +240,18 @@ def _warn_hook_adapter(
             await _ask(hook, keywords)
             return True
         except Exception:
-            logger.exception("warn_hook failed for user %s; the cull goes ahead on schedule", warning.user)
+            logger.exception(
+                "warn_hook failed for user %s; the cull goes ahead on schedule", _shown(warning.user)
+            )
             return False
 
     return warn
+
+
+def _shown(name: object) -> str:
+    """A user or server name for a log line, with control characters escaped (``\\n``), so that a
+    name from the Hub cannot start a line of its own; the core escapes its own lines alike."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(name))
 
 
 def _plain(value: Any) -> Any:
@@ -293,7 +301,7 @@ def _arbiter_adapter(
         except Exception:
             logger.exception(
                 "cull_arbiter failed for server %s; not culling it",
-                server.get("full_name") or server.get("name"),
+                _shown(server.get("full_name") or server.get("name")),
             )
             return False
 

@@ -18,7 +18,7 @@ use crate::timestamp::format_duration;
 
 use super::act::{act, log_cull};
 use super::jobs::{apply_cap, Acted, Listing, ServerJob, UserJob};
-use super::probing::{lock, memory_key, probe_candidates, Probes};
+use super::probing::{inactive_before_probes, probe_candidates, Probes};
 use super::report::{log_name, PassReport, Skip};
 use super::warnings::{Book, Candidate, Warnings};
 use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
@@ -503,21 +503,7 @@ impl Planner<'_> {
         })?;
         let mut stretch_text = stretch(server.last_activity.as_deref(), server.started.as_deref());
         if let (Some(probes), Some(inactive)) = (self.probes, idleness.inactive) {
-            let since = {
-                let mut memory = lock(probes.memory);
-                // Usually empty: no key to build for every server of a large Hub.
-                (!memory.is_empty())
-                    .then(|| memory.idle_since(&memory_key(user, name), now - inactive))
-                    .flatten()
-            };
-            if let Some(since) = since.filter(|since| now - since > inactive) {
-                log::debug!(
-                    target: LOG,
-                    "Server {log_name} was kept busy before; idle for {} by the Hub's count before the culler's own probes",
-                    format_duration(Some(now - since))
-                );
-                idleness.inactive = Some(now - since);
-            }
+            idleness.inactive = Some(inactive_before_probes(probes, user, name, now, inactive));
         }
         if let Some(inactive) = idleness.inactive {
             // By when it began, so that the proxy's stamps of the culler's own probes, looked

@@ -9,6 +9,7 @@ use futures::stream::StreamExt;
 use crate::http::HttpError;
 use crate::policy::KeepReason;
 use crate::probe::WorkProbe;
+use crate::timestamp::format_duration;
 use crate::work::{work_keeps, BusyMemory, KeptBusy, ServerWork};
 
 use super::act::{idle_seconds, log_cull};
@@ -29,6 +30,36 @@ pub(super) fn lock(memory: &Mutex<BusyMemory>) -> MutexGuard<'_, BusyMemory> {
 
 pub(super) fn memory_key(user: &str, server: &str) -> String {
     format!("{user}/{server}")
+}
+
+/// How long `user`'s server `name`, `inactive` by the Hub's count at `now`, has been idle by the
+/// culler's: a server kept busy before is judged from when it became idle, as the proxy's
+/// stamps of the culler's own probes move the Hub's `last_activity`.
+pub(super) fn inactive_before_probes(
+    probes: &Probes<'_>,
+    user: &str,
+    name: &str,
+    now: f64,
+    inactive: f64,
+) -> f64 {
+    let since = {
+        let mut memory = lock(probes.memory);
+        // Usually empty: no key to build for every server of a large Hub.
+        (!memory.is_empty())
+            .then(|| memory.idle_since(&memory_key(user, name), now - inactive))
+            .flatten()
+    };
+    match since.filter(|since| now - since > inactive) {
+        Some(since) => {
+            log::debug!(
+                target: LOG,
+                "Server {} was kept busy before; idle for {} by the Hub's count before the culler's own probes",
+                log_name(user, name), format_duration(Some(now - since))
+            );
+            now - since
+        }
+        None => inactive,
+    }
 }
 
 /// Ask every idle candidate (concurrently, within `in_flight`) what it runs; keep those whose
