@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from page_latency import PREFIX, counts, wait_for_first_pass  # noqa: E402
+from page_latency import PREFIX, counts, page_env, wait_for_first_pass  # noqa: E402
 from suite import start_synthetic_hub  # noqa: E402
 
 from hubharness.launcher import free_port  # noqa: E402
@@ -140,15 +140,7 @@ def measure(n: int = 10_000, m: int = 20_000, passes: int = 15) -> dict[str, Any
         os.sched_setaffinity(hub.pid, {int(prefix[-1])})
         os.sched_setaffinity(0, flood_cpus)
     port = free_port()
-    env = {
-        **os.environ,
-        "JUPYTERHUB_API_TOKEN": "bench",
-        "JUPYTERHUB_API_URL": api_url,
-        "JUPYTERHUB_SERVICE_NAME": "cull-idle",
-        "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
-        "JUPYTERHUB_CLIENT_ID": "service-cull-idle",
-        "JUPYTERHUB_OAUTH_CALLBACK_URL": PREFIX + "oauth_callback",
-    }
+    env = page_env(api_url)
     results: dict[str, Any] = {"users": n, "tokens": m, "pinned": bool(prefix)}
     with tempfile.TemporaryDirectory() as cwd:
         culler = subprocess.Popen(

@@ -70,12 +70,9 @@ def shown(p: dict[str, float]) -> str:
     return f"p50 {p['p50']:.2f} ms, p99 {p['p99']:.2f} ms, max {p['max']:.2f} ms"
 
 
-def measure(n: int = 10_000, views: int = 2000) -> dict[str, Any]:
-    """Every figure the module docstring names, as a dict (bench/suite.py's "page" section)."""
-    results: dict[str, Any] = {"servers": n, "views": views}
-    hub, api_url = start_synthetic_hub(n, "--idle-every", "10", "--stable", "--page", "1000")
-    port = free_port()
-    env = {
+def page_env(api_url: str) -> dict[str, str]:
+    """The environment of a culler serving the page at PREFIX for the synthetic Hub."""
+    return {
         **os.environ,
         "JUPYTERHUB_API_TOKEN": "bench",
         "JUPYTERHUB_API_URL": api_url,
@@ -84,6 +81,14 @@ def measure(n: int = 10_000, views: int = 2000) -> dict[str, Any]:
         "JUPYTERHUB_CLIENT_ID": "service-cull-idle",
         "JUPYTERHUB_OAUTH_CALLBACK_URL": PREFIX + "oauth_callback",
     }
+
+
+def measure(n: int = 10_000, views: int = 2000) -> dict[str, Any]:
+    """Every figure the module docstring names, as a dict (bench/suite.py's "page" section)."""
+    results: dict[str, Any] = {"servers": n, "views": views}
+    hub, api_url = start_synthetic_hub(n, "--idle-every", "10", "--stable", "--page", "1000")
+    port = free_port()
+    env = page_env(api_url)
     with tempfile.TemporaryDirectory() as cwd:
         culler = subprocess.Popen(
             [
