@@ -588,7 +588,8 @@ def report(results: dict[str, Any], out: Path, images: list[str]) -> str:
             "",
             f"Hub requests: {p['sequential_hub_requests']} for {p['sequential_views']:,} views by two",
             f"visitors (one token check each per `--page-auth-cache`, 30 s), and {p['class_hub_requests']}",
-            f"for the class's 1,100 views ({p['class_token_checks']} token checks, one per visitor).",
+            f"for the class's 1,100 views ({p['class_token_checks']} token checks, one per visitor;",
+            f"{p.get('class_busy_answers', 0)} first views were answered 503 and reloaded a second later).",
             f"The culler's RSS after the first pass: {p['culler_rss_mib']:.1f} MiB.",
             "",
         ]

@@ -174,7 +174,9 @@ class SyntheticHub:
                         hub.count_visitor_check()
                         name = token[len("visitor-") :]
                         model = {"kind": "user", "name": name, "admin": name == "admin", "groups": []}
-                        return self._reply(200, json.dumps({**model, "scopes": ["access:services"]}).encode())
+                        # An admin's token with its default scopes may list users.
+                        scopes = ["access:services", *(["list:users"] if name == "admin" else [])]
+                        return self._reply(200, json.dumps({**model, "scopes": scopes}).encode())
                     if token.startswith("made-up-"):
                         hub.count_refused_check()
                         return self._reply(403, b'{"status": 403, "message": "unknown token"}')

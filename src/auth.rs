@@ -3,12 +3,14 @@
 //! revoked or expired token stops working within the cache's lifetime and a class reloading
 //! the page costs the Hub one request per user per lifetime.
 //!
-//! Anyone who reaches the proxy can send made-up tokens, so checks are bounded: they have a
-//! budget of their own ([`PAGE_HUB_BUDGET`] requests in flight, on a client of their own that
-//! does not retry), apart from the passes'; past it the visitor is told to come back (503) at
-//! once. A refused token is remembered for the cache's lifetime by a keyed hash of it, so
-//! sending it again costs the Hub nothing. Only tokens that may use the page are cached, and
-//! the caches give up their least recently used entries, never all at once.
+//! Anyone who reaches the proxy can send made-up tokens, so checks are bounded by a budget of
+//! their own, apart from the passes': [`Budget::CHECKS_PER_SECOND`] on average, with a burst
+//! of [`Budget::BURST`] (a class opening the page at once), and [`PAGE_HUB_BUDGET`] in flight
+//! on a client of their own that does not retry. A check within the rate waits its turn for a
+//! moment; one past it, or one that has waited too long, is told to come back (503) at once.
+//! A refused token is remembered for the cache's lifetime by a keyed hash of it, so sending it
+//! again costs the Hub nothing. Only tokens that may use the page are cached, and the caches
+//! give up their least recently used entries, never all at once.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,7 +29,40 @@ const MAX_CACHED: usize = 10_000;
 /// At most this many refused tokens are remembered (a hash and a time each).
 const MAX_REFUSED: usize = 50_000;
 /// Requests to the Hub the page may have in flight, for checks, logins and look-ups.
-pub const PAGE_HUB_BUDGET: usize = 4;
+pub const PAGE_HUB_BUDGET: usize = 8;
+
+/// How many requests to the Hub the page may make, and how long one may wait for its turn.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub in_flight: usize,
+    pub per_second: f64,
+    pub burst: f64,
+    pub max_wait: Duration,
+}
+
+impl Budget {
+    /// Enough for 600 visitors each checked once per 30 s cache lifetime, steadily.
+    pub const CHECKS_PER_SECOND: f64 = 20.0;
+    /// A class of 200 opening the page at the same moment.
+    pub const BURST: f64 = 200.0;
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            in_flight: PAGE_HUB_BUDGET,
+            per_second: Budget::CHECKS_PER_SECOND,
+            burst: Budget::BURST,
+            max_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A token bucket: `burst` requests at once, `per_second` on average.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
 
 /// A user, as the Hub describes the owner of a token.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -91,7 +126,9 @@ pub struct AuthCache {
     ttl: Duration,
     caches: Mutex<Caches>,
     hasher: RandomState,
-    budget: Arc<Semaphore>,
+    limits: Budget,
+    bucket: Mutex<Bucket>,
+    in_flight: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for AuthCache {
@@ -104,6 +141,10 @@ impl std::fmt::Debug for AuthCache {
 
 impl AuthCache {
     pub fn new(ttl: Duration) -> Self {
+        Self::with_budget(ttl, Budget::default())
+    }
+
+    pub fn with_budget(ttl: Duration, limits: Budget) -> Self {
         AuthCache {
             ttl,
             caches: Mutex::new(Caches {
@@ -111,7 +152,12 @@ impl AuthCache {
                 refused: LruCache::new(MAX_REFUSED),
             }),
             hasher: RandomState::new(),
-            budget: Arc::new(Semaphore::new(PAGE_HUB_BUDGET)),
+            bucket: Mutex::new(Bucket {
+                tokens: limits.burst,
+                at: Instant::now(),
+            }),
+            in_flight: Arc::new(Semaphore::new(limits.in_flight)),
+            limits,
         }
     }
 
@@ -165,11 +211,24 @@ impl AuthCache {
         }
     }
 
-    /// A place in the page's budget of Hub requests, or `Busy` at once when there is none.
-    pub fn budget(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AuthError> {
-        Arc::clone(&self.budget)
-            .try_acquire_owned()
-            .map_err(|_| AuthError::Busy)
+    /// A turn in the page's budget of Hub requests: `Busy` at once past the rate, or after
+    /// waiting `max_wait` for one of the requests in flight to end.
+    pub async fn budget(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AuthError> {
+        {
+            let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+            let refill = bucket.at.elapsed().as_secs_f64() * self.limits.per_second;
+            bucket.tokens = (bucket.tokens + refill).min(self.limits.burst);
+            bucket.at = Instant::now();
+            if bucket.tokens < 1.0 {
+                return Err(AuthError::Busy);
+            }
+            bucket.tokens -= 1.0;
+        }
+        let turn = Arc::clone(&self.in_flight).acquire_owned();
+        match tokio::time::timeout(self.limits.max_wait, turn).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(AuthError::Busy),
+        }
     }
 
     /// What the Hub says of `token`: from the caches, or asked within the budget (then
@@ -184,7 +243,7 @@ impl AuthCache {
         if let Some(verdict) = self.get(token) {
             return Ok(verdict);
         }
-        let _permit = self.budget()?;
+        let _permit = self.budget().await?;
         asking();
         let verdict = match hub.identify(token).await.map_err(AuthError::Hub)? {
             None => Verdict::Unknown,
@@ -333,13 +392,32 @@ mod tests {
     }
 
     #[test]
-    fn the_budget_says_busy_at_once_when_spent() {
-        let cache = AuthCache::new(Duration::from_secs(60));
-        let held: Vec<_> = (0..PAGE_HUB_BUDGET)
-            .map(|_| cache.budget().unwrap())
-            .collect();
-        assert!(matches!(cache.budget(), Err(AuthError::Busy)));
-        drop(held);
-        assert!(cache.budget().is_ok());
+    fn the_budget_lets_a_burst_wait_its_turn_and_refuses_past_its_rate() {
+        let limits = Budget {
+            in_flight: 1,
+            per_second: 0.0,
+            burst: 3.0,
+            max_wait: Duration::from_millis(50),
+        };
+        let cache = AuthCache::with_budget(Duration::from_secs(60), limits);
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let first = cache.budget().await.unwrap();
+                // Within the burst: waits for the request in flight, and gets its turn.
+                let (second, ()) = tokio::join!(cache.budget(), async { drop(first) });
+                let held = second.unwrap();
+                // Within the burst, but the one in flight lasts too long: busy after the wait.
+                let began = Instant::now();
+                assert!(matches!(cache.budget().await, Err(AuthError::Busy)));
+                assert!(began.elapsed() >= Duration::from_millis(50));
+                drop(held);
+                // Past the burst, with nothing in flight: busy at once.
+                let began = Instant::now();
+                assert!(matches!(cache.budget().await, Err(AuthError::Busy)));
+                assert!(began.elapsed() < Duration::from_millis(50));
+            });
     }
 }

@@ -137,10 +137,18 @@ fn refusal_html(app: &PageApp, headers: &HeaderMap, uri: &Uri, refusal: &Refusal
             StatusCode::BAD_GATEWAY,
             "The Hub cannot be reached; try again in a moment.",
         ),
-        Refusal::Busy => busy(problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The culler is busy; try again in a moment.",
-        )),
+        Refusal::Busy => {
+            let mut response = busy(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The culler is busy checking other visitors; this page tries again in a moment.",
+            ));
+            // A browser reloads by itself: a class opening the page at once gets in within
+            // seconds, without anyone clicking.
+            response
+                .headers_mut()
+                .insert("refresh", header::HeaderValue::from_static("1"));
+            response
+        }
     }
 }
 
@@ -261,7 +269,7 @@ async fn runs(app: &PageApp, user: &str, server: &str) -> Result<bool, (StatusCo
     if seen {
         return Ok(true);
     }
-    let _permit = app.auth.budget().map_err(|_| {
+    let _permit = app.auth.budget().await.map_err(|_| {
         app.metrics.count_page_auth_busy();
         (
             StatusCode::SERVICE_UNAVAILABLE,

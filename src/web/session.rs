@@ -56,7 +56,7 @@ pub enum Refusal {
     NoAccess,
     /// The Hub could not be asked.
     HubDown,
-    /// The page's budget of Hub requests is in use (see [`crate::auth::PAGE_HUB_BUDGET`]).
+    /// The page's budget of Hub requests is spent (see [`crate::auth::Budget`]).
     Busy,
 }
 
@@ -134,12 +134,18 @@ pub fn allowed_to_change(caller: &Caller, headers: &HeaderMap, sent_csrf: Option
     let Some(csrf) = &caller.csrf else {
         return true;
     };
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if !matches!(site, "same-origin" | "none") {
-            return false;
-        }
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
+        return false;
     }
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if origin == Some("null") {
+        // What browsers send for the page's own posts under `Referrer-Policy: no-referrer`,
+        // and what any page can make them send: only the browser's own word that it is
+        // same-origin counts then.
+        return site == Some("same-origin") && sent_csrf.is_some_and(|sent| sent == csrf);
+    }
+    if let Some(origin) = origin {
         // The first proxy's view of the host; some proxies send an empty one.
         let forwarded = headers
             .get("x-forwarded-host")
@@ -215,7 +221,7 @@ pub async fn oauth_callback(
             "This login does not match the one this browser started; open the page again.",
         );
     }
-    let Ok(_permit) = app.auth.budget() else {
+    let Ok(_permit) = app.auth.budget().await else {
         app.metrics.count_page_auth_busy();
         return refused(
             jar,
@@ -363,6 +369,12 @@ mod tests {
             ("origin", "https://hub.example"),
         ]);
         assert!(allowed_to_change(&browser, &empty, Some("secret")));
+        // The page's own post under no-referrer: `Origin: null`, said same-origin by the browser.
+        let null_same = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+        assert!(allowed_to_change(&browser, &null_same, Some("secret")));
+        assert!(!allowed_to_change(&browser, &null_same, Some("guess")));
+        let null_alone = headers(&[("host", "hub.example"), ("origin", "null")]);
+        assert!(!allowed_to_change(&browser, &null_alone, Some("secret")));
         // A script with its own token: no cookie was involved, so nothing to forge.
         assert!(allowed_to_change(&caller(None), &other, None));
     }
