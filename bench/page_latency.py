@@ -7,9 +7,9 @@ The culler runs with `--web-bind` against the synthetic Hub (every user has a ru
 a tenth of them idle for two hours, none due: `--timeout` is a day). After its first pass,
 views are made one after another on one keep-alive connection, then by a class of 100
 visitors at once (their first views, then ten reloads each). A first view that finds the page's
-budget of Hub requests in use is answered 503 and reloaded a second later, as a browser does. Visitors send their own token
-(`visitor-NAME`), which the synthetic Hub checks and counts, so "Hub requests" counts exactly
-what the page asked of the Hub.
+budget of Hub requests spent is answered 503 and reloaded a second later, as a browser does.
+Visitors send their own token (`visitor-NAME`), which the synthetic Hub checks and counts, so
+"Hub requests" counts exactly what the page asked of the Hub.
 """
 
 from __future__ import annotations
