@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-dev.sh
+# The page's browser tests drive Debian's Chromium: installed here too, so that this one
+# command works on a fresh clone, not only in CI.
+scripts/install-chromium.sh
 # shellcheck disable=SC1091
 . .venv/bin/activate
 cargo fmt --all -- --check

@@ -1,10 +1,12 @@
 """The page in a real headless Chromium (Debian's, driven by Playwright): a user logs in at the
 Hub's own login page, sees when their idle server will be stopped, keeps it alive, and the next
 pass keeps it while another user's idle server is stopped; then an admin opens the operators'
-view. The screenshots in docs/ are made here."""
+view. The screenshots in docs/ are made here: the suite writes them to a temporary directory;
+`CULL_IDLE_SCREENSHOTS=docs python -m pytest tests/test_page_browser.py` refreshes docs/."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -14,7 +16,14 @@ from pagehub import TIMEOUT, eventually, page_url, start
 
 pytestmark = pytest.mark.timeout(240)
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    """Where the screenshots go: a temporary directory, unless CULL_IDLE_SCREENSHOTS names one."""
+    chosen = os.environ.get("CULL_IDLE_SCREENSHOTS")
+    return ROOT / chosen if chosen else tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +68,7 @@ def fresh(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-def test_a_user_keeps_their_server_alive_and_an_admin_sees_it(page_hub, browser):
+def test_a_user_keeps_their_server_alive_and_an_admin_sees_it(page_hub, browser, shots):
     hub = page_hub
     student, other = fresh("student"), fresh("other")
     hub.create_users([student, other])
@@ -81,7 +90,7 @@ def test_a_user_keeps_their_server_alive_and_an_admin_sees_it(page_hub, browser)
     page.click("button[value=keep]")
     assert "Your server is kept alive." in page.inner_text(".notice")
     eventually(lambda: shows(page, "Kept alive"), "the pass to show the keep-alive")
-    page.screenshot(path=str(DOCS / "page-user.png"), full_page=True)
+    page.screenshot(path=str(shots / "page-user.png"), full_page=True)
 
     # Both servers idle past the limit: the next pass stops the other one and keeps this one.
     long_ago = TIMEOUT + 600
@@ -108,7 +117,7 @@ def test_a_user_keeps_their_server_alive_and_an_admin_sees_it(page_hub, browser)
     text = admin.inner_text("main")
     assert student in text and "Keep-alives in force (1)" in text and "Last passes" in text
     assert "kept-alive" in admin.inner_text("#servers + .scroll")
-    admin.screenshot(path=str(DOCS / "page-admin.png"), full_page=True)
+    admin.screenshot(path=str(shots / "page-admin.png"), full_page=True)
     admin_context.close()
     context.close()
 
