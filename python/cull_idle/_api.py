@@ -254,6 +254,14 @@ def _shown(name: object) -> str:
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(name))
 
 
+def _options_json(options: Mapping[str, Any]) -> str:
+    """A pass's options as the core takes them (JSON); ``ConfigError`` for what JSON cannot carry."""
+    try:
+        return json.dumps({name: _plain(value) for name, value in options.items()}, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"options must be numbers, names and flags ({e})") from None
+
+
 def _plain(value: Any) -> Any:
     """A value as JSON can carry it: any mapping a dict, any other collection but text a list."""
     if isinstance(value, Mapping):
@@ -378,13 +386,7 @@ async def run_pass(
     Bad or unknown options raise :class:`~cull_idle.ConfigError` before any request; the core
     checks them all. ``_act_after`` is for tests: act once this many culls are planned.
     """
-    given: dict[str, Any] = {"inactive_limit": inactive_limit, "details": details}
-    for name, value in options.items():
-        given[name] = _plain(value)
-    try:
-        text = json.dumps(given, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"options must be numbers, names and flags ({e})") from None
+    text = _options_json({"inactive_limit": inactive_limit, "details": details, **options})
     # Looked up through the package at each pass, so patching ``cull_idle.utcnow`` moves time.
     import cull_idle
 

@@ -118,10 +118,9 @@ async def check_scopes(
 def check_pass_settings(settings: dict[str, Any]) -> None:
     """Refuse, before any request, pass options the core would refuse at the first pass."""
     from . import _core
-    from ._api import _plain
+    from ._api import _options_json
 
-    given = {name: _plain(value) for name, value in pass_options(settings).items()}
-    _core.check_pass_options(json.dumps(given, allow_nan=False))
+    _core.check_pass_options(_options_json(pass_options(settings)))
 
 
 def check_work_settings(settings: dict[str, Any]) -> None:

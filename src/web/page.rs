@@ -102,6 +102,11 @@ impl PageApp {
         }
     }
 
+    /// A turn in the page's budget of Hub requests, or the refusal (counted) when it is spent.
+    pub async fn hub_turn(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+        self.auth.budget().await.map_err(|e| self.refusal_for(e))
+    }
+
     /// Whether `caller` may see every user's servers: a Hub admin or a member of
     /// `--admin-groups`, asking with this page's own browser session or with a token that may
     /// list the Hub's users. A server's own token (which the recipe lets reach the page) is
@@ -269,8 +274,7 @@ async fn runs(app: &PageApp, user: &str, server: &str) -> Result<bool, (StatusCo
     if seen {
         return Ok(true);
     }
-    let _permit = app.auth.budget().await.map_err(|_| {
-        app.metrics.count_page_auth_busy();
+    let _turn = app.hub_turn().await.map_err(|_| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             "busy checking other visitors; try again in a moment".to_owned(),

@@ -221,8 +221,7 @@ pub async fn oauth_callback(
             "This login does not match the one this browser started; open the page again.",
         );
     }
-    let Ok(_permit) = app.auth.budget().await else {
-        app.metrics.count_page_auth_busy();
+    let Ok(_turn) = app.hub_turn().await else {
         return refused(
             jar,
             StatusCode::SERVICE_UNAVAILABLE,
