@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import requests
 from pagehub import eventually, me, page_url, start, user_token, with_token
+
+from helpers import sample
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -67,6 +71,9 @@ def probing_hub(tmp_path_factory, servers):
         "--busy-timeout=90000",
         f"--server-url={servers.url}",
         "--probe-timeout=120",
+        # Long enough that the flood test's refusals are remembered for the whole test, however
+        # slow the machine (the last of the same option wins).
+        "--page-auth-cache=120",
         extra_scopes=("access:servers",),
     )
     yield hub
@@ -164,3 +171,34 @@ def test_a_keep_alive_of_a_server_not_ready_is_not_forgotten(probing_hub, server
         moment = me(hub, admin)["as_of"]
         eventually(lambda m=moment: me(hub, admin)["as_of"] != m, "a pass to end")
     assert "pending-pat" in kept()
+
+
+def test_a_flood_of_made_up_tokens_costs_the_passes_nothing(probing_hub, servers):
+    hub = probing_hub
+    servers.release.set()
+
+    def counters() -> tuple[float, float, float]:
+        text = requests.get(page_url(hub, "metrics"), timeout=30).text
+        errors = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("cull_idle_hub_request_errors_total")
+        )
+        checks = sample(text, "cull_idle_page_auth_checks_total") or 0.0
+        return sample(text, "cull_idle_passes_total") or 0.0, errors, checks
+
+    passes, errors, checks = counters()
+    tokens = [uuid.uuid4().hex for _ in range(60)]
+
+    def ask(token: str) -> int:
+        return requests.get(page_url(hub, "api/me"), headers=with_token(token), timeout=30).status_code
+
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(ask, tokens * 2))
+    assert set(codes) <= {401, 503}, set(codes)
+    after_passes, after_errors, after_checks = counters()
+    # Each made-up token cost the Hub one request at most, however often it was sent.
+    assert after_checks - checks <= len(tokens)
+    assert after_errors == errors, "the flood is not in the passes' error counts"
+    eventually(lambda: counters()[0] > after_passes, "passes to go on")
+    assert passes <= after_passes
