@@ -2,13 +2,12 @@
 //! snapshot replaced whole at the end of each pass, so a page view reads memory and never the
 //! Hub. It holds one small entry per running server, and only while the page is served.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde::Serialize;
 
-use crate::pass::report::{Action, Outcome, PassReport, Skip};
-use crate::policy::CullReason;
+use crate::reasons::{CullReason, KeepKind, Verdict, Why};
 
 /// How many passes the operators' view lists.
 pub const HISTORY: usize = 20;
@@ -26,15 +25,14 @@ pub struct ServerView {
     pub limit: f64,
     /// The limit is a group's (`--group-timeout`), not `--timeout`.
     pub group_limit: bool,
-    /// `keep`, `stop` (stopped by the pass, or being stopped) or `would-stop` (a dry run).
-    pub verdict: &'static str,
+    pub verdict: Verdict,
     /// Why: a skip reason (`active`, `exempt`, `kept-alive`, `busy`, `warned`, …) or a cull
     /// reason (`idle`, `max-age`).
-    pub reason: &'static str,
+    pub reason: Why,
     pub detail: Option<String>,
     /// When the policy will stop it if nothing changes (seconds since the epoch), and why.
     pub stop_at: Option<f64>,
-    pub stop_reason: Option<&'static str>,
+    pub stop_reason: Option<CullReason>,
     /// When a warning for this idle stretch was given.
     pub warned_at: Option<f64>,
     /// The keep-alive in force, if any.
@@ -82,7 +80,7 @@ impl Snapshot {
         let mut due: Vec<&ServerView> = self
             .views
             .iter()
-            .filter(|v| v.verdict == "keep" && v.stop_at.is_some_and(|t| t <= at + seconds))
+            .filter(|v| v.verdict == Verdict::Keep && v.stop_at.is_some_and(|t| t <= at + seconds))
             .collect();
         due.sort_by(|a, b| {
             a.stop_at
@@ -90,60 +88,6 @@ impl Snapshot {
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
         due
-    }
-}
-
-/// The views a pass builds as it goes; published when it ends.
-#[derive(Debug, Default)]
-pub struct Draft {
-    views: HashMap<(String, String), ServerView>,
-}
-
-impl Draft {
-    pub fn insert(&mut self, view: ServerView) {
-        self.views
-            .insert((view.user.clone(), view.server.clone()), view);
-    }
-
-    fn get_mut(&mut self, user: &str, server: &str) -> Option<&mut ServerView> {
-        // Built only for a server the draft holds: most skips are of those.
-        self.views.get_mut(&(user.to_owned(), server.to_owned()))
-    }
-
-    /// A warning for the server's stretch: given at `warned_at`, allowing the cull from `cull_at`.
-    pub fn warned(&mut self, user: &str, server: &str, warned_at: f64, cull_at: f64) {
-        if let Some(view) = self.get_mut(user, server) {
-            view.warned_at = Some(warned_at);
-            view.stop_at = Some(view.stop_at.map_or(cull_at, |t| t.max(cull_at)));
-        }
-    }
-
-    /// A server kept, and why.
-    pub fn skip(&mut self, skip: &Skip) {
-        let Some(server) = skip.server.as_deref() else {
-            return;
-        };
-        if let Some(view) = self.get_mut(&skip.user, server) {
-            view.verdict = "keep";
-            view.reason = skip.reason.label();
-            view.detail.clone_from(&skip.detail);
-        }
-    }
-
-    /// A server stopped, or that a dry run would stop.
-    pub fn action(&mut self, action: &Action) {
-        let Some(server) = action.server.as_deref() else {
-            return;
-        };
-        if let Some(view) = self.get_mut(&action.user, server) {
-            (view.verdict, view.reason) = match action.outcome {
-                Outcome::WouldStop => ("would-stop", action.reason.label()),
-                Outcome::Failed => ("keep", "failed"),
-                _ => ("stop", action.reason.label()),
-            };
-            view.detail.clone_from(&action.detail);
-            view.stop_reason = Some(action.reason.label());
-        }
     }
 }
 
@@ -164,11 +108,17 @@ impl Board {
         history.iter().rev().cloned().collect()
     }
 
-    /// Replace the snapshot with what a pass made at `now` (its start) saw. An incomplete pass keeps the
-    /// previous views of servers it did not reach, so nobody's server drops off the page.
-    pub fn publish(&self, now: f64, draft: Draft, report: &PassReport) {
-        let mut views: Vec<ServerView> = draft.views.into_values().collect();
-        if !report.complete {
+    /// Replace the snapshot with the views of a pass made at `now` (its start). An incomplete
+    /// pass keeps the previous views of servers it did not reach, so nobody's server drops off
+    /// the page.
+    pub fn publish(
+        &self,
+        now: f64,
+        complete: bool,
+        mut views: Vec<ServerView>,
+        summary: PassSummary,
+    ) {
+        if !complete {
             let old = self.snapshot();
             let seen: std::collections::HashSet<(&str, &str)> = views
                 .iter()
@@ -183,32 +133,12 @@ impl Board {
             views.extend(missing);
         }
         views.sort_by(|a, b| (&a.user, &a.server).cmp(&(&b.user, &b.server)));
-        let summary = PassSummary {
-            started: now,
-            seconds: report.seconds,
-            complete: report.complete,
-            dry_run: report.dry_run,
-            users_seen: report.users_seen,
-            servers_seen: report.servers_seen,
-            stopped: report.count(Outcome::Stopped, true)
-                + report.count(Outcome::Gone, true)
-                + report.count(Outcome::Stopping, true),
-            deleted: report.count(Outcome::Deleted, false),
-            warned: report.totals.warned.values().sum(),
-            kept_alive: report
-                .totals
-                .skipped
-                .get("kept-alive")
-                .copied()
-                .unwrap_or(0),
-            errors: report.errors_total,
-        };
         *self
             .snapshot
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(Snapshot {
             at: Some(now),
-            complete: report.complete,
+            complete,
             views,
         });
         let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
@@ -236,11 +166,11 @@ pub fn view(
         last_activity: last_activity.map(str::to_owned),
         limit,
         group_limit,
-        verdict: "keep",
-        reason: "active",
+        verdict: Verdict::Keep,
+        reason: Why::Kept(KeepKind::Active),
         detail: None,
         stop_at: due.map(|(_, seconds)| now + seconds),
-        stop_reason: due.map(|(reason, _)| reason.label()),
+        stop_reason: due.map(|(reason, _)| reason),
         warned_at: None,
         kept_until: None,
     }
@@ -249,16 +179,8 @@ pub fn view(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::KeepReason;
 
-    fn complete() -> PassReport {
-        PassReport {
-            complete: true,
-            ..PassReport::default()
-        }
-    }
-
-    fn v(user: &str, server: &str, stop_in: Option<f64>) -> ServerView {
+    pub(crate) fn v(user: &str, server: &str, stop_in: Option<f64>) -> ServerView {
         view(
             user,
             server,
@@ -270,14 +192,30 @@ mod tests {
         )
     }
 
+    fn summary(started: f64) -> PassSummary {
+        PassSummary {
+            started,
+            seconds: 0.0,
+            complete: true,
+            dry_run: false,
+            users_seen: 0,
+            servers_seen: 0,
+            stopped: 0,
+            deleted: 0,
+            warned: 0,
+            kept_alive: 0,
+            errors: 0,
+        }
+    }
+
     #[test]
     fn a_user_reads_only_their_own_servers() {
-        let mut draft = Draft::default();
-        for (user, server) in [("bob", ""), ("alice", "lab"), ("alice", ""), ("alicia", "")] {
-            draft.insert(v(user, server, None));
-        }
+        let views = [("bob", ""), ("alice", "lab"), ("alice", ""), ("alicia", "")]
+            .iter()
+            .map(|(user, server)| v(user, server, None))
+            .collect();
         let board = Board::default();
-        board.publish(1000.0, draft, &complete());
+        board.publish(1000.0, true, views, summary(1000.0));
         let snapshot = board.snapshot();
         let names: Vec<_> = snapshot
             .for_user("alice")
@@ -291,29 +229,18 @@ mod tests {
     }
 
     #[test]
-    fn skips_and_actions_set_the_verdict_and_due_culls_are_sorted() {
-        let mut draft = Draft::default();
-        draft.insert(v("a", "", Some(1800.0)));
-        draft.insert(v("b", "", Some(60.0)));
-        draft.insert(v("c", "", Some(7200.0)));
-        draft.insert(v("d", "", Some(0.0)));
-        draft.skip(&Skip::new("a", Some(""), KeepReason::KeptAlive("T".into())));
-        draft.action(
-            &Action::server("d", "", CullReason::Idle, Some(4000.0)).with(Outcome::Stopped, None),
-        );
-        draft.warned("b", "", 1000.0, 1600.0);
+    fn due_culls_are_sorted_soonest_first() {
+        let mut stopped = v("d", "", Some(0.0));
+        stopped.verdict = Verdict::Stop;
+        let views = vec![
+            v("a", "", Some(1800.0)),
+            v("b", "", Some(60.0)),
+            v("c", "", Some(7200.0)),
+            stopped,
+        ];
         let board = Board::default();
-        board.publish(1000.0, draft, &complete());
+        board.publish(1000.0, true, views, summary(1000.0));
         let snapshot = board.snapshot();
-        let a = &snapshot.for_user("a")[0];
-        assert_eq!(
-            (a.verdict, a.reason, a.detail.as_deref()),
-            ("keep", "kept-alive", Some("until T"))
-        );
-        let d = &snapshot.for_user("d")[0];
-        assert_eq!((d.verdict, d.reason), ("stop", "idle"));
-        let b = &snapshot.for_user("b")[0];
-        assert_eq!((b.warned_at, b.stop_at), (Some(1000.0), Some(1600.0)));
         let due: Vec<_> = snapshot
             .due_within(3600.0)
             .iter()
@@ -329,13 +256,13 @@ mod tests {
     #[test]
     fn an_incomplete_pass_keeps_the_servers_it_did_not_reach_and_history_is_bounded() {
         let board = Board::default();
-        let mut draft = Draft::default();
-        draft.insert(v("a", "", None));
-        draft.insert(v("b", "", None));
-        board.publish(1000.0, draft, &complete());
-        let mut draft = Draft::default();
-        draft.insert(v("a", "", Some(5.0)));
-        board.publish(2000.0, draft, &PassReport::default());
+        board.publish(
+            1000.0,
+            true,
+            vec![v("a", "", None), v("b", "", None)],
+            summary(1000.0),
+        );
+        board.publish(2000.0, false, vec![v("a", "", Some(5.0))], summary(2000.0));
         let snapshot = board.snapshot();
         assert_eq!(snapshot.views.len(), 2);
         assert!(
@@ -343,7 +270,7 @@ mod tests {
             "the new view wins"
         );
         for i in 0..30 {
-            board.publish(f64::from(i), Draft::default(), &complete());
+            board.publish(f64::from(i), true, Vec::new(), summary(f64::from(i)));
         }
         let history = board.history();
         assert_eq!(history.len(), HISTORY);

@@ -25,6 +25,8 @@ pub mod pass;
 pub mod policy;
 pub mod probe;
 mod py;
+pub mod reasons;
+pub mod signals;
 pub mod state;
 pub mod timestamp;
 pub mod tls;

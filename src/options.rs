@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::pass::{PassSettings, ACT_AFTER};
 use crate::policy::Policy;
-use crate::work::WorkRules;
+use crate::signals::WorkRules;
 
 /// Options that cannot work; the message names the option.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

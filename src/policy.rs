@@ -3,9 +3,10 @@
 //! Pure functions over plain numbers, so every rule of the reference culler is unit-tested
 //! here without a Hub. Times are seconds; `now` is seconds since the epoch.
 
-use std::fmt;
-
 use crate::models::Server;
+pub use crate::reasons::CullReason;
+use crate::reasons::{KeepKind, Why};
+use crate::signals::Signal;
 use crate::timestamp::parse_timestamp;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -162,32 +163,6 @@ impl Default for Policy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CullReason {
-    Idle,
-    MaxAge,
-    /// A named server stopped for longer than `--remove-stopped-named-servers`: removed.
-    LongStopped,
-}
-
-impl CullReason {
-    /// A short stable label for reports, logs and metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            CullReason::Idle => "idle",
-            CullReason::MaxAge => "max-age",
-            CullReason::LongStopped => "long-stopped",
-        }
-    }
-}
-
-impl fmt::Display for CullReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeepReason {
     /// A spawn, stop, check or rename is in progress.
@@ -211,18 +186,14 @@ pub enum KeepReason {
     ServersAlive(usize),
     /// A timestamp the Hub sent could not be parsed.
     BadTimestamp,
-    /// A kernel (or terminal) is working (`--keep-busy-kernels`).
-    Busy,
-    /// A kernel has open connections (`--keep-connected`).
-    Connected,
+    /// A probe of the server saw work that this signal counts.
+    Working(&'static Signal),
     /// Probing is on but the culler does not know where the server can be reached.
     NoServerUrl,
     /// The Hub's model of the user or server does not parse.
     BadModel,
     /// Over `--max-culls-per-pass`: left for the next pass.
     Cap,
-    /// Its processes use more CPU than `--keep-cpu-above`.
-    Cpu,
     /// Due, but warned less than `--warn-before` ago (or just now): culled from this time on.
     Warned(String),
     /// Due, but its warning could not be recorded (the state file failed), so it was not given.
@@ -232,30 +203,33 @@ pub enum KeepReason {
 }
 
 impl KeepReason {
+    /// The reason without its detail, with its words.
+    pub fn why(&self) -> Why {
+        match self {
+            KeepReason::Pending(_) => Why::Kept(KeepKind::Pending),
+            KeepReason::NotReady => Why::Kept(KeepKind::NotReady),
+            KeepReason::NoActivityData => Why::Kept(KeepKind::NoActivityData),
+            KeepReason::Active => Why::Kept(KeepKind::Active),
+            KeepReason::NotSelected => Why::Kept(KeepKind::NotSelected),
+            KeepReason::Arbiter => Why::Kept(KeepKind::Arbiter),
+            KeepReason::Admin => Why::Kept(KeepKind::Admin),
+            KeepReason::Exempt => Why::Kept(KeepKind::Exempt),
+            KeepReason::NoGroups => Why::Kept(KeepKind::NoGroups),
+            KeepReason::ServersAlive(_) => Why::Kept(KeepKind::ServersAlive),
+            KeepReason::BadTimestamp => Why::Kept(KeepKind::BadTimestamp),
+            KeepReason::Working(signal) => Why::Working(signal),
+            KeepReason::NoServerUrl => Why::Kept(KeepKind::NoServerUrl),
+            KeepReason::BadModel => Why::Kept(KeepKind::BadModel),
+            KeepReason::Cap => Why::Kept(KeepKind::Cap),
+            KeepReason::KeptAlive(_) => Why::Kept(KeepKind::KeptAlive),
+            KeepReason::Warned(_) => Why::Kept(KeepKind::Warned),
+            KeepReason::NotWarned => Why::Kept(KeepKind::NotWarned),
+        }
+    }
+
     /// A short stable label for reports and metrics.
     pub fn label(&self) -> &'static str {
-        match self {
-            KeepReason::Pending(_) => "pending",
-            KeepReason::NotReady => "not-ready",
-            KeepReason::NoActivityData => "no-activity-data",
-            KeepReason::Active => "active",
-            KeepReason::NotSelected => "not-selected",
-            KeepReason::Arbiter => "arbiter",
-            KeepReason::Admin => "admin",
-            KeepReason::Exempt => "exempt",
-            KeepReason::NoGroups => "no-groups",
-            KeepReason::ServersAlive(_) => "servers-alive",
-            KeepReason::BadTimestamp => "bad-timestamp",
-            KeepReason::Busy => "busy",
-            KeepReason::Connected => "connected",
-            KeepReason::NoServerUrl => "no-server-url",
-            KeepReason::BadModel => "bad-model",
-            KeepReason::Cap => "cap",
-            KeepReason::Cpu => "cpu",
-            KeepReason::KeptAlive(_) => "kept-alive",
-            KeepReason::Warned(_) => "warned",
-            KeepReason::NotWarned => "not-warned",
-        }
+        self.why().label()
     }
 
     /// What the label leaves out, for reports: what is pending, how many servers are alive.

@@ -1,4 +1,4 @@
-//! Asking a single-user server what it is running (`--keep-busy-kernels`, `--keep-connected`).
+//! Asking a single-user server what it is running, for the [`crate::signals`].
 //!
 //! The probe reads jupyter_server's `api/kernels` and `api/terminals` with the culler's token,
 //! which the server's Hub authentication accepts when the token has `access:servers`. It asks
@@ -25,12 +25,24 @@ const CPU_SAMPLE: Duration = Duration::from_secs(1);
 /// Kernel and terminal lists are small; anything bigger is not jupyter_server talking.
 const MAX_BODY_BYTES: usize = 8 << 20;
 
-/// What to ask a server, besides its kernels.
+/// What a probe can read from a server, for the signals that need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// `api/kernels`, always read.
+    Kernels,
+    /// `api/terminals`.
+    Terminals,
+    /// jupyter-resource-usage's `api/metrics/v1`, twice, for CPU use.
+    ResourceUsage,
+}
+
+/// What to ask a server, besides its kernels: what the enabled signals read
+/// (`WorkRules::questions`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Questions {
-    /// Its terminals (`--keep-busy-kernels`).
+    /// Its terminals.
     pub terminals: bool,
-    /// Its CPU use, from jupyter-resource-usage (`--keep-cpu-above`).
+    /// Its CPU use, from jupyter-resource-usage.
     pub cpu: bool,
     /// Seconds since the epoch: terminals used since, and kernels starting since, are working.
     pub recent_after: f64,

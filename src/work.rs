@@ -1,15 +1,9 @@
-//! Kernel-aware culling: whether work running inside a single-user server keeps it alive.
-//!
-//! The Hub only sees network activity, so a kernel computing with its browser tab closed looks
-//! idle to it. With `--keep-busy-kernels` / `--keep-connected`, a server the idle rule selected
-//! is asked what it runs before it is stopped. These are the pure rules over what that probe
-//! saw, and the memory that keeps the probe itself from resetting the server's idle time.
+//! What a probe of a single-user server saw, and the memory that keeps the probe itself from
+//! resetting the server's idle time. Which of it keeps a server is for [`crate::signals`].
 
 use std::collections::HashMap;
 
 use serde::Serialize;
-
-use crate::policy::{CullReason, KeepReason};
 
 /// What a probe of a single-user server saw.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -57,34 +51,6 @@ impl ServerWork {
     }
 }
 
-/// `--keep-busy-kernels`, `--keep-connected` and `--busy-timeout`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct WorkRules {
-    pub keep_busy: bool,
-    pub keep_connected: bool,
-    /// Seconds idle (by the Hub) after which a server is culled even if busy; 0 turns it off.
-    pub busy_timeout: f64,
-    /// Keep a server whose CPU use is above this percentage (`--keep-cpu-above`); 0: off.
-    pub cpu_above: f64,
-}
-
-impl WorkRules {
-    pub fn enabled(&self) -> bool {
-        self.keep_busy || self.keep_connected || self.cpu_above > 0.0
-    }
-
-    /// The busy-timeout is a hard bound: past it, nothing the server says can keep it.
-    pub fn past_busy_timeout(&self, inactive: Option<f64>) -> bool {
-        self.busy_timeout > 0.0 && inactive.is_some_and(|i| i >= self.busy_timeout)
-    }
-
-    /// Whether a server the policy chose to cull for `reason` is asked first. Only idle
-    /// candidates are: max-age is absolute, and active servers are never probed at all.
-    pub fn needs_probe(&self, reason: CullReason, inactive: Option<f64>) -> bool {
-        self.enabled() && reason == CullReason::Idle && !self.past_busy_timeout(inactive)
-    }
-}
-
 /// What one kernel of a probed server counts as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KernelWork {
@@ -115,20 +81,6 @@ pub fn judge_kernel(
         }
         _ => KernelWork::Idle,
     }
-}
-
-/// Whether what the probe saw keeps the server, and why.
-pub fn work_keeps(rules: &WorkRules, work: &ServerWork) -> Option<KeepReason> {
-    if rules.keep_busy && (work.busy_kernels > 0 || work.recent_terminals > 0) {
-        return Some(KeepReason::Busy);
-    }
-    if rules.cpu_above > 0.0 && work.cpu_percent.is_some_and(|cpu| cpu > rules.cpu_above) {
-        return Some(KeepReason::Cpu);
-    }
-    if rules.keep_connected && work.connections > 0 {
-        return Some(KeepReason::Connected);
-    }
-    None
 }
 
 /// Seconds of clock difference allowed between the culler and the proxy.
@@ -207,77 +159,7 @@ impl BusyMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn work(busy: u32, connections: u32, recent_terminals: u32) -> ServerWork {
-        ServerWork {
-            kernels: busy + 1,
-            busy_kernels: busy,
-            stuck_kernels: 0,
-            connections,
-            terminals: Some(recent_terminals),
-            recent_terminals,
-            cpu_percent: None,
-        }
-    }
-
-    const BUSY: WorkRules = WorkRules {
-        keep_busy: true,
-        keep_connected: false,
-        busy_timeout: 0.0,
-        cpu_above: 0.0,
-    };
-    const CONNECTED: WorkRules = WorkRules {
-        keep_busy: false,
-        keep_connected: true,
-        busy_timeout: 0.0,
-        cpu_above: 0.0,
-    };
-
-    #[test]
-    fn cpu_above_the_threshold_keeps_a_server_and_an_unknown_figure_does_not() {
-        let cpu = WorkRules {
-            cpu_above: 10.0,
-            ..WorkRules::default()
-        };
-        let with = |percent| ServerWork {
-            cpu_percent: percent,
-            ..ServerWork::default()
-        };
-        assert!(cpu.enabled());
-        assert_eq!(work_keeps(&cpu, &with(Some(87.0))), Some(KeepReason::Cpu));
-        assert_eq!(work_keeps(&cpu, &with(Some(10.0))), None);
-        assert_eq!(work_keeps(&cpu, &with(None)), None);
-        assert_eq!(work_keeps(&BUSY, &with(Some(99.0))), None);
-        assert!(with(Some(87.4)).summary().ends_with(", CPU 87%"));
-    }
-
-    #[test]
-    fn busy_kernels_keep_a_server_only_with_keep_busy() {
-        assert_eq!(work_keeps(&BUSY, &work(1, 0, 0)), Some(KeepReason::Busy));
-        assert_eq!(work_keeps(&CONNECTED, &work(1, 0, 0)), None);
-        assert_eq!(work_keeps(&WorkRules::default(), &work(3, 3, 3)), None);
-    }
-
-    #[test]
-    fn recently_used_terminals_count_as_busy() {
-        assert_eq!(work_keeps(&BUSY, &work(0, 0, 1)), Some(KeepReason::Busy));
-        assert_eq!(work_keeps(&CONNECTED, &work(0, 0, 1)), None);
-    }
-
-    #[test]
-    fn connections_keep_a_server_only_with_keep_connected() {
-        assert_eq!(
-            work_keeps(&CONNECTED, &work(0, 2, 0)),
-            Some(KeepReason::Connected)
-        );
-        assert_eq!(work_keeps(&BUSY, &work(0, 2, 0)), None);
-        let both = WorkRules {
-            keep_connected: true,
-            ..BUSY
-        };
-        assert_eq!(work_keeps(&both, &work(1, 1, 0)), Some(KeepReason::Busy));
-        assert_eq!(work_keeps(&both, &work(0, 0, 0)), None);
-    }
+    use crate::signals::tests::work;
 
     #[test]
     fn kernel_states() {
@@ -310,21 +192,6 @@ mod tests {
             );
         }
         assert_eq!(judge_kernel(None, None, 100.0), KernelWork::Idle);
-    }
-
-    #[test]
-    fn only_idle_candidates_within_the_busy_timeout_are_probed() {
-        let rules = WorkRules {
-            busy_timeout: 7200.0,
-            ..BUSY
-        };
-        assert!(rules.needs_probe(CullReason::Idle, Some(3600.0)));
-        assert!(!rules.needs_probe(CullReason::Idle, Some(7200.0)));
-        assert!(!rules.needs_probe(CullReason::MaxAge, Some(3600.0)));
-        assert!(!WorkRules::default().needs_probe(CullReason::Idle, Some(3600.0)));
-        // Without a busy-timeout there is no bound.
-        assert!(BUSY.needs_probe(CullReason::Idle, Some(1e9)));
-        assert!(!BUSY.past_busy_timeout(Some(1e9)));
     }
 
     #[test]

@@ -7,6 +7,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import logging
+import subprocess
 
 import secret_guard
 from hubharness.launcher import TestHub
@@ -29,6 +30,39 @@ def no_token_in_any_output():
     texts = recorder.texts + [read() for read in secret_guard.OUTPUTS[first_output:]]
     leaks = secret_guard.leaked(texts)
     assert not leaks, f"tokens in culler output or logs: {leaks}"
+
+
+REPO = Path(__file__).resolve().parent.parent
+# What building and linting leave in a checkout; anything else new was written by a test.
+BUILD_LEFTOVERS = ("target/", ".venv", "__pycache__/", ".pytest_cache/", ".ruff_cache/", ".mypy_cache/", "dist/")
+
+
+def _untracked_files() -> set[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "--ignored", "--directory"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    if listed.returncode != 0:  # not a git checkout (an sdist): nothing to compare
+        return set()
+    return {
+        path
+        for path in listed.stdout.splitlines()
+        if not any(part in path for part in BUILD_LEFTOVERS) and not path.endswith((".so", ".pyd"))
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tests_write_only_to_temporary_directories():
+    """Fails the run if a test left a file in the checkout (a state file, a screenshot, …)."""
+    before = _untracked_files()
+    changed_before = subprocess.run(["git", "diff", "--name-only"], cwd=REPO, capture_output=True, text=True).stdout
+    yield
+    new = _untracked_files() - before
+    assert not new, f"tests wrote into the checkout: {sorted(new)}"
+    changed = subprocess.run(["git", "diff", "--name-only"], cwd=REPO, capture_output=True, text=True).stdout
+    assert changed == changed_before, f"tests changed tracked files: {changed}"
 
 
 @pytest.fixture(scope="session")

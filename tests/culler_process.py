@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Optional
@@ -24,7 +25,9 @@ class Culler:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cull_idle", *args],
             env=full_env,
-            cwd=cwd,
+            # Never the checkout: a culler with warnings and no --state-file writes its default
+            # state file in its working directory.
+            cwd=cwd or tempfile.mkdtemp(prefix="culler-cwd-"),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -5,9 +5,8 @@ use _core::policy::{
     assess_server, decide_server, default_arbiter, glob_match, idle_rule_applies, CullReason,
     Policy,
 };
-use _core::work::{
-    carried_idle_since, work_keeps, KeptBusy, ServerWork, WorkRules, PROXY_CLOCK_TOLERANCE,
-};
+use _core::signals::WorkRules;
+use _core::work::{carried_idle_since, KeptBusy, ServerWork, PROXY_CLOCK_TOLERANCE};
 use proptest::prelude::*;
 
 const NOW: f64 = 1_795_773_600.0;
@@ -135,8 +134,8 @@ proptest! {
     ) {
         let work = ServerWork { kernels: kernels.max(busy), busy_kernels: busy, connections, ..ServerWork::default() };
         let rules = WorkRules { keep_busy: true, keep_connected, busy_timeout: 0.0, cpu_above: 0.0 };
-        prop_assert!(work_keeps(&rules, &work).is_some());
-        prop_assert!(work_keeps(&WorkRules::default(), &work).is_none());
+        prop_assert!(rules.keeping(&work).is_some());
+        prop_assert!(WorkRules::default().keeping(&work).is_none());
     }
 
     /// The correction for the culler's own probes never hides activity that came after them,

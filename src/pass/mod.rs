@@ -20,6 +20,7 @@ pub mod report;
 mod stopped;
 #[cfg(test)]
 mod tests;
+pub mod views;
 mod warnings;
 
 use std::future::Future;
@@ -30,7 +31,7 @@ use crate::board::Board;
 use crate::hub::HubApi;
 use crate::keepalive::KeepAlives;
 use crate::policy::Policy;
-use crate::work::WorkRules;
+use crate::signals::WorkRules;
 
 pub use probing::Probes;
 pub use report::{Action, Outcome, PassReport, ProbeRecord, Skip, MAX_ERRORS};
@@ -158,7 +159,9 @@ pub async fn run_pass(
     report.request_errors = hub.take_error_counts();
     log::info!(target: LOG, "{}", report.summary());
     if let (Some(page), Some(draft)) = (page, report.draft.take()) {
-        page.board.publish(settings.now, *draft, &report);
+        let summary = report.board_summary(settings.now);
+        page.board
+            .publish(settings.now, report.complete, draft.into_views(), summary);
     }
     report
 }

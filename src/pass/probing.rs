@@ -10,7 +10,7 @@ use crate::http::HttpError;
 use crate::policy::KeepReason;
 use crate::probe::WorkProbe;
 use crate::timestamp::format_duration;
-use crate::work::{work_keeps, BusyMemory, KeptBusy, ServerWork};
+use crate::work::{BusyMemory, KeptBusy, ServerWork};
 
 use super::act::{idle_seconds, log_cull};
 use super::jobs::{ServerJob, UserJob};
@@ -90,14 +90,7 @@ pub(super) async fn probe_candidates(
                 Some(base) => Some(
                     probes
                         .client
-                        .probe(
-                            &base,
-                            crate::probe::Questions {
-                                terminals: rules.keep_busy,
-                                cpu: rules.cpu_above > 0.0,
-                                recent_after: now - limit,
-                            },
-                        )
+                        .probe(&base, rules.questions(now - limit))
                         .await,
                 ),
                 None => None,
@@ -167,7 +160,7 @@ fn judge_probe(
             Some(KeepReason::NoServerUrl)
         }
         Some(Ok(work)) => {
-            let keep = work_keeps(&settings.work, &work);
+            let keep = settings.work.keeping(&work).map(KeepReason::Working);
             let summary = work.summary();
             if let Some(reason) = &keep {
                 log::info!(

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::board::Draft;
+use crate::board::PassSummary;
+use crate::reasons::KeepKind;
+
+use super::views::Draft;
 use crate::notify::Warning;
 use crate::policy::{CullReason, KeepReason};
 use crate::work::ServerWork;
@@ -206,10 +209,45 @@ impl PassReport {
             .map_or(0, |r| r.values().sum())
     }
 
+    /// The pass in one line of the operators' view; it started at `now`.
+    pub fn board_summary(&self, now: f64) -> PassSummary {
+        PassSummary {
+            started: now,
+            seconds: self.seconds,
+            complete: self.complete,
+            dry_run: self.dry_run,
+            users_seen: self.users_seen,
+            servers_seen: self.servers_seen,
+            stopped: self.count(Outcome::Stopped, true)
+                + self.count(Outcome::Gone, true)
+                + self.count(Outcome::Stopping, true),
+            deleted: self.count(Outcome::Deleted, false),
+            warned: self.totals.warned.values().sum(),
+            kept_alive: self
+                .totals
+                .skipped
+                .get(KeepKind::KeptAlive.label())
+                .copied()
+                .unwrap_or(0),
+            errors: self.errors_total,
+        }
+    }
+
     /// Count an action, and list it if the pass keeps details.
     pub fn record_action(&mut self, action: Action) {
-        if let Some(draft) = &mut self.draft {
-            draft.action(&action);
+        if let (Some(draft), Some(server)) = (&mut self.draft, action.server.as_deref()) {
+            let stopped = match action.outcome {
+                Outcome::WouldStop => Some(false),
+                Outcome::Failed => None,
+                _ => Some(true),
+            };
+            draft.stopped(
+                &action.user,
+                server,
+                action.reason,
+                stopped,
+                action.detail.as_deref(),
+            );
         }
         let by_outcome = if action.server.is_some() {
             &mut self.totals.servers
@@ -239,8 +277,13 @@ impl PassReport {
     /// Count a kept server or user; list it if the pass keeps details and the reason is
     /// notable ("active" and "not selected" are only counted).
     pub fn record_skip(&mut self, skip: Skip) {
-        if let Some(draft) = &mut self.draft {
-            draft.skip(&skip);
+        if let (Some(draft), Some(server)) = (&mut self.draft, skip.server.as_deref()) {
+            draft.kept(
+                &skip.user,
+                server,
+                skip.reason.why(),
+                skip.detail.as_deref(),
+            );
         }
         match skip.reason {
             KeepReason::Active => self.kept_active += 1,

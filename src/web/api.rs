@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::board::{PassSummary, ServerView};
+use crate::reasons::{CullReason, Verdict, Why};
 use crate::timestamp::format_utc;
 
 use super::page::PageApp;
@@ -24,11 +25,11 @@ pub struct ServerJson<'a> {
     last_activity: Option<&'a str>,
     limit_seconds: f64,
     group_limit: bool,
-    verdict: &'a str,
-    reason: &'a str,
+    verdict: Verdict,
+    reason: Why,
     detail: Option<&'a str>,
     stop_at: Option<String>,
-    stop_reason: Option<&'a str>,
+    stop_reason: Option<CullReason>,
     warned_at: Option<String>,
     kept_until: Option<String>,
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::board::{PassSummary, ServerView, Snapshot};
 use crate::keepalive::KeepAlive;
+use crate::reasons::{CullReason, Verdict};
 use crate::timestamp::format_utc;
 
 /// `&`, `<`, `>`, `"` and `'` escaped, for text and attribute values alike.
@@ -61,27 +62,6 @@ pub fn time(at: f64, now: f64) -> String {
     )
 }
 
-/// Why a server is kept, in words for the person whose server it is.
-pub fn why_kept(reason: &str) -> &'static str {
-    match reason {
-        "active" => "it was in use recently",
-        "exempt" => "your account is exempt from idle culling",
-        "not-selected" => "servers of this kind are not stopped for being idle",
-        "kept-alive" => "you are keeping it alive",
-        "busy" => "a kernel or terminal is busy",
-        "connected" => "a kernel has a connection open",
-        "cpu" => "its processes are using CPU",
-        "warned" => "a warning was given, and it is stopped no sooner than the time it gave",
-        "not-warned" => "a warning is due first, and could not be recorded yet",
-        "arbiter" => "the operators' rules keep it",
-        "admin" => "admins are not culled",
-        "cap" => "the culler stops only so many servers at once; it is next",
-        "failed" => "stopping it failed; the culler tries again",
-        "pending" | "not-ready" => "it is starting or stopping",
-        _ => "the culler cannot judge it yet",
-    }
-}
-
 fn server_name(view: &ServerView) -> String {
     if view.server.is_empty() {
         "Default server".to_owned()
@@ -93,12 +73,14 @@ fn server_name(view: &ServerView) -> String {
 /// What will happen to a server, and why, in one sentence of HTML.
 pub fn verdict(view: &ServerView, now: f64) -> String {
     match view.verdict {
-        "stop" => return format!("Stopped by the culler ({}).", escape(view.reason)),
-        "would-stop" => return "Would be stopped now (the culler is in a dry run).".to_owned(),
-        _ => {}
+        Verdict::Stop => return format!("Stopped by the culler: {}.", view.reason.for_people()),
+        Verdict::WouldStop => {
+            return "Would be stopped now (the culler is in a dry run).".to_owned()
+        }
+        Verdict::Keep => {}
     }
     let why = match view.stop_reason {
-        Some("max-age") => "it reaches the maximum age".to_owned(),
+        Some(CullReason::MaxAge) => "it reaches the maximum age".to_owned(),
         Some(_)
             if view
                 .kept_until
@@ -120,9 +102,12 @@ pub fn verdict(view: &ServerView, now: f64) -> String {
         Some(at) => format!(
             "<strong>Will be stopped {}</strong>, once {why}. Not yet, because {}.",
             time(at.max(now), now),
-            why_kept(view.reason),
+            view.reason.for_people(),
         ),
-        None => format!("<strong>Not stopped</strong>: {}.", why_kept(view.reason)),
+        None => format!(
+            "<strong>Not stopped</strong>: {}.",
+            view.reason.for_people()
+        ),
     }
 }
 
@@ -192,7 +177,7 @@ fn choices(max: f64) -> Vec<f64> {
 }
 
 fn keep_form(page: &UserPage<'_>, view: &ServerView) -> String {
-    if page.max_keep_alive <= 0.0 || view.verdict != "keep" {
+    if page.max_keep_alive <= 0.0 || view.verdict != Verdict::Keep {
         return String::new();
     }
     let server = escape(&view.server);
@@ -281,8 +266,8 @@ pub struct AdminPage<'a> {
 
 fn when(view: &ServerView, now: f64) -> String {
     match (view.verdict, view.stop_at) {
-        ("keep", Some(at)) => time(at.max(now), now),
-        ("keep", None) => "never, as things stand".to_owned(),
+        (Verdict::Keep, Some(at)) => time(at.max(now), now),
+        (Verdict::Keep, None) => "never, as things stand".to_owned(),
         _ => "this pass".to_owned(),
     }
 }
@@ -321,7 +306,7 @@ pub fn admin_page(page: &AdminPage<'_>) -> String {
                 escape(&view.user),
                 server_cell(view),
                 when(view, now),
-                view.stop_reason.unwrap_or("idle"),
+                view.stop_reason.unwrap_or(CullReason::Idle),
             );
         }
         out.push_str("</tbody></table></div>");
@@ -383,7 +368,7 @@ pub fn admin_page(page: &AdminPage<'_>) -> String {
             server_cell(view),
             view.inactive
                 .map_or_else(|| "unknown".to_owned(), human_duration),
-            view.verdict,
+            view.verdict.label(),
             when(view, now),
             view.reason,
             view.detail

@@ -20,6 +20,7 @@ use crate::hub::{HubApi, HubClient};
 use crate::keepalive::{grant, KeepAlive, KeepAlives};
 use crate::metrics::Metrics;
 use crate::models::Server;
+use crate::reasons::Verdict;
 use crate::timestamp::format_utc;
 
 use super::html::{self, AdminPage, UserPage};
@@ -270,7 +271,7 @@ async fn runs(app: &PageApp, user: &str, server: &str) -> Result<bool, (StatusCo
         .snapshot()
         .for_user(user)
         .iter()
-        .any(|v| v.server == server && v.verdict != "stop");
+        .any(|v| v.server == server && v.verdict != Verdict::Stop);
     if seen {
         return Ok(true);
     }

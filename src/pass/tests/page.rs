@@ -80,14 +80,17 @@ fn a_kept_server_is_skipped_until_its_keep_alive_ends_while_others_are_culled() 
     assert_eq!(report.totals.skipped.get("kept-alive"), Some(&1));
     let snapshot = culler.board.snapshot();
     let view = &snapshot.for_user("kept")[0];
-    assert_eq!((view.verdict, view.reason), ("keep", "kept-alive"));
+    assert_eq!(
+        (view.verdict.label(), view.reason.label()),
+        ("keep", "kept-alive")
+    );
     assert_eq!(view.kept_until, Some(NOW + 1800.0));
     assert_eq!(
         view.stop_at,
         Some(NOW + 1800.0),
         "stopped once the keep-alive ends"
     );
-    assert_eq!(snapshot.for_user("other")[0].verdict, "stop");
+    assert_eq!(snapshot.for_user("other")[0].verdict.label(), "stop");
     // Once it ends, the server is culled at the next pass.
     culler.pass(&hub, 1801.0);
     assert_eq!(stopped(&hub).len(), 2);
@@ -124,7 +127,7 @@ fn a_warned_server_kept_alive_is_warned_again_before_its_keep_alive_ends() {
         "kept until 3610, warned at 3100: not before 3700"
     );
     let view = &culler.board.snapshot().for_user("u")[0].clone();
-    assert_eq!(view.reason, "warned");
+    assert_eq!(view.reason.label(), "warned");
     culler.pass(&hub, 3701.0);
     assert_eq!(stopped(&hub).len(), 1);
 }
