@@ -3,7 +3,6 @@
 //! Counters are updated once per pass, from the pass's totals (which count everything even
 //! when the report lists nothing), so a scrape never waits for a pass.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError};
 
@@ -13,7 +12,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::pass::report::{Outcome, PassReport};
+use crate::reasons::KeepKind;
 
 use crate::timestamp::unix_now;
 
@@ -30,31 +32,6 @@ struct KindLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StatusLabel {
     status: String,
-}
-
-/// The parts of a pass report that metrics count.
-#[derive(Debug, Default, Deserialize)]
-pub struct PassCounts {
-    pub complete: bool,
-    pub seconds: f64,
-    #[serde(default)]
-    pub request_errors: BTreeMap<String, u64>,
-    #[serde(default)]
-    pub totals: TotalCounts,
-    #[serde(default)]
-    pub warning_failures: u64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct TotalCounts {
-    #[serde(default)]
-    pub servers: BTreeMap<String, BTreeMap<String, u64>>,
-    #[serde(default)]
-    pub users: BTreeMap<String, BTreeMap<String, u64>>,
-    #[serde(default)]
-    pub skipped: BTreeMap<String, u64>,
-    #[serde(default)]
-    pub warned: BTreeMap<String, u64>,
 }
 
 /// `/health`'s answer.
@@ -258,7 +235,7 @@ impl Metrics {
     }
 
     /// Count one pass; `None` for a pass that raised.
-    pub fn observe(&self, report: Option<&PassCounts>) {
+    pub fn observe(&self, report: Option<&PassReport>) {
         let now = unix_now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.passes += 1;
@@ -283,17 +260,18 @@ impl Metrics {
                 .inc_by(n);
         };
         let servers = &report.totals.servers;
-        for outcome in ["stopped", "gone"] {
-            for (reason, &n) in servers.get(outcome).into_iter().flatten() {
+        for outcome in [Outcome::Stopped, Outcome::Gone] {
+            for (reason, &n) in servers.get(outcome.label()).into_iter().flatten() {
                 add(&self.stopped, reason, n);
             }
         }
-        for (reason, &n) in report.totals.users.get("deleted").into_iter().flatten() {
+        let deleted = report.totals.users.get(Outcome::Deleted.label());
+        for (reason, &n) in deleted.into_iter().flatten() {
             add(&self.deleted, reason, n);
         }
-        let slow: u64 = servers.get("stopping").map_or(0, |r| r.values().sum());
+        let slow = report.count(Outcome::Stopping, true);
         // Always present, as it was before the first slow stop too.
-        add(&self.skipped, "slow-stop", slow);
+        add(&self.skipped, KeepKind::SlowStop.label(), slow);
         for (reason, &n) in &report.totals.skipped {
             add(&self.skipped, reason, n);
         }
@@ -304,9 +282,11 @@ impl Metrics {
                 })
                 .inc_by(n);
         }
-        for (kind, &n) in &report.totals.warned {
+        for (&kind, &n) in &report.totals.warned {
             self.warnings
-                .get_or_create(&KindLabel { kind: kind.clone() })
+                .get_or_create(&KindLabel {
+                    kind: kind.to_owned(),
+                })
                 .inc_by(n);
         }
         self.warning_failures.inc_by(report.warning_failures);
@@ -358,13 +338,21 @@ mod tests {
     fn a_pass_is_counted_from_its_totals() {
         let metrics = Metrics::new();
         assert_eq!(metrics.health().status, "starting");
-        let report: PassCounts = serde_json::from_str(
-            r#"{"complete": true, "seconds": 0.5,
-                "request_errors": {"503": 2},
-                "totals": {"servers": {"stopped": {"idle": 2}, "gone": {"idle": 1}, "stopping": {"max-age": 1}},
-                           "users": {"deleted": {"idle": 1}}, "skipped": {"exempt": 3}}}"#,
-        )
-        .unwrap();
+        let mut report = PassReport {
+            complete: true,
+            seconds: 0.5,
+            request_errors: [("503".to_owned(), 2)].into(),
+            ..PassReport::default()
+        };
+        let totals = &mut report.totals;
+        totals.servers = [
+            ("stopped", [("idle", 2)].into()),
+            ("gone", [("idle", 1)].into()),
+            ("stopping", [("max-age", 1)].into()),
+        ]
+        .into();
+        totals.users = [("deleted", [("idle", 1)].into())].into();
+        totals.skipped = [("exempt", 3)].into();
         metrics.observe(Some(&report));
         let text = metrics.encode();
         assert_eq!(sample(&text, "cull_idle_passes_total"), Some(1.0));
@@ -400,7 +388,7 @@ mod tests {
     #[test]
     fn a_failed_or_raised_pass_makes_health_fail() {
         let metrics = Metrics::new();
-        metrics.observe(Some(&PassCounts::default()));
+        metrics.observe(Some(&PassReport::default()));
         assert_eq!(metrics.health().status, "failing");
         metrics.observe(None);
         let health = metrics.health();

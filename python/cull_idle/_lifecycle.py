@@ -172,8 +172,9 @@ async def _serve(settings: dict[str, Any], hub: _core.Hub, scopes: _core.Task, s
     web = start_web(settings, hub)
 
     def observe(report: Optional[_api.CullReport]) -> None:
-        if web is not None:
-            web.observe(None if report is None else report._json)
+        # The core counts each pass that reports; only one that raised is left to count here.
+        if web is not None and report is None:
+            web.pass_raised()
 
     try:
         if not await check_scopes(hub, settings, stop, scopes):
@@ -296,10 +297,7 @@ def start_web(settings: dict[str, Any], hub: Optional[_core.Hub] = None) -> Opti
     host, port, prefix, _ = address
     page = check_web_settings(settings) if hub is not None else None
     try:
-        if page is not None and hub is not None:
-            server = WebServer(host, port, prefix, hub=hub, page=json.dumps(page))
-        else:
-            server = WebServer(host, port, prefix)
+        server = WebServer(host, port, prefix, hub=hub, page=None if page is None else json.dumps(page))
     except OSError as e:
         raise UsageError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
     prefix = server.prefix

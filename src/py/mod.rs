@@ -17,6 +17,7 @@ use crate::board::Board;
 use crate::http::{ApiToken, Retry};
 use crate::hub::{HubClient, HubSettings, TlsFiles};
 use crate::keepalive::KeepAlives;
+use crate::metrics::Metrics;
 use crate::notify::{WarnHook, WebhookClient};
 use crate::options::PassOptions;
 use crate::pass::{run_pass, Arbiter, Hooks, Page, Probes, Warnings};
@@ -77,6 +78,8 @@ pub struct Hub {
     url: String,
     /// Set once a page is served: what passes publish for it, and the keep-alives they honour.
     page: OnceLock<PageState>,
+    /// Set once metrics are served: each pass counts itself there when it ends.
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 #[derive(Clone)]
@@ -180,6 +183,7 @@ impl Hub {
             hook_timeout,
             url,
             page: OnceLock::new(),
+            metrics: OnceLock::new(),
         })
     }
 
@@ -240,6 +244,7 @@ impl Hub {
         let webhook = self.webhook.clone();
         let hook_timeout = self.hook_timeout;
         let page = self.page.get().cloned();
+        let metrics = self.metrics.get().cloned();
         Task::spawn(async move {
             let warnings = state.as_ref().map(|state| Warnings {
                 state: state.as_ref(),
@@ -266,6 +271,9 @@ impl Hub {
                 }),
             )
             .await;
+            if let Some(metrics) = metrics {
+                metrics.observe(Some(&report));
+            }
             Ok(serde_json::to_string(&report).unwrap_or_default())
         })
     }
@@ -285,6 +293,11 @@ impl Hub {
 }
 
 impl Hub {
+    /// Count this connection's passes in `metrics` from now on.
+    pub(crate) fn count_passes_in(&self, metrics: &Arc<Metrics>) {
+        let _ = self.metrics.set(Arc::clone(metrics));
+    }
+
     /// What a page served for this connection shares with its passes; keep-alives are kept
     /// in the connection's state file when `max_keep_alive` is set.
     pub(crate) fn page_state(&self, py: Python<'_>, max_keep_alive: f64) -> PyResult<PageState> {

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use pyo3::prelude::*;
 
-use crate::metrics::{Metrics, PassCounts};
+use crate::metrics::Metrics;
 use crate::web::page::{PageApp, PageSettings};
 use crate::web::{normalise_prefix, router, WebServer as Server};
 
@@ -64,6 +64,9 @@ impl WebServer {
     ) -> PyResult<Self> {
         let metrics = Arc::new(Metrics::new());
         let where_served = normalise_prefix(prefix);
+        if let Some(hub) = &hub {
+            hub.count_passes_in(&metrics);
+        }
         let page = match (page, hub) {
             (Some(json), Some(hub)) => {
                 let settings: PageSettings = serde_json::from_str(json)
@@ -101,15 +104,9 @@ impl WebServer {
         })
     }
 
-    /// Count one pass from its report's JSON; `None` for a pass that raised.
-    #[pyo3(signature = (report_json))]
-    fn observe(&self, py: Python<'_>, report_json: Option<&str>) -> PyResult<()> {
-        let counts = report_json
-            .map(serde_json::from_str::<PassCounts>)
-            .transpose()
-            .map_err(|e| config_error(py, format!("not a pass report: {e}")))?;
-        self.metrics.observe(counts.as_ref());
-        Ok(())
+    /// Count a pass that raised before it could report; the Hub connection counts the others.
+    fn pass_raised(&self) {
+        self.metrics.observe(None);
     }
 
     /// Stop accepting requests; those in progress finish.
