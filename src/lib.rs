@@ -43,7 +43,7 @@ mod _core {
     #[pymodule_export]
     use super::py::web::WebServer;
     #[pymodule_export]
-    use super::py::{check_pass_options, pass_option_defaults, Hub};
+    use super::py::{check_pass_options, pass_option_defaults, reasons, signals, Hub};
 
     use pyo3::prelude::*;
 

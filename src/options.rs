@@ -188,6 +188,7 @@ impl PassOptions {
             return Err(OptionsError(format!("unknown option {key}")));
         }
         options.check_warning_windows()?;
+        options.check_busy_timeout()?;
         if let Some(url) = &options.server_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(OptionsError(format!(
@@ -196,6 +197,20 @@ impl PassOptions {
             }
         }
         Ok(options)
+    }
+
+    /// A busy-timeout within the idle limit would cull a busy server as soon as it is idle
+    /// enough to be asked.
+    fn check_busy_timeout(&self) -> Result<(), OptionsError> {
+        let probing = self.settings(0.0, None).work.enabled();
+        if probing && self.busy_timeout > 0.0 && self.busy_timeout <= self.inactive_limit {
+            return Err(OptionsError(format!(
+                "busy_timeout ({}s) must be longer than the timeout ({}s), or no busy server \
+                 would ever be kept",
+                self.busy_timeout, self.inactive_limit
+            )));
+        }
+        Ok(())
     }
 
     /// A warning window at or above an idle limit would warn a server (or user) as soon as it
@@ -278,6 +293,21 @@ mod tests {
 
     fn error(json: &str) -> String {
         PassOptions::from_json(json).unwrap_err().0
+    }
+
+    #[test]
+    fn a_busy_timeout_within_the_idle_limit_is_refused_only_when_servers_are_asked() {
+        let with = |extra: &str| {
+            PassOptions::from_json(&format!(
+                r#"{{"inactive_limit": 3600, "busy_timeout": 600{extra}}}"#
+            ))
+        };
+        assert!(with("").is_ok(), "no signal: the timeout does nothing");
+        let refused = with(r#", "keep_cpu_above": 50"#).unwrap_err().0;
+        assert!(
+            refused.starts_with("busy_timeout (600s) must be longer than the timeout (3600s)"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -166,6 +166,17 @@ explained! {
     }
 }
 
+impl KeepKind {
+    /// Whether `cull_idle_skipped_total` counts it: the common "active" and "not selected" are
+    /// only counted in the report, and a failed stop is a request error.
+    pub fn in_skipped_metric(self) -> bool {
+        !matches!(
+            self,
+            KeepKind::Active | KeepKind::NotSelected | KeepKind::StopFailed
+        )
+    }
+}
+
 /// Why a server is kept or culled: what the page shows and counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Why {
@@ -233,6 +244,8 @@ pub struct ReasonDoc {
     pub label: &'static str,
     pub operators: String,
     pub people: &'static str,
+    /// A label value of the `reason` metrics (`cull_idle_skipped_total` for keeps).
+    pub metric: bool,
 }
 
 /// Every reason, culls first, then keeps, then the signals, for the docs.
@@ -242,18 +255,21 @@ pub fn docs() -> Vec<ReasonDoc> {
         label: r.label(),
         operators: r.for_operators().to_owned(),
         people: r.for_people(),
+        metric: true,
     });
     let keeps = KeepKind::ALL.iter().map(|k| ReasonDoc {
         kind: "keep",
         label: k.label(),
         operators: k.for_operators().to_owned(),
         people: k.for_people(),
+        metric: k.in_skipped_metric(),
     });
     let signals = crate::signals::ALL.iter().map(|s| ReasonDoc {
         kind: "keep",
         label: s.label,
         operators: format!("{} (`--{}`)", s.for_operators, s.option),
         people: s.for_people,
+        metric: true,
     });
     culls.chain(keeps).chain(signals).collect()
 }

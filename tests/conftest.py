@@ -34,7 +34,19 @@ def no_token_in_any_output():
 
 REPO = Path(__file__).resolve().parent.parent
 # What building and linting leave in a checkout; anything else new was written by a test.
-BUILD_LEFTOVERS = ("target/", ".venv", "__pycache__/", ".pytest_cache/", ".ruff_cache/", ".mypy_cache/", "dist/")
+BUILD_LEFTOVERS = (
+    "target/",
+    ".venv",
+    "__pycache__/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".mypy_cache/",
+    "dist/",
+)
+
+
+def _changed_files() -> str:
+    return subprocess.run(["git", "diff", "--name-only"], cwd=REPO, capture_output=True, text=True).stdout
 
 
 def _untracked_files() -> set[str]:
@@ -57,11 +69,11 @@ def _untracked_files() -> set[str]:
 def tests_write_only_to_temporary_directories():
     """Fails the run if a test left a file in the checkout (a state file, a screenshot, …)."""
     before = _untracked_files()
-    changed_before = subprocess.run(["git", "diff", "--name-only"], cwd=REPO, capture_output=True, text=True).stdout
+    changed_before = _changed_files()
     yield
     new = _untracked_files() - before
     assert not new, f"tests wrote into the checkout: {sorted(new)}"
-    changed = subprocess.run(["git", "diff", "--name-only"], cwd=REPO, capture_output=True, text=True).stdout
+    changed = _changed_files()
     assert changed == changed_before, f"tests changed tracked files: {changed}"
 
 

@@ -197,7 +197,7 @@ def test_generate_config_round_trips(tmp_path, monkeypatch, capsys):
         (
             ["--once", "--timeout=3600", "--keep-busy-kernels", "--busy-timeout=600"],
             {"JUPYTERHUB_API_TOKEN": "x"},
-            "--busy-timeout (600s) must be longer than --timeout (3600s)",
+            "busy_timeout (600s) must be longer than the timeout (3600s)",
         ),
     ],
 )

@@ -4,11 +4,13 @@ the per-pass cap, the hook's user model, JSON logs and the scope self-check."""
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import urllib.error
 import urllib.request
 
+from cull_idle import _options_docs
 from cull_idle import cull_idle as cull
 
 from culler_process import Culler, run
@@ -200,6 +202,13 @@ def test_metrics_count_exactly_what_a_pass_did(hub):
         assert sample(text, 'cull_idle_servers_stopped_total{reason="idle"}') == 2
         assert sample(text, 'cull_idle_skipped_total{reason="exempt"}') == 1
         assert sample(text, "cull_idle_last_success_timestamp_seconds") > 0
+        # The README's metrics table is generated from the core's reasons: it names every
+        # metric served and every reason counted.
+        documented = _options_docs.metrics_table()
+        for family in re.findall(r"^# TYPE (cull_idle_\w+) ", text, flags=re.M):
+            assert f"`{family}" in documented, family
+        for reason in re.findall(r'\{reason="([^"]+)"\}', text):
+            assert f"`{reason}`" in documented, reason
         code, _, body = http_get(f"http://127.0.0.1:{port}/health")
         assert code == 200 and json.loads(body)["status"] == "ok" and json.loads(body)["passes"] == 1
         assert http_get(f"http://127.0.0.1:{port}/nope")[0] == 404

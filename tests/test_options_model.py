@@ -49,6 +49,31 @@ def test_the_generated_readme_table_and_keywords_are_current():
     assert _options_docs.PASS_OPTIONS.read_text(encoding="utf-8") == _options_docs.pass_options_source()
 
 
+def test_every_reason_the_core_has_is_in_the_readme_with_its_words():
+    readme = _options_docs.README.read_text(encoding="utf-8")
+    reasons = json.loads(_core.reasons())
+    labels = {r["label"] for r in reasons}
+    expected = {"idle", "max-age", "long-stopped", "active", "busy", "cpu", "kept-alive", "warned"}
+    assert expected <= labels
+    for reason in reasons:
+        assert f"{reason['kind']}: `{reason['label']}`" in readme, reason
+        assert reason["people"] in readme
+
+
+def test_the_signals_name_their_options_and_scopes():
+    from cull_idle._scopes import scope_problems, signals_in_use
+
+    signals = json.loads(_core.signals())
+    declared = {o.name for o in _options.OPTIONS}
+    assert {s["option"] for s in signals} <= declared
+    used = signals_in_use({"keep_cpu_above": 50.0, "keep_busy_kernels": False})
+    assert [s["option"] for s in used] == ["keep-cpu-above"]
+    [(fatal, message)] = scope_problems(
+        ["list:users", "read:servers", "read:users:activity", "delete:servers"], signals=used
+    )
+    assert fatal and "access:servers" in message and "--keep-cpu-above" in message
+
+
 def test_the_readme_table_lists_every_declared_option_in_order():
     text = _options_docs.README.read_text(encoding="utf-8")
     rows = re.findall(r"^\| `--([a-z-]+)`", text, flags=re.M)
@@ -63,6 +88,9 @@ async def test_bad_options_raise_config_errors_that_are_value_errors():
         await cull_idle.run_pass(hub, 600, exclude_users="alice")
     with pytest.raises(cull_idle.ConfigError, match="http://"):
         cull_idle.connect("ftp://hub/api", "t")
+    # Cross-option checks are the core's, so the API refuses what the command line refuses.
+    with pytest.raises(cull_idle.ConfigError, match=r"busy_timeout \(600s\) must be longer than the timeout"):
+        await cull_idle.run_pass(hub, 3600, keep_busy_kernels=True, busy_timeout=600)
     assert issubclass(cull_idle.HubUnreachable, (cull_idle.HubError, ConnectionError))
     assert issubclass(cull_idle.HubAuthError, cull_idle.CullIdleError)
 

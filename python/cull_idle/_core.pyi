@@ -1,10 +1,21 @@
 from collections.abc import Awaitable
 from typing import Callable, Optional, final
 
-__all__ = ["Hub", "Task", "WebServer", "__version__", "check_pass_options", "pass_option_defaults"]
+__all__ = [
+    "Hub",
+    "Task",
+    "WebServer",
+    "__version__",
+    "check_pass_options",
+    "pass_option_defaults",
+    "reasons",
+    "signals",
+]
 __version__: str
 
 def pass_option_defaults() -> str: ...
+def reasons() -> str: ...
+def signals() -> str: ...
 def check_pass_options(options: str) -> None: ...
 
 @final

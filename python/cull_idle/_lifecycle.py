@@ -90,7 +90,7 @@ async def check_scopes(
 
     ``False`` if stopped meanwhile."""
     from ._errors import HubError
-    from ._scopes import scope_problems, token_scopes
+    from ._scopes import scope_problems, signals_in_use, token_scopes
     from ._tasks import until_stopped
 
     try:
@@ -103,11 +103,8 @@ async def check_scopes(
     if scopes is None:
         return True
     uses_groups = bool(settings["exclude_groups"] or settings["group_timeout"])
-    probes_servers = bool(
-        settings["keep_busy_kernels"] or settings["keep_connected"] or settings["keep_cpu_above"]
-    )
     for fatal, message in scope_problems(
-        scopes, cull_users=settings["cull_users"], uses_groups=uses_groups, probes_servers=probes_servers
+        scopes, cull_users=settings["cull_users"], uses_groups=uses_groups, signals=signals_in_use(settings)
     ):
         if fatal:
             raise UsageError(f"{message}; refusing to run rather than cull servers that should be kept")
@@ -125,21 +122,20 @@ def check_pass_settings(settings: dict[str, Any]) -> None:
 
 def check_work_settings(settings: dict[str, Any]) -> None:
     """Refuse kernel-aware settings that cannot work; warn about those that do nothing."""
-    probing = settings["keep_busy_kernels"] or settings["keep_connected"] or settings["keep_cpu_above"]
+    from . import _core
+    from ._scopes import signals_in_use
+
+    probing = bool(signals_in_use(settings))
     busy_timeout = settings["busy_timeout"]
     if busy_timeout and not probing:
-        log.warning("--busy-timeout does nothing without --keep-busy-kernels or --keep-connected")
+        options = " or ".join(dict.fromkeys(f"--{s['option']}" for s in json.loads(_core.signals())))
+        log.warning("--busy-timeout does nothing without %s", options)
     if probing and not busy_timeout:
         bound = max(86400, 4 * settings["timeout"])
         log.warning(
             "No --busy-timeout: a server that stays busy (or connected) is kept without bound; "
             "consider --busy-timeout=%d",
             bound,
-        )
-    if probing and busy_timeout and busy_timeout <= settings["timeout"]:
-        raise UsageError(
-            f"--busy-timeout ({busy_timeout}s) must be longer than --timeout ({settings['timeout']}s), "
-            "or no busy server would ever be kept"
         )
 
 

@@ -4,8 +4,8 @@ for the features in use."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from typing import Optional
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Optional
 
 from . import _core
 from ._tasks import finished
@@ -23,12 +23,19 @@ async def token_scopes(hub: _core.Hub, started: Optional[_core.Task] = None) -> 
     return scopes
 
 
+def signals_in_use(settings: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The core's signals (ways of seeing work inside servers) that the settings turn on:
+    each with its ``option``, ``scope`` and ``label``."""
+    signals: list[dict[str, str]] = json.loads(_core.signals())
+    return [s for s in signals if settings.get(s["option"].replace("-", "_"))]
+
+
 def scope_problems(
     scopes: Iterable[str],
     *,
     cull_users: bool = False,
     uses_groups: bool = False,
-    probes_servers: bool = False,
+    signals: Sequence[Mapping[str, str]] = (),
 ) -> list[tuple[bool, str]]:
     """Missing scopes for the features in use: ``(fatal, message)`` pairs, where ``fatal`` says
     that running without the scope is unsafe."""
@@ -53,14 +60,9 @@ def scope_problems(
         ]
     if uses_groups:
         needed.append((True, "read:users:groups", "--exclude-groups/--group-timeout (seeing users' groups)"))
-    if probes_servers:
-        needed.append(
-            (
-                True,
-                "access:servers",
-                "--keep-busy-kernels/--keep-connected (asking servers about their kernels)",
-            )
-        )
+    for scope in dict.fromkeys(s["scope"] for s in signals):
+        options = "/".join(dict.fromkeys(f"--{s['option']}" for s in signals if s["scope"] == scope))
+        needed.append((True, scope, f"{options} (asking servers about their work)"))
     return [
         (fatal, f"the token lacks the scope {scope}, needed for {what}")
         for fatal, scope, what in needed

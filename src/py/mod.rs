@@ -37,6 +37,20 @@ pub fn pass_option_defaults() -> String {
     serde_json::to_string(&PassOptions::default()).unwrap_or_default()
 }
 
+/// Every reason a server or user is kept or culled, with its words, as JSON: for the README's
+/// table and the metrics' label values.
+#[pyfunction]
+pub fn reasons() -> String {
+    serde_json::to_string(&crate::reasons::docs()).unwrap_or_default()
+}
+
+/// The signals of kernel-aware culling: each one's option, scope and label, as JSON, for the
+/// start-up scope check and the README.
+#[pyfunction]
+pub fn signals() -> String {
+    serde_json::to_string(&crate::signals::docs()).unwrap_or_default()
+}
+
 /// Check a pass's options (JSON, as `Hub.start_pass` takes them) without a pass, so that a
 /// command line that cannot work is refused at start-up, before any request.
 #[pyfunction]
