@@ -16,6 +16,7 @@ use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYP
 use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
 
+use crate::setup::SetupError;
 use crate::tls::{install_crypto_provider, tls_is_final};
 
 /// Longest wait between two tries, also the cap on a peer's `Retry-After`.
@@ -71,10 +72,6 @@ impl Peer {
 /// What went wrong with a request, in the terms a caller decides by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// Settings that cannot work (a bad URL, an unusable certificate).
-    Config,
-    /// A file the settings name cannot be read.
-    File,
     /// No answer within the timeout.
     Timeout,
     /// The connection could not be made (refused, unreachable, DNS).
@@ -94,8 +91,6 @@ impl ErrorKind {
     /// A stable label for reports and metrics.
     pub fn label(self) -> &'static str {
         match self {
-            ErrorKind::Config => "config",
-            ErrorKind::File => "file",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Connect => "connect",
             ErrorKind::Tls => "tls",
@@ -116,22 +111,9 @@ pub struct HttpError {
     status: Option<u16>,
     /// The peer's own message (for a status), or what failed.
     detail: Option<String>,
-    /// For [`ErrorKind::File`]: the file, and the OS error number if there is one.
-    file: Option<(std::path::PathBuf, Option<i32>)>,
 }
 
 impl HttpError {
-    pub fn config(detail: impl Into<String>) -> Self {
-        HttpError {
-            kind: ErrorKind::Config,
-            peer: Peer::Hub,
-            request: String::new(),
-            status: None,
-            detail: Some(detail.into()),
-            file: None,
-        }
-    }
-
     pub fn new(kind: ErrorKind, peer: Peer, method: &Method, target: &str, detail: String) -> Self {
         HttpError {
             kind,
@@ -139,7 +121,6 @@ impl HttpError {
             request: format!("{method} {target}"),
             status: None,
             detail: Some(detail),
-            file: None,
         }
     }
 
@@ -157,19 +138,11 @@ impl HttpError {
             request: format!("{method} {target}"),
             status: Some(status),
             detail: message,
-            file: None,
         }
     }
 
     pub fn kind(&self) -> ErrorKind {
         self.kind
-    }
-
-    /// For a file that cannot be read: its path and OS error number.
-    pub fn file(&self) -> Option<(&std::path::Path, Option<i32>)> {
-        self.file
-            .as_ref()
-            .map(|(path, errno)| (path.as_path(), *errno))
     }
 
     /// The HTTP status the peer answered, if it answered.
@@ -182,7 +155,7 @@ impl HttpError {
         match self.kind {
             ErrorKind::Status => self.status.is_some_and(|s| s >= 500 || s == 429),
             ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Transport => true,
-            ErrorKind::Config | ErrorKind::File | ErrorKind::Tls | ErrorKind::Decode => false,
+            ErrorKind::Tls | ErrorKind::Decode => false,
         }
     }
 
@@ -198,8 +171,6 @@ impl fmt::Display for HttpError {
         let detail = self.detail.as_deref().unwrap_or_default();
         let (request, noun) = (&self.request, self.peer.noun());
         match self.kind {
-            ErrorKind::Config => write!(f, "invalid configuration: {detail}"),
-            ErrorKind::File => f.write_str(detail),
             ErrorKind::Status => {
                 let status = self.status.unwrap_or_default();
                 write!(f, "{request}: {noun} answered {status}")?;
@@ -288,9 +259,9 @@ pub struct ClientShape {
 }
 
 impl HttpClient {
-    pub fn new(builder: reqwest::ClientBuilder, shape: ClientShape) -> Result<Self, HttpError> {
+    pub fn new(builder: reqwest::ClientBuilder, shape: ClientShape) -> Result<Self, SetupError> {
         let client = builder.build().map_err(|e| {
-            HttpError::config(format!("cannot build the HTTP client: {}", error_chain(&e)))
+            SetupError::config(format!("cannot build the HTTP client: {}", error_chain(&e)))
         })?;
         Ok(HttpClient {
             client,
@@ -486,9 +457,9 @@ impl HttpClient {
 pub fn client_builder(
     token: &ApiToken,
     timeout: Duration,
-) -> Result<reqwest::ClientBuilder, HttpError> {
+) -> Result<reqwest::ClientBuilder, SetupError> {
     let mut auth = HeaderValue::from_str(&format!("token {}", token.0)).map_err(|_| {
-        HttpError::config("the API token holds characters that cannot be sent in an HTTP header")
+        SetupError::config("the API token holds characters that cannot be sent in an HTTP header")
     })?;
     auth.set_sensitive(true);
     install_crypto_provider();
@@ -500,19 +471,6 @@ pub fn client_builder(
         .user_agent(concat!("cull-idle/", env!("CARGO_PKG_VERSION")))
         .timeout(timeout)
         .no_proxy())
-}
-
-/// A file the settings name; the error is an I/O error carrying the path, for the binding to
-/// raise as `OSError`.
-pub fn read_file(what: &str, path: &std::path::Path) -> Result<Vec<u8>, HttpError> {
-    std::fs::read(path).map_err(|e| HttpError {
-        kind: ErrorKind::File,
-        peer: Peer::Hub,
-        request: String::new(),
-        status: None,
-        detail: Some(format!("cannot read the {what} {}: {e}", path.display())),
-        file: Some((path.to_owned(), e.raw_os_error())),
-    })
 }
 
 /// `2^attempt * base` (capped), with full jitter in its upper half so that many cullers or
@@ -572,7 +530,6 @@ mod tests {
         assert!(of(ErrorKind::Transport).is_transient());
         assert!(!of(ErrorKind::Tls).is_transient());
         assert!(!of(ErrorKind::Decode).is_transient());
-        assert!(!HttpError::config("x").is_transient());
     }
 
     #[test]

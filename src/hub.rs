@@ -17,10 +17,10 @@ use tokio::sync::Semaphore;
 
 pub use crate::http::ApiToken;
 use crate::http::{
-    client_builder, error_chain, read_file, Call, ClientShape, HttpClient, HttpError, Peer, Reply,
-    Retry,
+    client_builder, error_chain, Call, ClientShape, HttpClient, HttpError, Peer, Reply, Retry,
 };
 use crate::models::{User, UserPage};
+use crate::setup::{read_file, SetupError};
 
 /// The pagination media type of JupyterHub ≥ 2.0 (without it the Hub truncates the list).
 const PAGINATION_MEDIA_TYPE: &str = "application/jupyterhub-pagination+json";
@@ -133,19 +133,19 @@ impl fmt::Debug for HubClient {
 }
 
 impl HubClient {
-    pub fn new(settings: &HubSettings) -> Result<Self, HttpError> {
+    pub fn new(settings: &HubSettings) -> Result<Self, SetupError> {
         let base = settings.url.trim().trim_end_matches('/').to_owned();
         let parsed = reqwest::Url::parse(&base).map_err(|e| {
-            HttpError::config(format!("the Hub API URL {base:?} is not a URL ({e})"))
+            SetupError::config(format!("the Hub API URL {base:?} is not a URL ({e})"))
         })?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(HttpError::config(format!(
+            return Err(SetupError::config(format!(
                 "the Hub API URL must start with http:// or https://, not {}://",
                 parsed.scheme()
             )));
         }
         if settings.concurrency == 0 {
-            return Err(HttpError::config("concurrency must be at least 1"));
+            return Err(SetupError::config("concurrency must be at least 1"));
         }
         let builder = client_builder(&settings.token, settings.request_timeout)?
             .connect_timeout(settings.request_timeout.min(Duration::from_secs(10)))
@@ -329,7 +329,7 @@ impl HubApi for HubClient {
 fn configure_tls(
     mut builder: reqwest::ClientBuilder,
     tls: &TlsFiles,
-) -> Result<reqwest::ClientBuilder, HttpError> {
+) -> Result<reqwest::ClientBuilder, SetupError> {
     if let Some(ca_file) = &tls.ca_file {
         let certs = crate::tls::read_ca_certs(ca_file)?;
         // The Hub's internal CA is the only one to trust for the Hub's internal certificate.
@@ -341,7 +341,7 @@ fn configure_tls(
             pem.push(b'\n');
             pem.extend(read_file("key file", key_file)?);
             let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                HttpError::config(format!(
+                SetupError::config(format!(
                     "cannot use {} with {} as a client certificate ({})",
                     cert_file.display(),
                     key_file.display(),
@@ -352,7 +352,7 @@ fn configure_tls(
         }
         (None, None) => {}
         _ => {
-            return Err(HttpError::config(
+            return Err(SetupError::config(
                 "a client certificate needs both a certificate file and a key file",
             ));
         }
@@ -413,7 +413,6 @@ pub fn parse_version(version: &str) -> Option<(u64, u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::ErrorKind;
 
     #[test]
     fn names_are_percent_encoded() {
@@ -472,7 +471,7 @@ mod tests {
             "not a url",
         ] {
             let err = HubClient::new(&HubSettings::new(url, token.clone())).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Config, "{url}: {err}");
+            assert!(matches!(err, SetupError::Config(_)), "{url}: {err}");
         }
         let bad_token =
             HubClient::new(&HubSettings::new("http://h/api", ApiToken::new("a\nb"))).unwrap_err();

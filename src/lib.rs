@@ -26,6 +26,7 @@ pub mod policy;
 pub mod probe;
 mod py;
 pub mod reasons;
+pub mod setup;
 pub mod signals;
 pub mod state;
 pub mod timestamp;

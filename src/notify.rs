@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use crate::http::{ClientShape, HttpClient, HttpError, Peer, Retry};
 use crate::policy::CullReason;
+use crate::setup::SetupError;
 use crate::state::Kind;
 use crate::timestamp::{format_duration, format_utc};
 
@@ -124,12 +125,12 @@ impl WebhookClient {
         timeout: Duration,
         retry: Retry,
         limiter: Arc<Semaphore>,
-    ) -> Result<Self, HttpError> {
+    ) -> Result<Self, SetupError> {
         let parsed = reqwest::Url::parse(url.trim())
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
             .ok_or_else(|| {
-                HttpError::config("the warning webhook must be an http:// or https:// URL")
+                SetupError::config("the warning webhook must be an http:// or https:// URL")
             })?;
         crate::tls::install_crypto_provider();
         // No default headers: the Hub's token must not reach a third party. The proxy

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use crate::http::{
     client_builder, ApiToken, Call, ClientShape, HttpClient, HttpError, Peer, Retry,
 };
+use crate::setup::SetupError;
 use crate::timestamp::parse_timestamp;
 use crate::work::{judge_kernel, KernelWork, ServerWork};
 
@@ -97,7 +98,7 @@ struct TerminalWire {
 }
 
 impl ProbeClient {
-    pub fn new(settings: &ProbeSettings, limiter: Arc<Semaphore>) -> Result<Self, HttpError> {
+    pub fn new(settings: &ProbeSettings, limiter: Arc<Semaphore>) -> Result<Self, SetupError> {
         let mut builder = client_builder(&settings.token, settings.timeout)?
             .connect_timeout(settings.timeout)
             // A redirect means the token was not accepted (a login page); never follow it.

@@ -1,7 +1,7 @@
 //! TLS for every client of the core: ring as rustls's crypto, CA bundles, and which TLS
 //! failures another try cannot fix.
 
-use crate::http::{read_file, HttpError};
+use crate::setup::{read_file, SetupError};
 
 /// Makes ring the crypto of every TLS connection, before any client is built.
 ///
@@ -17,16 +17,16 @@ pub fn install_crypto_provider() {
 }
 
 /// The certificates of a PEM CA bundle; an error names the file and what is wrong with it.
-pub fn read_ca_certs(ca_file: &std::path::Path) -> Result<Vec<reqwest::Certificate>, HttpError> {
+pub fn read_ca_certs(ca_file: &std::path::Path) -> Result<Vec<reqwest::Certificate>, SetupError> {
     let pem = read_file("CA file", ca_file)?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        HttpError::config(format!(
+        SetupError::config(format!(
             "the CA file {} holds no usable certificate ({e})",
             ca_file.display()
         ))
     })?;
     if certs.is_empty() {
-        return Err(HttpError::config(format!(
+        return Err(SetupError::config(format!(
             "the CA file {} holds no certificate",
             ca_file.display()
         )));

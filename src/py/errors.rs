@@ -7,6 +7,7 @@ use pyo3::types::PyType;
 
 use crate::http::{ErrorKind, HttpError};
 use crate::options::OptionsError;
+use crate::setup::SetupError;
 use crate::state::StateError;
 
 /// Why a call into the core failed.
@@ -14,7 +15,14 @@ use crate::state::StateError;
 pub enum CoreError {
     Options(OptionsError),
     Http(HttpError),
+    Setup(SetupError),
     State(StateError),
+}
+
+impl From<SetupError> for CoreError {
+    fn from(e: SetupError) -> Self {
+        CoreError::Setup(e)
+    }
 }
 
 impl From<StateError> for CoreError {
@@ -45,12 +53,11 @@ pub fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
         CoreError::Options(e) => ("ConfigError", e.to_string()),
         // A state file that cannot be used is a setting to fix, not a reason to start afresh.
         CoreError::State(e) => ("ConfigError", e.to_string()),
+        CoreError::Setup(e @ SetupError::Config(_)) => ("ConfigError", e.to_string()),
+        CoreError::Setup(e @ SetupError::File { path, errno, .. }) => {
+            return PyOSError::new_err((*errno, e.to_string(), path.display().to_string()));
+        }
         CoreError::Http(e) => match e.kind() {
-            ErrorKind::Config => ("ConfigError", e.to_string()),
-            ErrorKind::File => {
-                let (path, errno) = e.file().unwrap_or((std::path::Path::new(""), None));
-                return PyOSError::new_err((errno, e.to_string(), path.display().to_string()));
-            }
             ErrorKind::Status if matches!(e.http_status(), Some(401 | 403)) => (
                 "HubAuthError",
                 format!(
