@@ -5,6 +5,16 @@ use crate::timestamp::format_duration;
 
 use super::report::{PassReport, ProbeRecord, Skip};
 
+/// What the warning gate and the page need to know of a server the policy has judged.
+pub(super) struct ServerFacts {
+    /// Names its idle stretch (see `warn::stretch`).
+    pub stretch: String,
+    /// When the policy will cull it, and why.
+    pub due: Option<(CullReason, f64)>,
+    pub inactive: Option<f64>,
+    pub kept_until: Option<f64>,
+}
+
 pub(super) struct ServerJob {
     pub name: String,
     pub reason: CullReason,

@@ -140,17 +140,15 @@ pub async fn run_pass(
         held: Vec::new(),
         wanted: 0,
         listing: jobs::Listing::Other,
-        warnings: warnings.filter(|_| settings.warns()),
-        book: warnings::Book::default(),
+        warnings: warnings::WarningGate::new(warnings, settings),
         include_stopped: false,
-        page,
-        kept_seen: std::collections::HashSet::new(),
+        page: page::PageRecorder::new(page, settings),
     };
     planner.report.complete = planner.list_all().await;
     // What is left is acted on here, even after a failed listing; a capped pass acts only now.
     planner.flush(true).await;
-    planner.sweep_warnings();
-    planner.sweep_keep_alives();
+    planner.warnings.sweep(&mut planner.report);
+    planner.page.sweep(&mut planner.report);
     let mut report = planner.report;
     if let Some(probes) = probes {
         probing::lock(probes.memory).end_pass(report.complete);

@@ -1,29 +1,57 @@
-//! What a pass does for the page: a view of each server it judged, and the keep-alives.
+//! What a pass does for the page: a view of each server it judged, and the keep-alives it
+//! honours and sweeps.
+
+use std::collections::HashSet;
 
 use crate::keepalive::{KeepAlive, KeepAlives};
 use crate::models::Server;
 use crate::policy::{CullReason, Idleness, KeepReason};
 use crate::timestamp::format_utc;
 
-use super::jobs::ServerJob;
+use super::jobs::{ServerFacts, ServerJob};
+use super::report::PassReport;
+use super::{Page, PassSettings, LOG};
 
-use super::plan::{Planner, ServerFacts};
-use super::LOG;
+/// The page's side of one pass.
+pub(super) struct PageRecorder<'a> {
+    page: Option<Page<'a>>,
+    settings: &'a PassSettings,
+    /// Servers seen with a keep-alive recorded, which the sweep keeps.
+    kept_seen: HashSet<(String, String)>,
+}
 
-impl Planner<'_> {
-    pub(super) fn keep_alives(&self) -> Option<&KeepAlives> {
+impl<'a> PageRecorder<'a> {
+    pub fn new(page: Option<Page<'a>>, settings: &'a PassSettings) -> Self {
+        PageRecorder {
+            page,
+            settings,
+            kept_seen: HashSet::new(),
+        }
+    }
+
+    /// Whether the page is served: then the pass works out when each server is due.
+    pub fn shown(&self) -> bool {
+        self.page.is_some()
+    }
+
+    pub fn keep_alives(&self) -> Option<&'a KeepAlives> {
         self.page.and_then(|page| page.keep_alives)
     }
 
     /// The keep-alive recorded for a server, in force or ended.
-    pub(super) fn keep_alive(&self, user: &str, server: &str) -> Option<KeepAlive> {
+    pub fn keep_alive(&self, user: &str, server: &str) -> Option<KeepAlive> {
         self.keep_alives()
             .and_then(|keep_alives| keep_alives.get(user, server))
     }
 
+    /// A server listed with a keep-alive recorded: the sweep keeps it.
+    pub fn saw_kept(&mut self, user: &str, server: &str) {
+        self.kept_seen.insert((user.to_owned(), server.to_owned()));
+    }
+
     /// A cull the policy decided, unless a keep-alive in force holds it. Max age and
     /// `--busy-timeout` still cull: a keep-alive only stands in for activity.
-    pub(super) fn hold_for_keep_alive(
+    pub fn hold_for_keep_alive(
         &self,
         log_name: &str,
         kept: &KeepAlive,
@@ -51,17 +79,16 @@ impl Planner<'_> {
     }
 
     /// What the page shows of a server the policy has judged; its verdict follows.
-    pub(super) fn record_view(
-        &mut self,
-        user: &str,
-        name: &str,
-        server: &Server,
+    pub fn record_view(
+        &self,
+        report: &mut PassReport,
+        (user, name, server): (&str, &str, &Server),
         limit: f64,
         facts: &ServerFacts,
     ) {
         let now = self.settings.now;
         let group_limit = limit != self.settings.policy.inactive_limit;
-        if let Some(draft) = &mut self.report.draft {
+        if let Some(draft) = &mut report.draft {
             let mut view = crate::board::view(
                 user,
                 name,
@@ -79,11 +106,11 @@ impl Planner<'_> {
     /// After a complete pass, forget the ended keep-alives of servers it did not see: stopped,
     /// culled, or gone. One in force is kept, whatever the pass saw: it may have been granted
     /// while the pass was under way, or its server may be starting or pending a Hub's check.
-    pub fn sweep_keep_alives(&mut self) {
-        let Some(keep_alives) = self.page.and_then(|page| page.keep_alives) else {
+    pub fn sweep(&self, report: &mut PassReport) {
+        let Some(keep_alives) = self.keep_alives() else {
             return;
         };
-        if !self.report.complete || self.settings.dry_run {
+        if !report.complete || self.settings.dry_run {
             return;
         }
         match keep_alives.forget_unseen(&self.kept_seen, self.settings.now) {
@@ -93,7 +120,7 @@ impl Planner<'_> {
             }
             Err(e) => {
                 log::error!(target: LOG, "Cannot forget ended keep-alives in the state file: {e}");
-                self.report.record_error(format!("state file: {e}"));
+                report.record_error(format!("state file: {e}"));
             }
         }
     }

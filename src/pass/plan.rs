@@ -17,10 +17,12 @@ use crate::probe::server_base;
 use crate::timestamp::format_duration;
 
 use super::act::{act, log_cull};
-use super::jobs::{apply_cap, Acted, Listing, ServerJob, UserJob};
-use super::probing::{inactive_before_probes, probe_candidates, Probes};
+use super::jobs::{apply_cap, Acted, Listing, ServerFacts, ServerJob, UserJob};
+use super::page::PageRecorder;
+use super::probing::{inactive_before_probes, needs_probe, probe_candidates, Probes};
 use super::report::{log_name, PassReport, Skip};
-use super::warnings::{Book, Candidate, Warnings};
+use super::stopped::judge_stopped;
+use super::warnings::{Candidate, WarningGate};
 use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
 use crate::policy::Idleness;
 use crate::state::{Key, Kind};
@@ -43,22 +45,12 @@ pub(super) struct Planner<'a> {
     pub wanted: usize,
     /// The listing being read.
     pub listing: Listing,
-    /// Where warnings go, when the pass gives them.
-    pub warnings: Option<&'a Warnings<'a>>,
-    pub book: Book,
+    /// The warnings this pass gives, and the gate due servers and users pass.
+    pub warnings: WarningGate<'a>,
     /// Listings carry stopped servers (`--remove-stopped-named-servers`, JupyterHub 3.0+).
     pub include_stopped: bool,
-    pub page: Option<super::Page<'a>>,
-    /// Servers seen with a keep-alive recorded, which the sweep keeps.
-    pub kept_seen: std::collections::HashSet<(String, String)>,
-}
-
-/// What the warning gate needs to know of a server the policy has judged.
-pub(super) struct ServerFacts {
-    pub stretch: String,
-    pub due: Option<(CullReason, f64)>,
-    pub inactive: Option<f64>,
-    pub kept_until: Option<f64>,
+    /// What the page shows of this pass, and the keep-alives it honours.
+    pub page: PageRecorder<'a>,
 }
 
 impl Planner<'_> {
@@ -150,7 +142,7 @@ impl Planner<'_> {
                     reread += 1;
                 }
             }
-            if self.warnings_waiting() >= act_after {
+            if self.warnings.waiting() >= act_after {
                 self.deliver_warnings().await;
             }
             let next = match page.next {
@@ -202,7 +194,7 @@ impl Planner<'_> {
         self.deliver_warnings().await;
         let mut jobs = std::mem::take(&mut self.jobs);
         let settings = self.settings;
-        let keep_alives = self.page.and_then(|page| page.keep_alives);
+        let keep_alives = self.page.keep_alives();
         if let Some(probes) = self.probes {
             let in_flight = self.hub.concurrency();
             probe_candidates(
@@ -294,12 +286,14 @@ impl Planner<'_> {
         };
         let policy = &self.settings.policy;
         let limit = policy.server_limit(&groups);
-        let user_json =
-            if self.arbiter.is_some() || self.user_arbiter.is_some() || self.wants_models() {
-                user.hook_model()
-            } else {
-                String::new()
-            };
+        let user_json = if self.arbiter.is_some()
+            || self.user_arbiter.is_some()
+            || self.warnings.wants_models()
+        {
+            user.hook_model()
+        } else {
+            String::new()
+        };
         let mut to_stop = Vec::new();
         let mut alive = 0;
         let mut stays = false;
@@ -372,17 +366,18 @@ impl Planner<'_> {
                 .map(Ok);
         }
         self.report.servers_seen += 1;
-        if self.keep_alive(user, name).is_some() {
+        if self.page.keep_alive(user, name).is_some() {
             // Listed, ready or not (a Hub restarting checks its servers): its keep-alive stays.
-            self.kept_seen.insert((user.to_owned(), name.to_owned()));
+            self.page.saw_kept(user, name);
         }
         let decision = match self
             .judge_server(user, name, &server, raw, limit, user_json)
             .await
         {
             Ok((decision, facts)) => {
-                self.record_view(user, name, &server, limit, &facts);
-                self.gate_server(user, name, raw, decision, facts, user_json)
+                self.page
+                    .record_view(&mut self.report, (user, name, &server), limit, &facts);
+                self.gate_server((user, name, raw), decision, facts, user_json)
             }
             Err(keep) => Err(keep),
         };
@@ -439,8 +434,8 @@ impl Planner<'_> {
                 decision = Err(KeepReason::Arbiter);
             }
         }
-        let decision = if alive == 0 && self.warns_for(Kind::User).is_some() {
-            let gated = self.gate(Candidate {
+        let decision = if alive == 0 && self.warnings.warns_for(Kind::User).is_some() {
+            let candidate = Candidate {
                 key: Key {
                     kind: Kind::User,
                     user: user.name.clone(),
@@ -452,7 +447,8 @@ impl Planner<'_> {
                 inactive: idleness.inactive,
                 user_json,
                 server_json: None,
-            });
+            };
+            let gated = self.warnings.gate(candidate, &mut self.report);
             decision.and_then(|reason| gated.map(|()| reason))
         } else {
             decision
@@ -510,7 +506,7 @@ impl Planner<'_> {
             // through above, leave the stretch (and its warning) as it was.
             stretch_text = stretch_since(now - inactive, server.started.as_deref());
         }
-        let kept = self.keep_alive(user, name);
+        let kept = self.page.keep_alive(user, name);
         if let Some(kept) = &kept {
             // From the moment it was kept, a new stretch: an earlier warning allows no cull.
             stretch_text = format!("{stretch_text}|kept {}", kept.set_at);
@@ -529,7 +525,7 @@ impl Planner<'_> {
         };
         let facts = ServerFacts {
             stretch: stretch_text,
-            due: if self.warns_for(Kind::Server).is_some() || self.page.is_some() {
+            due: if self.warnings.warns_for(Kind::Server).is_some() || self.page.shown() {
                 server_due_in(policy, limit, name, &idleness, kept_for)
             } else {
                 None
@@ -539,7 +535,9 @@ impl Planner<'_> {
         };
         let decision = self.decide(user, name, server, &idleness, limit, verdict);
         let decision = match kept {
-            Some(kept) => self.hold_for_keep_alive(&log_name, &kept, &idleness, decision),
+            Some(kept) => self
+                .page
+                .hold_for_keep_alive(&log_name, &kept, &idleness, decision),
             None => decision,
         };
         Ok((decision, facts))
@@ -561,7 +559,7 @@ impl Planner<'_> {
         match decide_server(policy, limit, name, idleness, verdict) {
             Ok(reason) => {
                 let work = self.settings.work;
-                let probe = self.probes.is_some() && work.needs_probe(reason, idleness.inactive);
+                let probe = self.probes.is_some() && needs_probe(&work, reason, idleness.inactive);
                 let mut job = ServerJob {
                     name: name.to_owned(),
                     reason,
@@ -588,6 +586,63 @@ impl Planner<'_> {
             Err(keep) => {
                 log::debug!(target: LOG, "Not culling server {log_name} ({}; age: {age}, inactive for {inactive})", keep.label());
                 Err(keep)
+            }
+        }
+    }
+
+    async fn deliver_warnings(&mut self) {
+        let concurrency = self.hub.concurrency();
+        self.warnings
+            .deliver(&mut self.report, concurrency, self.started)
+            .await;
+    }
+
+    /// A server's decision after the warning gate: a cull that is due may have to wait.
+    fn gate_server(
+        &mut self,
+        (user, name, raw): (&str, &str, &RawValue),
+        decision: Result<ServerJob, KeepReason>,
+        facts: ServerFacts,
+        user_json: &str,
+    ) -> Result<ServerJob, KeepReason> {
+        let candidate = Candidate {
+            key: Key {
+                kind: Kind::Server,
+                user: user.to_owned(),
+                server: name.to_owned(),
+            },
+            stretch: facts.stretch,
+            due_now: decision.as_ref().ok().map(|job| job.reason),
+            due: facts.due,
+            inactive: facts.inactive,
+            user_json,
+            server_json: Some(raw.get()),
+        };
+        let gated = self.warnings.gate(candidate, &mut self.report);
+        decision.and_then(|job| gated.map(|()| job))
+    }
+
+    /// A stopped named server: a removal job once it has been stopped long enough (and warned,
+    /// with warnings on).
+    fn plan_stopped(
+        &mut self,
+        user: &str,
+        name: &str,
+        server: &Server,
+        raw: &RawValue,
+        user_json: &str,
+    ) -> Option<ServerJob> {
+        let (decision, facts) = judge_stopped(self.settings, name, server)?;
+        match self.gate_server((user, name, raw), decision, facts, user_json) {
+            Ok(job) => {
+                log_cull(user, &job, self.settings.dry_run);
+                Some(job)
+            }
+            Err(keep) => {
+                if matches!(keep, KeepReason::Warned(_) | KeepReason::NotWarned) {
+                    self.keep(user, Some(name), keep);
+                }
+                None
             }
         }
     }

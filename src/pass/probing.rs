@@ -7,8 +7,10 @@ use std::time::Instant;
 use futures::stream::StreamExt;
 
 use crate::http::HttpError;
+use crate::policy::CullReason;
 use crate::policy::KeepReason;
 use crate::probe::WorkProbe;
+use crate::signals::WorkRules;
 use crate::timestamp::format_duration;
 use crate::work::{BusyMemory, KeptBusy, ServerWork};
 
@@ -22,6 +24,12 @@ use super::{PassSettings, LOG};
 pub struct Probes<'a> {
     pub client: &'a dyn WorkProbe,
     pub memory: &'a Mutex<BusyMemory>,
+}
+
+/// Whether a server the policy chose to cull for `reason` is asked first. Only idle
+/// candidates are: max-age is absolute, and active servers are never probed at all.
+pub(super) fn needs_probe(rules: &WorkRules, reason: CullReason, inactive: Option<f64>) -> bool {
+    rules.enabled() && reason == CullReason::Idle && !rules.past_busy_timeout(inactive)
 }
 
 pub(super) fn lock(memory: &Mutex<BusyMemory>) -> MutexGuard<'_, BusyMemory> {
@@ -195,5 +203,30 @@ fn judge_probe(
             }));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals::tests::BUSY;
+
+    #[test]
+    fn only_idle_candidates_within_the_busy_timeout_are_probed() {
+        let rules = WorkRules {
+            busy_timeout: 7200.0,
+            ..BUSY
+        };
+        assert!(needs_probe(&rules, CullReason::Idle, Some(3600.0)));
+        assert!(!needs_probe(&rules, CullReason::Idle, Some(7200.0)));
+        assert!(!needs_probe(&rules, CullReason::MaxAge, Some(3600.0)));
+        assert!(!needs_probe(
+            &WorkRules::default(),
+            CullReason::Idle,
+            Some(3600.0)
+        ));
+        // Without a busy-timeout there is no bound.
+        assert!(needs_probe(&BUSY, CullReason::Idle, Some(1e9)));
+        assert!(!BUSY.past_busy_timeout(Some(1e9)));
     }
 }

@@ -13,17 +13,14 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
-use serde_json::value::RawValue;
-
 use crate::notify::{WarnHook, Warning, WebhookClient};
 use crate::policy::{CullReason, KeepReason};
 use crate::state::{Entry, Key, Kind, StateDb, Write};
 use crate::timestamp::{format_duration, format_utc};
 use crate::warn::{gate, Gate};
 
-use super::jobs::ServerJob;
-use super::plan::{Planner, ServerFacts};
-use super::LOG;
+use super::report::PassReport;
+use super::{PassSettings, LOG};
 
 /// Where warnings are remembered and how they are delivered.
 pub struct Warnings<'a> {
@@ -34,9 +31,17 @@ pub struct Warnings<'a> {
     pub hook_timeout: Duration,
 }
 
-/// What a pass has decided about warnings and not yet written or delivered.
+/// The warnings of one pass: the gate each due server and user passes, and what it decided
+/// and has not yet written or delivered.
+pub(super) struct WarningGate<'a> {
+    /// Where warnings go, when the pass gives them.
+    warnings: Option<&'a Warnings<'a>>,
+    settings: &'a PassSettings,
+    book: Book,
+}
+
 #[derive(Default)]
-pub(super) struct Book {
+struct Book {
     pending: Vec<Warning>,
     writes: Vec<Write>,
     /// The state failed: no new warnings, and no sweep, in this pass.
@@ -56,7 +61,15 @@ pub(super) struct Candidate<'a> {
     pub server_json: Option<&'a str>,
 }
 
-impl Planner<'_> {
+impl<'a> WarningGate<'a> {
+    pub fn new(warnings: Option<&'a Warnings<'a>>, settings: &'a PassSettings) -> Self {
+        WarningGate {
+            warnings: warnings.filter(|_| settings.warns()),
+            settings,
+            book: Book::default(),
+        }
+    }
+
     pub fn warns_for(&self, kind: Kind) -> Option<f64> {
         let window = match kind {
             Kind::Server => self.settings.warn_before,
@@ -70,7 +83,11 @@ impl Planner<'_> {
     }
 
     /// `Ok(())` if a cull that is due now may go ahead (or none is due); otherwise why not.
-    pub(super) fn gate(&mut self, candidate: Candidate<'_>) -> Result<(), KeepReason> {
+    pub fn gate(
+        &mut self,
+        candidate: Candidate<'_>,
+        report: &mut PassReport,
+    ) -> Result<(), KeepReason> {
         let (Some(warnings), Some(window)) = (self.warnings, self.warns_for(candidate.key.kind))
         else {
             return Ok(());
@@ -88,7 +105,7 @@ impl Planner<'_> {
         let entry = match warnings.state.lookup(&candidate.key) {
             Ok(entry) => entry,
             Err(e) => {
-                self.state_failed(&e);
+                self.state_failed(&e, report);
                 return candidate
                     .due_now
                     .map_or(Ok(()), |_| Err(KeepReason::NotWarned));
@@ -100,7 +117,7 @@ impl Planner<'_> {
                 .map_or(Ok(()), |_| Err(KeepReason::Warned(format_utc(cull_at))))
         };
         let decided = gate(due_in, window, now, entry.as_ref(), &candidate.stretch);
-        if let (Kind::Server, Some(draft)) = (candidate.key.kind, &mut self.report.draft) {
+        if let (Kind::Server, Some(draft)) = (candidate.key.kind, &mut report.draft) {
             let key = &candidate.key;
             match (decided, &entry) {
                 (Gate::Warn { cull_at }, _) => draft.warned(&key.user, &key.server, now, cull_at),
@@ -143,7 +160,7 @@ impl Planner<'_> {
                 };
                 if self.settings.dry_run {
                     log::info!(target: LOG, "Would warn user {}: {}", warning.user, sentence(&warning));
-                    self.report.record_warning(warning);
+                    report.record_warning(warning);
                 } else {
                     self.book.writes.push(Write::Warned {
                         key: candidate.key,
@@ -162,34 +179,7 @@ impl Planner<'_> {
         }
     }
 
-    /// A server's decision after the warning gate: a cull that is due may have to wait.
-    pub(super) fn gate_server(
-        &mut self,
-        user: &str,
-        name: &str,
-        raw: &RawValue,
-        decision: Result<ServerJob, KeepReason>,
-        facts: ServerFacts,
-        user_json: &str,
-    ) -> Result<ServerJob, KeepReason> {
-        let due_now = decision.as_ref().ok().map(|job| job.reason);
-        let gated = self.gate(Candidate {
-            key: Key {
-                kind: Kind::Server,
-                user: user.to_owned(),
-                server: name.to_owned(),
-            },
-            stretch: facts.stretch,
-            due_now,
-            due: facts.due,
-            inactive: facts.inactive,
-            user_json,
-            server_json: Some(raw.get()),
-        });
-        decision.and_then(|job| gated.map(|()| job))
-    }
-
-    fn state_failed(&mut self, error: &rusqlite::Error) {
+    fn state_failed(&mut self, error: &rusqlite::Error, report: &mut PassReport) {
         if !self.book.broken {
             log::error!(
                 target: LOG,
@@ -197,16 +187,22 @@ impl Planner<'_> {
             );
         }
         self.book.broken = true;
-        self.report.record_error(format!("state file: {error}"));
+        report.record_error(format!("state file: {error}"));
     }
 
     /// Whether enough warnings wait to deliver them before the listing goes on.
-    pub fn warnings_waiting(&self) -> usize {
+    pub fn waiting(&self) -> usize {
         self.book.pending.len() + self.book.writes.len()
     }
 
-    /// Record what the gates decided, then deliver the warnings given, concurrently.
-    pub async fn deliver_warnings(&mut self) {
+    /// Record what the gates decided, then deliver the warnings given, `concurrency` at a
+    /// time; the pass started at `started`.
+    pub async fn deliver(
+        &mut self,
+        report: &mut PassReport,
+        concurrency: usize,
+        started: std::time::Instant,
+    ) {
         let Some(warnings) = self.warnings else {
             return;
         };
@@ -215,11 +211,10 @@ impl Planner<'_> {
         if let Err(e) = warnings.state.write(&writes, self.settings.now) {
             // Not recorded, so not given: those servers were kept, and are warned once the
             // state works again.
-            self.state_failed(&e);
+            self.state_failed(&e, report);
             return;
         }
-        let concurrency = self.hub.concurrency().max(1);
-        let (now, started) = (self.settings.now, self.started);
+        let now = self.settings.now;
         let delivered: Vec<(Warning, f64)> = stream::iter(pending)
             .map(|mut warning| async move {
                 log::info!(
@@ -250,7 +245,7 @@ impl Planner<'_> {
                 let done = now + started.elapsed().as_secs_f64();
                 (warning, done)
             })
-            .buffer_unordered(concurrency)
+            .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
         let confirmed: Vec<(Key, f64, f64)> = delivered
@@ -267,24 +262,23 @@ impl Planner<'_> {
         if let Err(e) = warnings.state.confirm(&confirmed) {
             // Still pending in the state: delivered again at the next pass, and no cull before
             // a window after that.
-            self.state_failed(&e);
+            self.state_failed(&e, report);
         }
         for (warning, _) in delivered {
             if !warning.delivered {
-                self.report
-                    .record_error(format!("warning for {}: not delivered", warning.subject()));
+                report.record_error(format!("warning for {}: not delivered", warning.subject()));
             }
-            self.report.record_warning(warning);
+            report.record_warning(warning);
         }
     }
 
     /// After a complete pass, forget the warnings it did not see again: their servers were
     /// culled, became active, or are gone.
-    pub fn sweep_warnings(&mut self) {
+    pub fn sweep(&mut self, report: &mut PassReport) {
         let Some(warnings) = self.warnings else {
             return;
         };
-        if !self.report.complete || self.book.broken || self.settings.dry_run {
+        if !report.complete || self.book.broken || self.settings.dry_run {
             return;
         }
         match warnings.state.sweep(self.settings.now) {
@@ -292,7 +286,7 @@ impl Planner<'_> {
             Ok(n) => {
                 log::debug!(target: LOG, "Forgot {n} warnings for servers and users no longer due");
             }
-            Err(e) => self.state_failed(&e),
+            Err(e) => self.state_failed(&e, report),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pyo3::prelude::*;
 
 use crate::metrics::Metrics;
-use crate::web::page::{PageApp, PageSettings};
+use crate::web::app::{PageApp, PageSettings};
 use crate::web::{normalise_prefix, router, WebServer as Server};
 
 use super::errors::config_error;

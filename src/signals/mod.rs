@@ -15,7 +15,6 @@ pub mod terminals;
 use std::fmt;
 
 use crate::probe::{Questions, Reading};
-use crate::reasons::CullReason;
 use crate::work::ServerWork;
 
 /// One way of telling that a server is working.
@@ -86,12 +85,6 @@ impl WorkRules {
     /// The busy-timeout is a hard bound: past it, nothing the server says can keep it.
     pub fn past_busy_timeout(&self, inactive: Option<f64>) -> bool {
         self.busy_timeout > 0.0 && inactive.is_some_and(|i| i >= self.busy_timeout)
-    }
-
-    /// Whether a server the policy chose to cull for `reason` is asked first. Only idle
-    /// candidates are: max-age is absolute, and active servers are never probed at all.
-    pub fn needs_probe(&self, reason: CullReason, inactive: Option<f64>) -> bool {
-        self.enabled() && reason == CullReason::Idle && !self.past_busy_timeout(inactive)
     }
 
     /// What to ask a server for, so that every enabled signal can judge it.
@@ -189,21 +182,6 @@ pub(crate) mod tests {
         };
         assert!(cpu.enabled() && cpu.questions(0.0).cpu);
         assert!(!WorkRules::default().enabled());
-    }
-
-    #[test]
-    fn only_idle_candidates_within_the_busy_timeout_are_probed() {
-        let rules = WorkRules {
-            busy_timeout: 7200.0,
-            ..BUSY
-        };
-        assert!(rules.needs_probe(CullReason::Idle, Some(3600.0)));
-        assert!(!rules.needs_probe(CullReason::Idle, Some(7200.0)));
-        assert!(!rules.needs_probe(CullReason::MaxAge, Some(3600.0)));
-        assert!(!WorkRules::default().needs_probe(CullReason::Idle, Some(3600.0)));
-        // Without a busy-timeout there is no bound.
-        assert!(BUSY.needs_probe(CullReason::Idle, Some(1e9)));
-        assert!(!BUSY.past_busy_timeout(Some(1e9)));
     }
 
     #[test]

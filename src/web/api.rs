@@ -1,4 +1,5 @@
-//! The JSON shapes of the page's API, and the operators' view as JSON.
+//! The page's JSON API: the caller's servers (`api/me`), keep-alives (`api/keep-alive`), and
+//! the operators' view (`api/admin`).
 
 use std::sync::Arc;
 
@@ -6,15 +7,17 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::board::{PassSummary, ServerView};
 use crate::reasons::{CullReason, Verdict, Why};
 use crate::timestamp::format_utc;
 
-use super::page::PageApp;
-use super::session::caller;
+use super::app::PageApp;
+use super::caller::{allowed_to_change, ApiCaller};
+use super::keep::{change, Kept};
+use super::respond::{json_error, no_store};
 
 /// A server and its verdict, with times in ISO 8601 UTC.
 #[derive(Serialize)]
@@ -71,12 +74,8 @@ struct AdminJson<'a> {
 }
 
 /// `GET {prefix}api/admin`: what the operators' page shows.
-pub async fn api_admin(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> Response {
-    let caller = match caller(&app, &headers).await {
-        Ok(caller) => caller,
-        Err(refusal) => return super::page::refusal_json(&app, &refusal),
-    };
-    if !app.is_operator(&caller) {
+pub async fn api_admin(State(app): State<Arc<PageApp>>, ApiCaller(caller): ApiCaller) -> Response {
+    if !caller.is_operator(&app) {
         return (
             StatusCode::FORBIDDEN,
             Json(json!({"error": "for the Hub's admins, with this page's login or a token that may list users"})),
@@ -110,4 +109,82 @@ pub async fn api_admin(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> R
             .collect(),
     };
     Json(body).into_response()
+}
+
+/// `GET {prefix}api/me`: the caller's servers with their verdicts.
+pub async fn api_me(State(app): State<Arc<PageApp>>, ApiCaller(caller): ApiCaller) -> Response {
+    let snapshot = app.board.snapshot();
+    let servers = snapshot.for_user(&caller.who.name);
+    let body = json!({
+        "user": caller.who.name,
+        "operator": caller.is_operator(&app),
+        "as_of": snapshot.at.map(format_utc),
+        "complete": snapshot.complete,
+        "max_keep_alive": app.keep_alives().map_or(0.0, |k| k.max),
+        "servers": servers.iter().map(server_json).collect::<Vec<_>>(),
+    });
+    (no_store(), Json(body)).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct KeepRequest {
+    #[serde(default)]
+    server: String,
+    seconds: Option<f64>,
+}
+
+/// `POST {prefix}api/keep-alive` sets one, `DELETE` cancels it.
+pub async fn api_keep(
+    State(app): State<Arc<PageApp>>,
+    ApiCaller(caller): ApiCaller,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let sent_csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+    if !allowed_to_change(&caller, &headers, sent_csrf) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused: send the page's X-CSRF-Token, or your own token",
+        );
+    }
+    let request: KeepRequest = if body.is_empty() && method == axum::http::Method::DELETE {
+        KeepRequest {
+            server: String::new(),
+            seconds: None,
+        }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(request) => request,
+            Err(e) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("not a keep-alive request: {e}"),
+                )
+            }
+        }
+    };
+    let seconds = if method == axum::http::Method::DELETE {
+        None
+    } else {
+        match request.seconds {
+            Some(s) => Some(s),
+            None => return json_error(StatusCode::BAD_REQUEST, "give seconds, a positive number"),
+        }
+    };
+    match change(&app, &caller, &request.server, seconds).await {
+        Ok(Kept::Set(kept, granted, bounded)) => Json(json!({
+            "server": kept.server,
+            "until": format_utc(kept.until),
+            "seconds": granted,
+            "requested": seconds,
+            "bounded": bounded,
+            "max_keep_alive": app.settings.max_keep_alive,
+        }))
+        .into_response(),
+        Ok(Kept::Cancelled(cancelled)) => {
+            Json(json!({ "server": request.server, "cancelled": cancelled })).into_response()
+        }
+        Err((status, text)) => json_error(status, &text),
+    }
 }

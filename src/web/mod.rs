@@ -4,8 +4,12 @@
 //! a pass.
 
 mod api;
+pub mod app;
+mod caller;
 mod html;
-pub mod page;
+mod keep;
+mod page;
+mod respond;
 mod session;
 mod sessions;
 
@@ -20,7 +24,9 @@ use axum::Router;
 use tokio::sync::oneshot;
 
 use crate::metrics::Metrics;
-use page::PageApp;
+use app::PageApp;
+
+const LOG: &str = "cull_idle";
 
 /// Prometheus's own text format; OpenMetrics clients ask for theirs.
 const PROMETHEUS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -111,10 +117,10 @@ fn page_routes(prefix: &str, page: Arc<PageApp>) -> Router {
         .route(prefix, get(page::user_page))
         .route(&format!("{prefix}admin"), get(page::admin_page))
         .route(&format!("{prefix}keep-alive"), post(page::keep_form))
-        .route(&format!("{prefix}api/me"), get(page::api_me))
+        .route(&format!("{prefix}api/me"), get(api::api_me))
         .route(
             &format!("{prefix}api/keep-alive"),
-            post(page::api_keep).delete(page::api_keep),
+            post(api::api_keep).delete(api::api_keep),
         )
         .route(&format!("{prefix}api/admin"), get(api::api_admin))
         .route(&format!("{prefix}logout"), get(session::logout))

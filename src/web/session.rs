@@ -14,10 +14,10 @@ use axum_extra::extract::cookie::{Cookie, PrivateCookieJar, SameSite};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Identity, Verdict};
 use crate::timestamp::unix_now;
 
-use super::page::PageApp;
+use super::app::PageApp;
+use super::respond::problem;
 
 const SESSION: &str = "cull-idle-session";
 const OAUTH_STATE: &str = "cull-idle-oauth-state";
@@ -36,28 +36,6 @@ struct SessionValue {
 struct StateValue {
     state: String,
     next: String,
-}
-
-/// Who a request comes from.
-pub struct Caller {
-    pub who: Arc<Identity>,
-    /// For a browser session, the CSRF token its forms must carry; `None` for a request with
-    /// its own `Authorization` header, which a browser never sends by itself.
-    pub csrf: Option<String>,
-}
-
-/// Why a request is not served.
-pub enum Refusal {
-    /// No session or token: log in (HTML) or 401 (JSON).
-    NoCredentials,
-    /// The Hub does not know the token (expired, revoked, made up).
-    BadToken,
-    /// A valid token without access to this service.
-    NoAccess,
-    /// The Hub could not be asked.
-    HubDown,
-    /// The page's budget of Hub requests is spent (see [`crate::auth::Budget`]).
-    Busy,
 }
 
 fn random(n: usize) -> String {
@@ -90,7 +68,7 @@ fn cookie(
 }
 
 /// The token a request carries, and the CSRF token of its session if it came in a cookie.
-fn credentials(app: &PageApp, headers: &HeaderMap) -> Option<(String, Option<String>)> {
+pub(super) fn credentials(app: &PageApp, headers: &HeaderMap) -> Option<(String, Option<String>)> {
     let header_token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -112,52 +90,6 @@ fn credentials(app: &PageApp, headers: &HeaderMap) -> Option<(String, Option<Str
 fn session_of(app: &PageApp, headers: &HeaderMap) -> Option<SessionValue> {
     let session = jar(app, headers).get(SESSION)?;
     serde_json::from_str(session.value()).ok()
-}
-
-/// Who is asking, checked with the Hub.
-pub async fn caller(app: &PageApp, headers: &HeaderMap) -> Result<Caller, Refusal> {
-    let (token, csrf) = credentials(app, headers).ok_or(Refusal::NoCredentials)?;
-    let asking = || app.metrics.count_page_auth_check();
-    let settings = &app.settings;
-    let may_use = |who: &Identity| who.may_access(&settings.service_name, &settings.access_scopes);
-    match app.auth.identify(&app.hub, &token, may_use, asking).await {
-        Ok(Verdict::Allowed(who)) => Ok(Caller { who, csrf }),
-        Ok(Verdict::Unknown) => Err(Refusal::BadToken),
-        Ok(Verdict::NoAccess) => Err(Refusal::NoAccess),
-        Err(e) => Err(app.refusal_for(e)),
-    }
-}
-
-/// A browser's state-changing request is refused unless it comes from this origin and
-/// carries the session's CSRF token; a request with its own token needs neither.
-pub fn allowed_to_change(caller: &Caller, headers: &HeaderMap, sent_csrf: Option<&str>) -> bool {
-    let Some(csrf) = &caller.csrf else {
-        return true;
-    };
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
-        return false;
-    }
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if origin == Some("null") {
-        // What browsers send for the page's own posts under `Referrer-Policy: no-referrer`,
-        // and what any page can make them send: only the browser's own word that it is
-        // same-origin counts then.
-        return site == Some("same-origin") && sent_csrf.is_some_and(|sent| sent == csrf);
-    }
-    if let Some(origin) = origin {
-        // The first proxy's view of the host; some proxies send an empty one.
-        let forwarded = headers
-            .get("x-forwarded-host")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').map(str::trim).find(|h| !h.is_empty()));
-        let host = forwarded.or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()));
-        let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-        if origin_host.is_none() || origin_host != host {
-            return false;
-        }
-    }
-    sent_csrf.is_some_and(|sent| sent == csrf)
 }
 
 /// Send a browser to the Hub to log in, remembering where it was going.
@@ -268,7 +200,7 @@ pub async fn oauth_callback(
 }
 
 fn refused(jar: PrivateCookieJar, status: StatusCode, text: &str) -> Response {
-    (jar, super::page::problem(status, text)).into_response()
+    (jar, problem(status, text)).into_response()
 }
 
 /// End the browser's session, here and in the browser (the Hub's own login stays): a copy
@@ -280,7 +212,7 @@ pub async fn logout(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> Resp
     let jar = jar(&app, &headers).remove(Cookie::build(SESSION).path(app.prefix.clone()));
     (
         jar,
-        super::page::problem(StatusCode::OK, "You are logged out of the culler's page."),
+        problem(StatusCode::OK, "You are logged out of the culler's page."),
     )
         .into_response()
 }
@@ -293,7 +225,7 @@ mod tests {
     use crate::board::Board;
     use crate::hub::{ApiToken, HubSettings};
     use crate::metrics::Metrics;
-    use crate::web::page::PageSettings;
+    use crate::web::app::PageSettings;
 
     fn app(secure: bool) -> PageApp {
         let hub = HubClient::new(&HubSettings::new(
@@ -323,59 +255,12 @@ mod tests {
 
     use crate::hub::HubClient;
 
-    fn caller(csrf: Option<&str>) -> Caller {
-        Caller {
-            who: Arc::new(Identity {
-                name: "alice".into(),
-                kind: Some("user".into()),
-                admin: false,
-                groups: vec![],
-                scopes: vec![],
-            }),
-            csrf: csrf.map(str::to_owned),
-        }
-    }
-
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(*k, HeaderValue::from_static(v));
         }
         h
-    }
-
-    #[test]
-    fn a_browser_change_needs_the_csrf_token_and_this_origin() {
-        let browser = caller(Some("secret"));
-        let same = headers(&[("host", "hub.example"), ("origin", "https://hub.example")]);
-        assert!(allowed_to_change(&browser, &same, Some("secret")));
-        assert!(!allowed_to_change(&browser, &same, Some("guess")));
-        assert!(!allowed_to_change(&browser, &same, None));
-        let other = headers(&[("host", "hub.example"), ("origin", "https://evil.example")]);
-        assert!(!allowed_to_change(&browser, &other, Some("secret")));
-        let cross = headers(&[("sec-fetch-site", "cross-site")]);
-        assert!(!allowed_to_change(&browser, &cross, Some("secret")));
-        // A proxy's own view of the host wins, and an empty one is ignored.
-        let proxied = headers(&[
-            ("host", "127.0.0.1:8000"),
-            ("x-forwarded-host", "hub.example"),
-            ("origin", "https://hub.example"),
-        ]);
-        assert!(allowed_to_change(&browser, &proxied, Some("secret")));
-        let empty = headers(&[
-            ("host", "hub.example"),
-            ("x-forwarded-host", ""),
-            ("origin", "https://hub.example"),
-        ]);
-        assert!(allowed_to_change(&browser, &empty, Some("secret")));
-        // The page's own post under no-referrer: `Origin: null`, said same-origin by the browser.
-        let null_same = headers(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
-        assert!(allowed_to_change(&browser, &null_same, Some("secret")));
-        assert!(!allowed_to_change(&browser, &null_same, Some("guess")));
-        let null_alone = headers(&[("host", "hub.example"), ("origin", "null")]);
-        assert!(!allowed_to_change(&browser, &null_alone, Some("secret")));
-        // A script with its own token: no cookie was involved, so nothing to forge.
-        assert!(allowed_to_change(&caller(None), &other, None));
     }
 
     #[test]
