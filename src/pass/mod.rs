@@ -13,6 +13,7 @@
 
 mod act;
 mod jobs;
+mod judge;
 mod page;
 mod plan;
 mod probing;

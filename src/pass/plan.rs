@@ -10,21 +10,19 @@ use crate::hub::{parse_version, users_query, HubApi};
 use crate::listing::{unsettled_allowance, Cursor, RecentNames};
 use crate::models::{Server, User};
 use crate::policy::{
-    assess_server, decide_server, decide_user, default_arbiter, idle_rule_applies, user_idleness,
-    CullReason, KeepReason, UserFacts,
+    assess_server, decide_user, default_arbiter, idle_rule_applies, user_idleness, CullReason,
+    KeepReason, UserFacts,
 };
-use crate::probe::server_base;
-use crate::timestamp::format_duration;
 
 use super::act::{act, log_cull};
 use super::jobs::{apply_cap, Acted, Listing, ServerFacts, ServerJob, UserJob};
+use super::judge::decide;
 use super::page::PageRecorder;
-use super::probing::{inactive_before_probes, needs_probe, probe_candidates, Probes};
+use super::probing::{inactive_before_probes, probe_candidates, Probes};
 use super::report::{log_name, PassReport, Skip};
 use super::stopped::judge_stopped;
 use super::warnings::{Candidate, WarningGate};
 use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
-use crate::policy::Idleness;
 use crate::state::{Key, Kind};
 use crate::warn::{server_due_in, stretch, stretch_since, user_due_in};
 
@@ -533,7 +531,14 @@ impl Planner<'_> {
             inactive: idleness.inactive,
             kept_until: kept.as_ref().map(|k| k.until),
         };
-        let decision = self.decide(user, name, server, &idleness, limit, verdict);
+        let decision = decide(
+            self.settings,
+            self.probes.is_some(),
+            (user, name, server),
+            &idleness,
+            limit,
+            verdict,
+        );
         let decision = match kept {
             Some(kept) => self
                 .page
@@ -541,53 +546,6 @@ impl Planner<'_> {
             None => decision,
         };
         Ok((decision, facts))
-    }
-
-    fn decide(
-        &self,
-        user: &str,
-        name: &str,
-        server: &Server,
-        idleness: &Idleness,
-        limit: f64,
-        verdict: Option<bool>,
-    ) -> Result<ServerJob, KeepReason> {
-        let log_name = log_name(user, name);
-        let policy = &self.settings.policy;
-        let inactive = format_duration(idleness.inactive);
-        let age = format_duration(idleness.age);
-        match decide_server(policy, limit, name, idleness, verdict) {
-            Ok(reason) => {
-                let work = self.settings.work;
-                let probe = self.probes.is_some() && needs_probe(&work, reason, idleness.inactive);
-                let mut job = ServerJob {
-                    name: name.to_owned(),
-                    reason,
-                    inactive: idleness.inactive,
-                    age: idleness.age,
-                    limit,
-                    probe_at: probe.then(|| {
-                        server_base(
-                            self.settings.server_url.as_deref(),
-                            server.url.as_deref(),
-                            server.full_url.as_deref(),
-                        )
-                    }),
-                    probe: None,
-                    note: None,
-                };
-                if probe {
-                    log::debug!(target: LOG, "Server {log_name} is {}; asking it what it runs", job.why());
-                } else if work.enabled() && work.past_busy_timeout(job.inactive) {
-                    job.note = Some("idle past --busy-timeout; not asked".into());
-                }
-                Ok(job)
-            }
-            Err(keep) => {
-                log::debug!(target: LOG, "Not culling server {log_name} ({}; age: {age}, inactive for {inactive})", keep.label());
-                Err(keep)
-            }
-        }
     }
 
     async fn deliver_warnings(&mut self) {
