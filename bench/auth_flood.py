@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from page_latency import PREFIX, counts, page_env, wait_for_first_pass  # noqa: E402
-from suite import start_synthetic_hub  # noqa: E402
+from synthetic_hub import start_synthetic_hub  # noqa: E402
 
 from hubharness.launcher import free_port  # noqa: E402
 

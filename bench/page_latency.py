@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from suite import start_synthetic_hub  # noqa: E402
+from synthetic_hub import start_synthetic_hub  # noqa: E402
 
 from hubharness.launcher import free_port  # noqa: E402
 

@@ -16,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from suite import run_measured, start_synthetic_hub  # noqa: E402
+from suite import run_measured  # noqa: E402
+from synthetic_hub import start_synthetic_hub  # noqa: E402
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 
 import requests  # noqa: E402
 from relay import CountingRelay  # noqa: E402
-from synthetic_hub import SyntheticHub  # noqa: E402
+from synthetic_hub import SyntheticHub, start_synthetic_hub  # noqa: E402
 
 import cull_idle  # noqa: E402
 
@@ -228,18 +228,6 @@ def run_measured(command: list[str], env: dict[str, str]) -> tuple[float, float,
     usage_file.unlink()
     assert code == 0 and done.returncode == 0, done.stderr.decode()[-2000:]
     return wall, cpu, rss_kib / 1024
-
-
-def start_synthetic_hub(users: int, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """bench/synthetic_hub.py in a process of its own, and its API URL; closing its stdin ends it."""
-    hub = subprocess.Popen(
-        [sys.executable, str(HERE / "synthetic_hub.py"), str(users), *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert hub.stdout is not None
-    return hub, hub.stdout.readline().strip()
 
 
 def scale(sizes: list[int], runs: int, big_runs: int) -> list[dict[str, Any]]:
@@ -638,13 +626,13 @@ def report(results: dict[str, Any], out: Path, images: list[str]) -> str:
 
 
 def page_section(quick: bool) -> dict[str, Any]:
-    import page_latency  # it uses this module's helpers
+    import page_latency
 
     return page_latency.measure(300, 200) if quick else page_latency.measure(10_000, 2000)
 
 
 def flood_section(quick: bool) -> dict[str, Any]:
-    import auth_flood  # it uses this module's helpers
+    import auth_flood
 
     return auth_flood.measure(1000, 2000, 3) if quick else auth_flood.measure(10_000, 20_000)
 

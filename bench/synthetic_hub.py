@@ -19,6 +19,7 @@ request. ``GET /_bench/counts`` gives the counts so far. Any other token that st
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -276,6 +277,18 @@ class SyntheticHub:
     def prerender(self) -> None:
         for offset in range(0, len(self.users), self.page):
             self.render_page(offset, self.page, f"{self.url}/users")
+
+
+def start_synthetic_hub(users: int, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """bench/synthetic_hub.py in a process of its own, and its API URL; closing its stdin ends it."""
+    hub = subprocess.Popen(
+        [sys.executable, __file__, str(users), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert hub.stdout is not None
+    return hub, hub.stdout.readline().strip()
 
 
 def main() -> None:
