@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust lint and unit tests, Python lint, then pytest against a real
 # JupyterHub that the suite starts on loopback. Exits non-zero if anything fails.
+#
+#   scripts/test.sh [PYTEST ARGS]           everything, as CI runs it
+#   scripts/test.sh --quick [PYTEST ARGS]   the same checks, then only pytest's quick tier
+#                                           (-m "not slow": no wheels, bench, demo, deploy,
+#                                           real servers, browsers or Hubs of a test's own)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+quick=false
+if [ "${1:-}" = "--quick" ]; then
+    quick=true
+    shift
+fi
 scripts/setup-dev.sh
-# The page's browser tests drive Debian's Chromium: installed here too, so that this one
-# command works on a fresh clone, not only in CI.
-scripts/install-chromium.sh
+# The page's browser tests (the slow tier) drive Debian's Chromium: installed here too, so
+# that this one command works on a fresh clone, not only in CI.
+if ! $quick; then
+    scripts/install-chromium.sh
+fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
 cargo fmt --all -- --check
@@ -16,6 +28,9 @@ ruff check python tests demo bench
 ruff format --check python tests demo bench
 python -m mypy --strict python/cull_idle
 python -m mypy.stubtest cull_idle._core
+if $quick; then
+    exec python -m pytest -m "not slow" "$@"
+fi
 # What PyPI gets, for tests/test_dist.py; offline, as cargo has every crate by now.
 CARGO_NET_OFFLINE=true scripts/build-dist.sh
 python -m pytest "$@"

@@ -44,6 +44,9 @@ pub struct TlsFiles {
     pub key_file: Option<PathBuf>,
 }
 
+/// Requests to the Hub in flight at once, unless `--concurrency` says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 10;
+
 #[derive(Debug, Clone)]
 pub struct HubSettings {
     /// The Hub API base, e.g. `http://127.0.0.1:8081/hub/api`.
@@ -61,7 +64,7 @@ impl HubSettings {
             url: url.into(),
             token,
             request_timeout: Duration::from_secs(60),
-            concurrency: 10,
+            concurrency: DEFAULT_CONCURRENCY,
             tls: TlsFiles::default(),
             retry: Retry {
                 retries: 3,

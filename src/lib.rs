@@ -40,17 +40,20 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]
+    use super::py::options::PyPassOptions;
+    #[pymodule_export]
     use super::py::task::Task;
     #[pymodule_export]
     use super::py::web::WebServer;
     #[pymodule_export]
-    use super::py::{check_pass_options, pass_option_defaults, reasons, signals, Hub};
+    use super::py::{reasons, signals, Hub};
 
     use pyo3::prelude::*;
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        m.add("DEFAULT_CONCURRENCY", super::hub::DEFAULT_CONCURRENCY)?;
         let logger = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::LoggersAndLevels)?
             .filter(log::LevelFilter::Warn)
             .filter_target("cull_idle".to_owned(), log::LevelFilter::Trace);

@@ -1,7 +1,8 @@
 //! A pass's options as one typed value, checked here and nowhere else.
 //!
-//! The Python facade sends them as a JSON object keyed by the Python API's keyword names
-//! (`max_age`, `group_timeouts`, …), so an error names the keyword the caller wrote.
+//! The Python facade gives them by the Python API's keyword names (`max_age`,
+//! `group_timeouts`, …), so an error names the keyword the caller wrote. The defaults are
+//! here, and Python reads them from here.
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -33,6 +34,8 @@ pub struct PassOptions {
     pub user_timeout: Option<f64>,
     pub exclude_users: Vec<String>,
     pub exclude_groups: Vec<String>,
+    /// As the Python API gives them: a mapping of group names to seconds.
+    #[serde(serialize_with = "as_mapping")]
     pub group_timeouts: Vec<(String, f64)>,
     /// 0: no cap.
     pub max_culls_per_pass: u64,
@@ -127,6 +130,13 @@ impl Fields {
     }
 }
 
+fn as_mapping<S: serde::Serializer>(
+    pairs: &[(String, f64)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
 fn non_negative(key: &str, seconds: f64) -> Result<f64, OptionsError> {
     if seconds.is_finite() && seconds >= 0.0 {
         Ok(seconds)
@@ -142,6 +152,12 @@ impl PassOptions {
     pub fn from_json(text: &str) -> Result<Self, OptionsError> {
         let map: Map<String, Value> = serde_json::from_str(text)
             .map_err(|e| OptionsError(format!("options must be a JSON object ({e})")))?;
+        Self::from_map(map)
+    }
+
+    /// Check options given by name, each with its default when left out; unknown names are
+    /// errors.
+    pub fn from_map(map: Map<String, Value>) -> Result<Self, OptionsError> {
         let mut f = Fields(map);
         let d = PassOptions::default();
         let group_timeouts: Option<std::collections::BTreeMap<String, f64>> =

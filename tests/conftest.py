@@ -33,6 +33,28 @@ def no_token_in_any_output():
 
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The slow tier, by module: each starts Hubs, servers, kernels, builds or browsers of its own.
+# Single slow tests elsewhere carry @pytest.mark.slow.
+SLOW_MODULES = {
+    "test_bench_smoke",
+    "test_demo",
+    "test_deploy",
+    "test_dist",
+    "test_internal_ssl",
+    "test_kernels",
+    "test_page",
+    "test_page_browser",
+    "test_page_promises",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__ in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 # What building and linting leave in a checkout; anything else new was written by a test.
 BUILD_LEFTOVERS = (
     "target/",
@@ -46,7 +68,13 @@ BUILD_LEFTOVERS = (
 
 
 def _changed_files() -> str:
-    return subprocess.run(["git", "diff", "--name-only"], cwd=REPO, capture_output=True, text=True).stdout
+    listed = subprocess.run(
+        ["git", "diff", "--name-only", "--", "docs", "README.md", "CHANGELOG.md", "deploy"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    return listed.stdout
 
 
 def _untracked_files() -> set[str]:
@@ -73,8 +101,21 @@ def tests_write_only_to_temporary_directories():
     yield
     new = _untracked_files() - before
     assert not new, f"tests wrote into the checkout: {sorted(new)}"
+    # Only what a test could write (screenshots, the README's tables): code edited while the
+    # suite runs is not a test's doing.
     changed = _changed_files()
     assert changed == changed_before, f"tests changed tracked files: {changed}"
+
+
+@pytest.fixture(scope="session")
+def page_hub(tmp_path_factory):
+    """A Hub with the culler as a managed service serving its page (tests/pagehub.py), shared
+    by the page's tests, which each use users of their own."""
+    from pagehub import start
+
+    hub = start(tmp_path_factory.mktemp("page"))
+    yield hub
+    hub.stop()
 
 
 @pytest.fixture(scope="session")

@@ -190,6 +190,7 @@ async def test_slow_stops_are_reported_and_keep_the_user(hub):
     assert hub.user("slow1") is not None
 
 
+@pytest.mark.slow
 async def test_many_idle_users_across_small_pages(hub):
     """Stops during a pass shrink state=ready; every user listed at the start is still culled."""
     names = [f"u{i:03d}" for i in range(120)]
@@ -260,6 +261,7 @@ def mixed_hub(hub):
     hub.set_times(times)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page_size", [1, 7])
 async def test_acting_between_pages_neither_misses_nor_repeats_a_user(hub, page_size):
     """In batches of one or three, the pass stops servers and deletes users between pages,
@@ -291,6 +293,7 @@ async def test_acting_between_pages_neither_misses_nor_repeats_a_user(hub, page_
         assert await run(act_after) == listed_first, act_after
 
 
+@pytest.mark.slow
 async def test_a_slow_stop_between_pages_does_not_hide_later_users(hub):
     """The first user's stop is slow (202 after 2 s, done after 4 s), so it leaves state=ready
     while the listing goes on (each later page holds a stop of 1 s). Later pages start early

@@ -10,6 +10,8 @@ import sys
 import urllib.error
 import urllib.request
 
+import pytest
+
 from cull_idle import _options_docs
 from cull_idle import cull_idle as cull
 
@@ -212,7 +214,7 @@ def test_metrics_count_exactly_what_a_pass_did(hub):
         code, _, body = http_get(f"http://127.0.0.1:{port}/health")
         assert code == 200 and json.loads(body)["status"] == "ok" and json.loads(body)["passes"] == 1
         assert http_get(f"http://127.0.0.1:{port}/nope")[0] == 404
-        code, _ = culler.signal_and_time(signal.SIGTERM)
+        code = culler.signal_and_wait(signal.SIGTERM)
     finally:
         culler.kill()
     assert code == 0
@@ -235,6 +237,7 @@ def test_health_fails_and_errors_are_counted_while_the_hub_is_down(no_hub_env):
         culler.kill()
 
 
+@pytest.mark.slow
 def test_managed_service_with_url_serves_metrics_under_its_prefix(no_hub_env):
     """The Hub exits if a managed service with a url does not answer; this one does."""
     port = free_port()
@@ -279,6 +282,7 @@ def culler_pid_of(hub):
     return None
 
 
+@pytest.mark.slow
 def test_an_orphaned_managed_culler_exits(no_hub_env):
     """A Hub killed outright leaves its services running; the culler notices and exits."""
     command = "\x1f".join([sys.executable, "-m", "cull_idle", "--timeout=3600"])
@@ -304,6 +308,7 @@ def _zombie(pid):
         return True
 
 
+@pytest.mark.slow
 def test_a_hub_down_for_ten_passes_then_back_is_culled_normally(no_hub_env):
     later = TestHub()  # its port is chosen now; nothing listens on it yet
     culler = Culler([f"--url={later.api_url}", "--cull-every=1"], {"JUPYTERHUB_API_TOKEN": later.cull_token})
@@ -315,13 +320,14 @@ def test_a_hub_down_for_ten_passes_then_back_is_culled_normally(no_hub_env):
         setup_servers(later, idle("back1"))
         culler.wait_for(r"Cull pass done .* 1 servers stopped", timeout=60)
         assert not later.running("back1")
-        code, _ = culler.signal_and_time(signal.SIGTERM)
+        code = culler.signal_and_wait(signal.SIGTERM)
         assert code == 0 and "Traceback" not in culler.output
     finally:
         culler.kill()
         later.stop()
 
 
+@pytest.mark.slow
 def test_the_hub_restarting_in_the_middle_of_a_pass(no_hub_env):
     """Requests in flight fail, are retried, and are reported; the culler carries on, and the
     next pass is a complete one against the restarted Hub."""
@@ -341,7 +347,7 @@ def test_the_hub_restarting_in_the_middle_of_a_pass(no_hub_env):
         assert "errors" in interrupted
         culler.wait_for(r"Cull pass done", timeout=60)  # the next pass, complete
         assert culler.proc.poll() is None
-        code, _ = culler.signal_and_time(signal.SIGTERM)
+        code = culler.signal_and_wait(signal.SIGTERM)
         assert code == 0 and "Traceback" not in culler.output, culler.output
         assert "retrying" in culler.output
     finally:

@@ -26,7 +26,6 @@ from pagehub import (
     page_url,
     seen_after,
     server_token,
-    start,
     user_token,
     utc_now,
     with_token,
@@ -36,13 +35,6 @@ from helpers import sample
 from hubharness.launcher import free_port
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-def page_hub(tmp_path_factory):
-    hub = start(tmp_path_factory.mktemp("page"))
-    yield hub
-    hub.stop()
 
 
 def fresh(prefix: str) -> str:

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from pagehub import TIMEOUT, eventually, page_url, start
+from pagehub import TIMEOUT, eventually, page_url
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -24,13 +24,6 @@ def shots(tmp_path_factory) -> Path:
     """Where the screenshots go: a temporary directory, unless CULL_IDLE_SCREENSHOTS names one."""
     chosen = os.environ.get("CULL_IDLE_SCREENSHOTS")
     return ROOT / chosen if chosen else tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture(scope="module")
-def page_hub(tmp_path_factory):
-    hub = start(tmp_path_factory.mktemp("browser"))
-    yield hub
-    hub.stop()
 
 
 @pytest.fixture(scope="module")

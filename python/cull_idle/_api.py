@@ -22,7 +22,7 @@ import inspect
 import json
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
@@ -254,24 +254,6 @@ def _shown(name: object) -> str:
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in str(name))
 
 
-def _options_json(options: Mapping[str, Any]) -> str:
-    """A pass's options as the core takes them (JSON); ``ConfigError`` for what JSON cannot carry."""
-    try:
-        return json.dumps({name: _plain(value) for name, value in options.items()}, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"options must be numbers, names and flags ({e})") from None
-
-
-def _plain(value: Any) -> Any:
-    """A value as JSON can carry it: any mapping a dict, any other collection but text a list."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        # A lone name for a list of names is passed as it is, for the core to refuse by name.
-        return value
-    return list(value)
-
-
 def _accepts_user(hook: CullArbiter) -> bool:
     """Whether the hook takes ``user=`` (by name or through ``**kwargs``)."""
     try:
@@ -386,7 +368,7 @@ async def run_pass(
     Bad or unknown options raise :class:`~cull_idle.ConfigError` before any request; the core
     checks them all. ``_act_after`` is for tests: act once this many culls are planned.
     """
-    text = _options_json({"inactive_limit": inactive_limit, "details": details, **options})
+    checked = _core.PassOptions(inactive_limit=inactive_limit, details=details, **options)
     # Looked up through the package at each pass, so patching ``cull_idle.utcnow`` moves time.
     import cull_idle
 
@@ -399,7 +381,7 @@ async def run_pass(
         warn = None if warn_hook is None else _warn_hook_adapter(warn_hook, target)
         user_hook = None if cull_user_hook is None else _user_hook_adapter(cull_user_hook, target)
         handle = hub.start_pass(
-            text,
+            checked,
             now=now_function().timestamp(),
             arbiter=hook,
             user_arbiter=user_hook,
@@ -419,7 +401,7 @@ async def cull_idle(
     cull_users: bool = False,
     remove_named_servers: bool = False,
     max_age: float = 0,
-    concurrency: int = 10,
+    concurrency: Optional[int] = None,
     ssl_enabled: bool = False,
     internal_certs_location: str = "internal-ssl",
     cull_admin_users: bool = True,
@@ -541,7 +523,7 @@ async def cull_idle_periodically(
     *,
     cull_every: float = 0,
     stop: Optional[asyncio.Event] = None,
-    concurrency: int = 10,
+    concurrency: Optional[int] = None,
     ssl_enabled: bool = False,
     internal_certs_location: str = "internal-ssl",
     probe_timeout: float = 10,

@@ -58,7 +58,7 @@ def connect(
     url: Optional[str],
     api_token: str,
     *,
-    concurrency: int = 10,
+    concurrency: Optional[int] = None,
     ssl_enabled: bool = False,
     internal_certs_location: str = "internal-ssl",
     request_timeout: Optional[float] = None,

@@ -1,22 +1,27 @@
 from collections.abc import Awaitable
-from typing import Callable, Optional, final
+from typing import Any, Callable, Optional, final
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "Hub",
+    "PassOptions",
     "Task",
     "WebServer",
     "__version__",
-    "check_pass_options",
-    "pass_option_defaults",
     "reasons",
     "signals",
 ]
 __version__: str
 
-def pass_option_defaults() -> str: ...
+DEFAULT_CONCURRENCY: int
+
 def reasons() -> str: ...
 def signals() -> str: ...
-def check_pass_options(options: str) -> None: ...
+
+@final
+class PassOptions:
+    def __new__(cls, **options: Any) -> PassOptions: ...
+    def to_dict(self) -> dict[str, Any]: ...
 
 @final
 class Hub:
@@ -26,7 +31,7 @@ class Hub:
         token: str,
         *,
         request_timeout: float = 60.0,
-        concurrency: int = 10,
+        concurrency: Optional[int] = None,
         ca_file: Optional[str] = None,
         cert_file: Optional[str] = None,
         key_file: Optional[str] = None,
@@ -39,7 +44,7 @@ class Hub:
     ) -> Hub: ...
     def start_pass(
         self,
-        options: str,
+        options: PassOptions,
         *,
         now: float,
         arbiter: Optional[Callable[[float, float, str, str], Awaitable[bool]]] = None,

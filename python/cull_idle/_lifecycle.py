@@ -115,9 +115,8 @@ async def check_scopes(
 def check_pass_settings(settings: dict[str, Any]) -> None:
     """Refuse, before any request, pass options the core would refuse at the first pass."""
     from . import _core
-    from ._api import _options_json
 
-    _core.check_pass_options(_options_json(pass_options(settings)))
+    _core.PassOptions(**pass_options(settings))
 
 
 def check_work_settings(settings: dict[str, Any]) -> None:

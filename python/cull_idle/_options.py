@@ -12,7 +12,11 @@ import argparse
 import collections
 import logging
 
+from . import _core
 from ._defaults import DEFAULT_API_URL
+
+#: The default of every pass option: the core's, which holds them; the declaration restates none.
+FROM_CORE = object()
 
 # Not typing.TYPE_CHECKING, nor dataclasses: together they would double the time `--help` takes.
 TYPE_CHECKING = False
@@ -208,7 +212,7 @@ OPTIONS = [
     Option(
         "concurrency",
         parse_count,
-        10,
+        _core.DEFAULT_CONCURRENCY,
         "At most this many requests to the Hub at once, across all users (0 means the default, 10).",
         HUB,
         api="connect:concurrency",
@@ -220,7 +224,7 @@ OPTIONS = [
     Option(
         "api-page-size",
         parse_count,
-        0,
+        FROM_CORE,
         "Users per page when listing (0: the Hub's largest page).",
         HUB,
         api="api_page_size",
@@ -251,7 +255,7 @@ OPTIONS = [
     Option(
         "timeout",
         parse_seconds,
-        600,
+        FROM_CORE,
         "Cull servers idle for at least this many seconds.",
         POLICY,
         api="inactive_limit",
@@ -270,7 +274,7 @@ OPTIONS = [
     Option(
         "max-age",
         parse_seconds,
-        0,
+        FROM_CORE,
         "Also cull servers (and with --cull-users, users) older than this, even if active (0: off).",
         POLICY,
         api="max_age",
@@ -283,7 +287,7 @@ OPTIONS = [
     Option(
         "cull-users",
         parse_bool,
-        False,
+        FROM_CORE,
         "Also delete users that have no running server and are idle for --timeout (or older than --max-age).",
         POLICY,
         api="cull_users",
@@ -295,7 +299,7 @@ OPTIONS = [
     Option(
         "cull-admin-users",
         parse_bool,
-        True,
+        FROM_CORE,
         "With --cull-users, delete idle admin users too (max-age applies to admins either way).",
         POLICY,
         api="cull_admin_users",
@@ -304,7 +308,7 @@ OPTIONS = [
     Option(
         "remove-named-servers",
         parse_bool,
-        False,
+        FROM_CORE,
         "Remove named servers when culling them, not only stop them.",
         POLICY,
         api="remove_named_servers",
@@ -316,7 +320,7 @@ OPTIONS = [
     Option(
         "remove-stopped-named-servers",
         parse_seconds,
-        0,
+        FROM_CORE,
         "Remove named servers that have been stopped (by anyone) for longer than this many "
         "seconds, judged by their last activity (JupyterHub 3.0+). 0: off.",
         POLICY,
@@ -330,7 +334,7 @@ OPTIONS = [
     Option(
         "cull-default-servers",
         parse_bool,
-        True,
+        FROM_CORE,
         "Cull idle default servers.",
         POLICY,
         api="cull_default_servers",
@@ -339,7 +343,7 @@ OPTIONS = [
     Option(
         "cull-named-servers",
         parse_bool,
-        True,
+        FROM_CORE,
         "Cull idle named servers.",
         POLICY,
         api="cull_named_servers",
@@ -348,7 +352,7 @@ OPTIONS = [
     Option(
         "dry-run",
         parse_bool,
-        False,
+        FROM_CORE,
         "Decide and log what would be stopped or deleted, but send no DELETE.",
         POLICY,
         api="dry_run",
@@ -360,7 +364,7 @@ OPTIONS = [
     Option(
         "user-timeout",
         parse_seconds,
-        None,
+        FROM_CORE,
         "With --cull-users, delete users idle for this many seconds.",
         POLICY,
         "--timeout",
@@ -370,7 +374,7 @@ OPTIONS = [
     Option(
         "exclude-users",
         parse_names,
-        [],
+        FROM_CORE,
         "Never cull or delete these users: NAME[,NAME...], shell-style globs allowed (repeatable).",
         POLICY,
         "none",
@@ -384,7 +388,7 @@ OPTIONS = [
     Option(
         "exclude-groups",
         parse_names,
-        [],
+        FROM_CORE,
         "Never cull or delete members of these Hub groups: GROUP[,GROUP...] (repeatable; the token "
         "needs read:users:groups).",
         POLICY,
@@ -396,7 +400,7 @@ OPTIONS = [
     Option(
         "group-timeout",
         parse_group_timeouts,
-        {},
+        FROM_CORE,
         "GROUP=SECONDS: the idle limit for servers of this group's members; the largest of a user's "
         "groups applies (repeatable; the token needs read:users:groups).",
         POLICY,
@@ -411,7 +415,7 @@ OPTIONS = [
     Option(
         "max-culls-per-pass",
         parse_count,
-        0,
+        FROM_CORE,
         "Stop at most this many servers and users in one pass, the longest idle first; the rest wait "
         "for the next pass (0: no cap).",
         POLICY,
@@ -424,7 +428,7 @@ OPTIONS = [
     Option(
         "keep-busy-kernels",
         parse_bool,
-        False,
+        FROM_CORE,
         "Before stopping an idle server, ask it for its kernels and terminals; keep it while a kernel "
         "is busy or a terminal was used within the timeout (the token needs access:servers).",
         WORK,
@@ -438,7 +442,7 @@ OPTIONS = [
     Option(
         "keep-connected",
         parse_bool,
-        False,
+        FROM_CORE,
         "Likewise keep idle servers whose kernels have open connections (a notebook tab left open).",
         WORK,
         api="keep_connected",
@@ -447,7 +451,7 @@ OPTIONS = [
     Option(
         "keep-cpu-above",
         parse_count,
-        0,
+        FROM_CORE,
         "Likewise keep idle servers using more than this percentage of a CPU, as "
         "jupyter-resource-usage (with track_cpu_percent) reports it: a script in a terminal, a "
         "nohup job. 0: off.",
@@ -462,7 +466,7 @@ OPTIONS = [
     Option(
         "busy-timeout",
         parse_seconds,
-        0,
+        FROM_CORE,
         "Cull a server idle (by the Hub) this long even if it is busy or connected, so that a "
         "runaway kernel cannot hold a server forever (0: no bound).",
         WORK,
@@ -475,7 +479,7 @@ OPTIONS = [
     Option(
         "server-url",
         parse_url,
-        None,
+        FROM_CORE,
         "Where to reach single-user servers for those questions: the proxy's address, e.g. "
         "http://proxy-public; the server's path is appended.",
         WORK,
@@ -501,7 +505,7 @@ OPTIONS = [
     Option(
         "warn-before",
         parse_seconds,
-        0,
+        FROM_CORE,
         "Warn this many seconds before a server is culled (once per idle stretch; the cull then "
         "waits at least this long after the warning). 0: no warnings.",
         WARN,
@@ -514,7 +518,7 @@ OPTIONS = [
     Option(
         "warn-users-before",
         parse_seconds,
-        None,
+        FROM_CORE,
         "The same before a user is deleted (--cull-users).",
         WARN,
         "--warn-before",
@@ -684,6 +688,14 @@ IGNORED = {
     "log-rotate-when",
     "log-rotate-interval",
 }
+
+
+def _core_defaults(options: list[Option]) -> list[Option]:
+    core = _core.PassOptions().to_dict()
+    return [o._replace(default=core[o.api]) if o.default is FROM_CORE and o.api else o for o in options]
+
+
+OPTIONS = _core_defaults(OPTIONS)
 
 
 def pass_options(settings: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 
 pub mod arbiter;
 pub mod errors;
+pub mod options;
 pub mod task;
 pub mod web;
 
@@ -15,11 +16,10 @@ use pyo3::prelude::*;
 
 use crate::board::Board;
 use crate::http::{ApiToken, Retry};
-use crate::hub::{HubClient, HubSettings, TlsFiles};
+use crate::hub::{HubClient, HubSettings, TlsFiles, DEFAULT_CONCURRENCY};
 use crate::keepalive::KeepAlives;
 use crate::metrics::Metrics;
 use crate::notify::{WarnHook, WebhookClient};
-use crate::options::PassOptions;
 use crate::pass::{run_pass, Arbiter, Hooks, Page, Probes, Warnings};
 use crate::probe::{ProbeClient, ProbeSettings};
 use crate::state::StateDb;
@@ -27,15 +27,10 @@ use crate::work::BusyMemory;
 
 use arbiter::{PyArbiter, PyWarnHook};
 use errors::{config_error, to_py, CoreError};
+use options::PyPassOptions;
 use task::Task;
 
 pub static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
-
-/// The defaults of a pass's options as JSON, for the test that holds them to the declaration.
-#[pyfunction]
-pub fn pass_option_defaults() -> String {
-    serde_json::to_string(&PassOptions::default()).unwrap_or_default()
-}
 
 /// Every reason a server or user is kept or culled, with its words, as JSON: for the README's
 /// table and the metrics' label values.
@@ -49,15 +44,6 @@ pub fn reasons() -> String {
 #[pyfunction]
 pub fn signals() -> String {
     serde_json::to_string(&crate::signals::docs()).unwrap_or_default()
-}
-
-/// Check a pass's options (JSON, as `Hub.start_pass` takes them) without a pass, so that a
-/// command line that cannot work is refused at start-up, before any request.
-#[pyfunction]
-pub fn check_pass_options(py: Python<'_>, options: &str) -> PyResult<()> {
-    PassOptions::from_json(options)
-        .map(drop)
-        .map_err(|e| to_py(py, &e.into()))
 }
 
 fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
@@ -105,14 +91,14 @@ pub(crate) struct PageState {
 #[pymethods]
 impl Hub {
     #[new]
-    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=10, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5, probe_timeout=10.0, state_file=None, warn_webhook=None, state_read_only=false))]
+    #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=None, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5, probe_timeout=10.0, state_file=None, warn_webhook=None, state_read_only=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         url: String,
         token: String,
         request_timeout: f64,
-        concurrency: i64,
+        concurrency: Option<i64>,
         ca_file: Option<PathBuf>,
         cert_file: Option<PathBuf>,
         key_file: Option<PathBuf>,
@@ -129,6 +115,7 @@ impl Hub {
                 "an API token is required (JUPYTERHUB_API_TOKEN)",
             ));
         }
+        let concurrency = concurrency.unwrap_or(0);
         let concurrency = usize::try_from(concurrency).map_err(|_| {
             config_error(
                 py,
@@ -150,7 +137,11 @@ impl Hub {
             token,
             request_timeout: seconds(py, "request_timeout", request_timeout)?,
             // 0 meant "no semaphore" in the reference, where tornado's client still capped it at 10.
-            concurrency: if concurrency == 0 { 10 } else { concurrency },
+            concurrency: if concurrency == 0 {
+                DEFAULT_CONCURRENCY
+            } else {
+                concurrency
+            },
             tls: TlsFiles {
                 ca_file,
                 cert_file,
@@ -201,7 +192,7 @@ impl Hub {
         })
     }
 
-    /// Start one pass with `options` (a JSON object, see [`PassOptions`]) on the runtime; see
+    /// Start one pass with `options` (checked when they were made) on the runtime; see
     /// [`Task`]. Must be called from a running asyncio loop when an arbiter is given (it is
     /// awaited on that loop). `act_after` is for tests: act in small batches.
     #[pyo3(signature = (options, *, now, arbiter=None, user_arbiter=None, warn_hook=None, act_after=None))]
@@ -209,14 +200,14 @@ impl Hub {
     fn start_pass(
         &self,
         py: Python<'_>,
-        options: &str,
+        options: &Bound<'_, PyPassOptions>,
         now: f64,
         arbiter: Option<Py<PyAny>>,
         user_arbiter: Option<Py<PyAny>>,
         warn_hook: Option<Py<PyAny>>,
         act_after: Option<usize>,
     ) -> PyResult<Task> {
-        let options = PassOptions::from_json(options).map_err(|e| to_py(py, &e.into()))?;
+        let options = &options.get().0;
         if let Some(reset) = LOG_RESET.get() {
             // Pick up logging configuration changed since the last pass.
             reset.reset();
