@@ -42,6 +42,8 @@ mod _core {
     #[pymodule_export]
     use super::py::options::PyPassOptions;
     #[pymodule_export]
+    use super::py::report::{PyAction, PyCullReport, PyCullWarning, PySkip};
+    #[pymodule_export]
     use super::py::task::Task;
     #[pymodule_export]
     use super::py::web::WebServer;

@@ -10,6 +10,8 @@ use pyo3_async_runtimes::TaskLocals;
 use crate::notify::{WarnHook, Warning};
 use crate::pass::Arbiter;
 
+use super::report::PyCullWarning;
+
 /// An arbiter backed by a Python coroutine function `(inactive, inactive_limit, server_json,
 /// user_json)` that already handles sync/async hooks and their exceptions.
 pub struct PyArbiter {
@@ -53,8 +55,8 @@ async fn truthy(
     }))
 }
 
-/// A warning hook backed by a Python coroutine function `(warning_json, user_json,
-/// server_json)` that already handles sync/async hooks, and answers whether it worked.
+/// A warning hook backed by a Python coroutine function `(warning, user_json, server_json)`,
+/// `warning` a `CullWarning`, that already handles sync/async hooks, and answers whether it worked.
 pub struct PyWarnHook {
     pub func: Py<PyAny>,
     pub locals: TaskLocals,
@@ -63,10 +65,10 @@ pub struct PyWarnHook {
 impl WarnHook for PyWarnHook {
     fn warn<'a>(&'a self, warning: &'a Warning) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
         Box::pin(async move {
-            let text = serde_json::to_string(warning).unwrap_or_default();
             let answer = truthy(&self.locals, |py| {
+                let given = Py::new(py, PyCullWarning::new(py, warning)?)?;
                 self.func.bind(py).call1((
-                    text,
+                    given,
                     warning.user_json.as_str(),
                     warning.server_json.as_deref(),
                 ))

@@ -3,8 +3,10 @@
 //! maps errors (in [`errors`]) and bridges to asyncio.
 
 pub mod arbiter;
+pub mod convert;
 pub mod errors;
 pub mod options;
+pub mod report;
 pub mod task;
 pub mod web;
 
@@ -28,7 +30,7 @@ use crate::work::BusyMemory;
 use arbiter::{PyArbiter, PyWarnHook};
 use errors::{config_error, to_py, CoreError};
 use options::PyPassOptions;
-use task::Task;
+use task::{Output, Task};
 
 pub static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
 
@@ -279,7 +281,7 @@ impl Hub {
             if let Some(metrics) = metrics {
                 metrics.observe(Some(&report));
             }
-            Ok(serde_json::to_string(&report).unwrap_or_default())
+            Ok(Output::Report(Box::new(report)))
         })
     }
 
@@ -288,7 +290,9 @@ impl Hub {
         let client = Arc::clone(&self.client);
         Task::spawn(async move {
             let scopes = client.token_scopes().await.map_err(CoreError::from)?;
-            Ok(serde_json::to_string(&scopes).unwrap_or_default())
+            Ok(Output::Json(
+                serde_json::to_string(&scopes).unwrap_or_default(),
+            ))
         })
     }
 

@@ -3,11 +3,12 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use serde_json::{Map, Number, Value};
 
 use crate::options::PassOptions;
 
+use super::convert::python;
 use super::errors::{config_error, to_py};
 
 /// A pass's options, checked: `PassOptions(max_age=…, dry_run=True, …)`, by the Python API's
@@ -95,35 +96,4 @@ fn plain(value: &Bound<'_, PyAny>) -> PyResult<Value> {
             value.get_type().name()?
         ))),
     }
-}
-
-fn python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        // Whole seconds as `int`, as the command line gives them.
-        Value::Number(n) => match n.as_f64() {
-            #[allow(clippy::cast_possible_truncation)]
-            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => {
-                (f as i64).into_pyobject(py)?.into_any()
-            }
-            Some(f) => f.into_pyobject(py)?.into_any(),
-            None => py.None().into_bound(py),
-        },
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(python(py, item)?)?;
-            }
-            list.into_any()
-        }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (key, item) in map {
-                dict.set_item(key, python(py, item)?)?;
-            }
-            dict.into_any()
-        }
-    })
 }

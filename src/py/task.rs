@@ -1,4 +1,4 @@
-//! Work (a pass, a scope check) running on the runtime, with a JSON result.
+//! Work (a pass, a scope check) running on the runtime, with its result.
 
 use std::future::Future;
 use std::io::Write;
@@ -9,9 +9,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pyo3::prelude::*;
 use tokio::task::AbortHandle;
 
-use super::errors::{to_py, CoreError};
+use crate::pass::report::PassReport;
 
-type Slot = Arc<Mutex<Option<Result<String, CoreError>>>>;
+use super::errors::{to_py, CoreError};
+use super::report::PyCullReport;
+
+/// What a task gives when it is done.
+pub enum Output {
+    /// A JSON document (the token's scopes).
+    Json(String),
+    /// A pass's report, made into Python objects when it is taken.
+    Report(Box<PassReport>),
+}
+
+type Slot = Arc<Mutex<Option<Result<Output, CoreError>>>>;
 
 /// Completion is signalled by one byte on a socket (watched by the asyncio loop with
 /// `add_reader`), never by a runtime thread calling into Python: a thread still inside the
@@ -25,7 +36,7 @@ pub struct Task {
 
 impl Task {
     pub fn spawn(
-        work: impl Future<Output = Result<String, CoreError>> + Send + 'static,
+        work: impl Future<Output = Result<Output, CoreError>> + Send + 'static,
     ) -> PyResult<Task> {
         let (reader, writer) = UnixStream::pair()?;
         let slot: Slot = Arc::new(Mutex::new(None));
@@ -57,16 +68,21 @@ impl Task {
         self.abort.abort();
     }
 
-    /// The result as JSON text, or `None` while running or after a cancellation; a failure
-    /// raises the matching `cull_idle` exception.
-    fn result(&self, py: Python<'_>) -> PyResult<Option<String>> {
+    /// The result (JSON text, or a pass's `CullReport`), or `None` while running or after a
+    /// cancellation; a failure raises the matching `cull_idle` exception.
+    fn result(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let taken = self
             .slot
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         match taken {
-            Some(Ok(json)) => Ok(Some(json)),
+            Some(Ok(Output::Json(json))) => Ok(Some(
+                pyo3::types::PyString::new(py, &json).into_any().unbind(),
+            )),
+            Some(Ok(Output::Report(report))) => Ok(Some(
+                Py::new(py, PyCullReport::new(py, &report)?)?.into_any(),
+            )),
             Some(Err(e)) => Err(to_py(py, &e)),
             None => Ok(None),
         }
