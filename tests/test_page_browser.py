@@ -108,7 +108,9 @@ def test_a_user_keeps_their_server_alive_and_an_admin_sees_it(page_hub, browser,
     admin.click("text=Operators' view")
     admin.wait_for_url(page_url(hub, "admin"))
     text = admin.inner_text("main")
-    assert student in text and "Keep-alives in force (1)" in text and "Last passes" in text
+    assert student in text and "Last passes" in text
+    # The Hub is shared with the page's other tests: their keep-alives may be listed too.
+    assert student in admin.inner_text("#kept + .scroll")
     assert "kept-alive" in admin.inner_text("#servers + .scroll")
     admin.screenshot(path=str(shots / "page-admin.png"), full_page=True)
     admin_context.close()

@@ -23,7 +23,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
@@ -65,146 +64,18 @@ def default_cull_arbiter(
     return inactive is not None and inactive.total_seconds() >= inactive_limit
 
 
-@dataclass(frozen=True)
-class Action:
-    """A stop or delete the pass attempted."""
-
-    user: str
-    #: The server's name (``""`` for the default server), or ``None`` for a user deletion.
-    server: Optional[str]
-    #: ``"idle"`` or ``"max-age"``.
-    reason: str
-    inactive: Optional[timedelta]
-    #: ``stopped``, ``stopping`` (202, slow to stop), ``gone`` (404), ``deleted``, ``kept`` or ``failed``.
-    outcome: str
-    detail: Optional[str] = None
-    #: What asking the server saw (``keep_busy_kernels``/``keep_connected``): ``{"work": {"kernels",
-    #: "busy_kernels", "connections", "terminals", "recent_terminals"}, "error": None}``, or
-    #: ``{"work": None, "error": "..."}`` when it could not be asked.
-    probe: Optional[dict[str, Any]] = None
-
-
-@dataclass(frozen=True)
-class Skip:
-    """A server or user the pass kept, with why (``pending``, ``not-ready``, ``arbiter``, ``admin``,
-    ``busy``, ``connected``...)."""
-
-    user: str
-    server: Optional[str]
-    reason: str
-    detail: Optional[str] = None
-    #: What asking the server saw, for servers kept as ``busy`` or ``connected`` (see :class:`Action`).
-    probe: Optional[dict[str, Any]] = None
-
-
-@dataclass(frozen=True)
-class CullWarning:
-    """A warning given before a cull: of a server (``server`` its name, ``""`` for the default
-    one) or of a user's deletion (``server`` is ``None``)."""
-
-    kind: str
-    user: str
-    server: Optional[str]
-    #: ``idle`` or ``max-age``.
-    reason: str
-    inactive: Optional[timedelta]
-    #: The cull comes at the first pass from this time on.
-    cull_at: datetime
-    #: The hook and the webhook, whichever are set, both took it.
-    delivered: bool
-
-
-@dataclass
-class CullReport:
-    """What one pass saw and did."""
-
-    #: Every page of users was listed. ``False`` when the Hub could not be read; see ``errors``.
-    complete: bool
-    hub_version: Optional[str]
-    users_seen: int
-    servers_seen: int
-    actions: list[Action] = field(default_factory=list)
-    #: Kept servers and users with a notable reason. Those kept for being active or not
-    #: selected are only counted (``kept_active``, ``kept_not_selected``), so that the report
-    #: does not grow with the size of the Hub.
-    skipped: list[Skip] = field(default_factory=list)
-    kept_active: int = 0
-    kept_not_selected: int = 0
-    #: Warnings given in this pass (``warn_before``); in a dry run, those that would be.
-    warned: list[CullWarning] = field(default_factory=list)
-    #: Warnings the hook or the webhook failed to deliver (their culls go ahead on schedule).
-    warning_failures: int = 0
-    #: The first 100 error messages (``errors_total`` counts them all).
-    errors: list[str] = field(default_factory=list)
-    #: Failed requests to the Hub (retries too), by HTTP status or ``timeout``/``connect``/...
-    request_errors: dict[str, int] = field(default_factory=dict)
-    #: Everything counted, even with ``details=False``: ``{"servers": {outcome: {reason: n}},
-    #: "users": {outcome: {reason: n}}, "skipped": {reason: n}}``.
-    totals: dict[str, Any] = field(default_factory=dict)
-    errors_total: int = 0
-    seconds: float = 0.0
-    #: Nothing was stopped or deleted: outcomes are ``would-stop`` / ``would-delete``.
-    dry_run: bool = False
-    #: The core's report as it came (what the metrics count).
-    _json: str = field(default="", repr=False, compare=False)
-
-    @property
-    def stopped(self) -> list[Action]:
-        """Servers that are stopped now (including those already gone)."""
-        return [a for a in self.actions if a.server is not None and a.outcome in ("stopped", "gone")]
-
-    @property
-    def stopping(self) -> list[Action]:
-        """Servers the Hub is still stopping (202); their users were not deleted."""
-        return [a for a in self.actions if a.server is not None and a.outcome == "stopping"]
-
-    @property
-    def deleted(self) -> list[Action]:
-        return [a for a in self.actions if a.server is None and a.outcome == "deleted"]
-
-    @property
-    def failed(self) -> list[Action]:
-        return [a for a in self.actions if a.outcome == "failed"]
-
-    @classmethod
-    def _from_json(cls, text: str) -> CullReport:
-        raw = json.loads(text)
-
-        def td(seconds: Optional[float]) -> Optional[timedelta]:
-            return None if seconds is None else timedelta(seconds=seconds)
-
-        return cls(
-            complete=raw["complete"],
-            hub_version=raw["hub_version"],
-            users_seen=raw["users_seen"],
-            servers_seen=raw["servers_seen"],
-            actions=[Action(**{**a, "inactive": td(a["inactive"])}) for a in raw["actions"]],
-            skipped=[Skip(**s) for s in raw["skipped"]],
-            kept_active=raw["kept_active"],
-            kept_not_selected=raw["kept_not_selected"],
-            warned=[_warning(w) for w in raw["warned"]],
-            warning_failures=raw["warning_failures"],
-            errors=raw["errors"],
-            request_errors=raw["request_errors"],
-            totals=raw["totals"],
-            errors_total=raw["errors_total"],
-            seconds=raw["seconds"],
-            dry_run=raw["dry_run"],
-            _json=text,
-        )
-
-
-def _warning(raw: dict[str, Any]) -> CullWarning:
-    inactive = raw["inactive"]
-    return CullWarning(
-        kind=raw["kind"],
-        user=raw["user"],
-        server=raw["server"],
-        reason=raw["reason"],
-        inactive=None if inactive is None else timedelta(seconds=inactive),
-        cull_at=datetime.fromtimestamp(raw["cull_at"], timezone.utc),
-        delivered=raw["delivered"],
-    )
+#: A stop or delete the pass attempted: ``user``, ``server`` (``None`` for a user deletion),
+#: ``reason``, ``inactive`` (a ``timedelta``), ``outcome`` (``stopped``, ``stopping``, ``gone``,
+#: ``deleted``, ``kept``, ``failed``, ``would-stop``, ``would-delete``), ``detail`` and ``probe``.
+Action = _core.Action
+#: A server or user the pass kept: ``user``, ``server``, ``reason`` (see the README's
+#: Troubleshooting), ``detail`` and ``probe``.
+Skip = _core.Skip
+#: A warning given before a cull: ``kind``, ``user``, ``server``, ``reason``, ``inactive``,
+#: ``cull_at`` (an aware ``datetime``) and ``delivered``.
+CullWarning = _core.CullWarning
+#: What one pass saw and did, made by the core.
+CullReport = _core.CullReport
 
 
 def _user_hook_adapter(
@@ -226,9 +97,8 @@ def _user_hook_adapter(
 
 def _warn_hook_adapter(
     hook: WarnHook, logger: logging.Logger
-) -> Callable[[str, str, Optional[str]], Awaitable[bool]]:
-    async def warn(warning_json: str, user_json: str, server_json: Optional[str]) -> bool:
-        warning = _warning(json.loads(warning_json))
+) -> Callable[[CullWarning, str, Optional[str]], Awaitable[bool]]:
+    async def warn(warning: CullWarning, user_json: str, server_json: Optional[str]) -> bool:
         keywords = dict(
             user=json.loads(user_json) if user_json else {"name": warning.user},
             server=None if server_json is None else json.loads(server_json),
@@ -388,8 +258,9 @@ async def run_pass(
             warn_hook=warn,
             act_after=_act_after,
         )
-        text = await _finished(handle)
-    return CullReport._from_json(text)
+        report = await _finished(handle)
+    assert isinstance(report, CullReport)
+    return report
 
 
 async def cull_idle(

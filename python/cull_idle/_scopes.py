@@ -19,7 +19,7 @@ async def token_scopes(hub: _core.Hub, started: Optional[_core.Task] = None) -> 
     :class:`~cull_idle.HubAuthError` when it refuses the token, and :class:`~cull_idle.HubError`
     for other failures.
     """
-    scopes: Optional[list[str]] = json.loads(await finished(started or hub.start_token_scopes()))
+    scopes: Optional[list[str]] = json.loads(str(await finished(started or hub.start_token_scopes())))
     return scopes
 
 

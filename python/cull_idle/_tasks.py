@@ -12,7 +12,7 @@ from . import _core
 T = TypeVar("T")
 
 
-async def finished(handle: _core.Task) -> str:
+async def finished(handle: _core.Task) -> object:
     """Wait for a core task; on cancellation, abort it and wait until the core has let go of it."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
@@ -32,10 +32,10 @@ async def finished(handle: _core.Task) -> str:
             raise
     finally:
         loop.remove_reader(fd)
-    text = handle.result()
-    if text is None:
+    result = handle.result()
+    if result is None:
         raise RuntimeError("a core task ended without a result (an internal error in cull-idle)")
-    return text
+    return result
 
 
 async def until_stopped(work: Awaitable[T], stop: asyncio.Event) -> Optional[T]:
