@@ -66,18 +66,18 @@ impl Default for PassOptions {
             cull_default_servers: policy.cull_default_servers,
             cull_named_servers: policy.cull_named_servers,
             remove_named_servers: policy.remove_named_servers,
-            remove_stopped_named_servers: policy.remove_stopped_after,
+            remove_stopped_named_servers: policy.remove_stopped_named_servers,
             api_page_size: 0,
             dry_run: false,
-            user_timeout: policy.user_inactive_limit,
+            user_timeout: policy.user_timeout,
             exclude_users: policy.exclude_users,
             exclude_groups: policy.exclude_groups,
-            group_timeouts: policy.group_limits,
+            group_timeouts: policy.group_timeouts,
             max_culls_per_pass: 0,
-            keep_busy_kernels: work.keep_busy,
+            keep_busy_kernels: work.keep_busy_kernels,
             keep_connected: work.keep_connected,
             busy_timeout: work.busy_timeout,
-            keep_cpu_above: work.cpu_above,
+            keep_cpu_above: work.keep_cpu_above,
             server_url: None,
             details: true,
             warn_before: 0.0,
@@ -276,11 +276,11 @@ impl PassOptions {
                 cull_default_servers: self.cull_default_servers,
                 cull_named_servers: self.cull_named_servers,
                 remove_named_servers: self.remove_named_servers,
-                remove_stopped_after: self.remove_stopped_named_servers,
-                user_inactive_limit: self.user_timeout,
+                remove_stopped_named_servers: self.remove_stopped_named_servers,
+                user_timeout: self.user_timeout,
                 exclude_users: self.exclude_users.clone(),
                 exclude_groups: self.exclude_groups.clone(),
-                group_limits: self.group_timeouts.clone(),
+                group_timeouts: self.group_timeouts.clone(),
             },
             page_size: Some(self.api_page_size).filter(|&n| n > 0),
             now,
@@ -289,10 +289,10 @@ impl PassOptions {
                 .ok()
                 .filter(|&n| n > 0),
             work: WorkRules {
-                keep_busy: self.keep_busy_kernels,
+                keep_busy_kernels: self.keep_busy_kernels,
                 keep_connected: self.keep_connected,
                 busy_timeout: self.busy_timeout,
-                cpu_above: self.keep_cpu_above,
+                keep_cpu_above: self.keep_cpu_above,
             },
             server_url: self.server_url.clone(),
             details: self.details,
@@ -352,14 +352,14 @@ mod tests {
         .unwrap();
         let s = options.settings(10.0, Some(0));
         assert_eq!(s.policy.inactive_limit, 3600.0);
-        assert_eq!(s.policy.group_limits, [("gpu".to_owned(), 14400.0)]);
+        assert_eq!(s.policy.group_timeouts, [("gpu".to_owned(), 14400.0)]);
         assert_eq!(
             (s.page_size, s.max_culls, s.act_after),
             (Some(50), Some(5), 1)
         );
-        assert!(s.dry_run && !s.details && s.work.keep_busy && s.work.keep_connected);
+        assert!(s.dry_run && !s.details && s.work.keep_busy_kernels && s.work.keep_connected);
         assert_eq!(s.server_url.as_deref(), Some("http://proxy"));
-        assert_eq!(s.policy.user_inactive_limit, Some(172_800.0));
+        assert_eq!(s.policy.user_timeout, Some(172_800.0));
         assert_eq!((s.warn_before, s.warn_users_before), (600.0, 86400.0));
         let s = PassOptions::from_json(r#"{"warn_before": 60}"#)
             .unwrap()

@@ -22,21 +22,21 @@ pub struct Policy {
     pub remove_named_servers: bool,
     /// Remove named servers stopped for longer than this (`--remove-stopped-named-servers`);
     /// 0 turns it off.
-    pub remove_stopped_after: f64,
+    pub remove_stopped_named_servers: f64,
     /// Idle limit for deleting users; `None` uses the user's server limit.
-    pub user_inactive_limit: Option<f64>,
+    pub user_timeout: Option<f64>,
     /// Users whose name matches one of these shell-style globs are never culled nor deleted.
     pub exclude_users: Vec<String>,
     /// Members of these Hub groups are never culled nor deleted.
     pub exclude_groups: Vec<String>,
     /// Per-group idle limits for servers; a user in several of these groups gets the largest.
-    pub group_limits: Vec<(String, f64)>,
+    pub group_timeouts: Vec<(String, f64)>,
 }
 
 impl Policy {
     /// Whether decisions need the users' groups (which the token must be allowed to see).
     pub fn uses_groups(&self) -> bool {
-        !self.exclude_groups.is_empty() || !self.group_limits.is_empty()
+        !self.exclude_groups.is_empty() || !self.group_timeouts.is_empty()
     }
 
     /// Exempt by name or by group membership.
@@ -49,7 +49,7 @@ impl Policy {
 
     /// The idle limit for a user's servers: the largest limit of its groups that have one.
     pub fn server_limit(&self, groups: &[String]) -> f64 {
-        self.group_limits
+        self.group_timeouts
             .iter()
             .filter(|(group, _)| groups.contains(group))
             .map(|&(_, limit)| limit)
@@ -59,7 +59,7 @@ impl Policy {
 
     /// The idle limit for deleting a user.
     pub fn user_limit(&self, groups: &[String]) -> f64 {
-        self.user_inactive_limit
+        self.user_timeout
             .unwrap_or_else(|| self.server_limit(groups))
     }
 }
@@ -154,11 +154,11 @@ impl Default for Policy {
             cull_default_servers: true,
             cull_named_servers: true,
             remove_named_servers: false,
-            remove_stopped_after: 0.0,
-            user_inactive_limit: None,
+            remove_stopped_named_servers: 0.0,
+            user_timeout: None,
             exclude_users: Vec::new(),
             exclude_groups: Vec::new(),
-            group_limits: Vec::new(),
+            group_timeouts: Vec::new(),
         }
     }
 }
@@ -334,12 +334,12 @@ pub fn decide_stopped(
     server_name: &str,
     stopped_for: Option<f64>,
 ) -> Option<Result<CullReason, KeepReason>> {
-    if server_name.is_empty() || policy.remove_stopped_after <= 0.0 {
+    if server_name.is_empty() || policy.remove_stopped_named_servers <= 0.0 {
         return None;
     }
     Some(match stopped_for {
         None => Err(KeepReason::NoActivityData),
-        Some(s) if s >= policy.remove_stopped_after => Ok(CullReason::LongStopped),
+        Some(s) if s >= policy.remove_stopped_named_servers => Ok(CullReason::LongStopped),
         Some(_) => Err(KeepReason::Active),
     })
 }

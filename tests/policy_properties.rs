@@ -29,13 +29,19 @@ fn policy() -> impl Strategy<Value = Policy> {
         proptest::collection::vec(("[a-c]", 0.0..1e6f64), 0..3),
     )
         .prop_map(
-            |(inactive_limit, max_age, cull_default_servers, cull_named_servers, group_limits)| {
+            |(
+                inactive_limit,
+                max_age,
+                cull_default_servers,
+                cull_named_servers,
+                group_timeouts,
+            )| {
                 Policy {
                     inactive_limit,
                     max_age,
                     cull_default_servers,
                     cull_named_servers,
-                    group_limits,
+                    group_timeouts,
                     ..Policy::default()
                 }
             },
@@ -133,7 +139,7 @@ proptest! {
         kernels in 1u32..50, busy in 1u32..50, connections in 0u32..50, keep_connected in any::<bool>(),
     ) {
         let work = ServerWork { kernels: kernels.max(busy), busy_kernels: busy, connections, ..ServerWork::default() };
-        let rules = WorkRules { keep_busy: true, keep_connected, busy_timeout: 0.0, cpu_above: 0.0 };
+        let rules = WorkRules { keep_busy_kernels: true, keep_connected, busy_timeout: 0.0, keep_cpu_above: 0.0 };
         prop_assert!(rules.keeping(&work).is_some());
         prop_assert!(WorkRules::default().keeping(&work).is_none());
     }

@@ -68,7 +68,7 @@ impl Planner<'_> {
             },
             |v| v >= STATE_FILTER_SINCE,
         );
-        if self.settings.policy.remove_stopped_after > 0.0 {
+        if self.settings.policy.remove_stopped_named_servers > 0.0 {
             self.include_stopped = parse_version(&version).is_none_or(|v| v >= STOPPED_SINCE);
             if !self.include_stopped {
                 let message = format!(

@@ -24,7 +24,7 @@ pub(super) fn judge_stopped(
         .and_then(|t| parse_timestamp(t).ok())
         .map(|t| settings.now - t);
     let policy = &settings.policy;
-    let after = policy.remove_stopped_after;
+    let after = policy.remove_stopped_named_servers;
     let decision = decide_stopped(policy, name, stopped_for)?.map(|reason| ServerJob {
         name: name.to_owned(),
         reason,

@@ -32,7 +32,7 @@ fn decide(policy: &Policy, name: &str, s: &Server) -> Result<CullReason, KeepRea
 #[test]
 fn only_named_servers_stopped_long_enough_are_removed() {
     let p = Policy {
-        remove_stopped_after: 86_400.0,
+        remove_stopped_named_servers: 86_400.0,
         ..Policy::default()
     };
     assert_eq!(decide_stopped(&p, "", Some(1e9)), None);
@@ -440,7 +440,7 @@ fn exemptions_by_name_and_group() {
 #[test]
 fn group_limits_take_the_largest_of_the_user_s_groups() {
     let p = Policy {
-        group_limits: vec![
+        group_timeouts: vec![
             ("gpu".into(), 7200.0),
             ("workshop".into(), 300.0),
             ("long".into(), 86400.0),
@@ -454,7 +454,7 @@ fn group_limits_take_the_largest_of_the_user_s_groups() {
     assert_eq!(p.server_limit(&names(&["gpu", "long"])), 86400.0);
     assert_eq!(p.user_limit(&names(&["gpu"])), 7200.0);
     let separate = Policy {
-        user_inactive_limit: Some(3.0 * 86400.0),
+        user_timeout: Some(3.0 * 86400.0),
         ..p
     };
     assert_eq!(separate.user_limit(&names(&["gpu"])), 3.0 * 86400.0);

@@ -12,9 +12,10 @@ pub static SIGNAL: Signal = Signal {
     reads: Reading::ResourceUsage,
     for_people: "its processes are using CPU",
     for_operators: "its processes use more CPU than the threshold, by jupyter-resource-usage",
-    enabled: |rules: &WorkRules| rules.cpu_above > 0.0,
+    enabled: |rules: &WorkRules| rules.keep_cpu_above > 0.0,
     keeps: |rules: &WorkRules, work: &ServerWork| {
-        work.cpu_percent.is_some_and(|cpu| cpu > rules.cpu_above)
+        work.cpu_percent
+            .is_some_and(|cpu| cpu > rules.keep_cpu_above)
     },
 };
 
@@ -26,7 +27,7 @@ mod tests {
     #[test]
     fn cpu_above_the_threshold_keeps_a_server_and_an_unknown_figure_does_not() {
         let cpu = WorkRules {
-            cpu_above: 10.0,
+            keep_cpu_above: 10.0,
             ..WorkRules::default()
         };
         let with = |percent| ServerWork {

@@ -67,13 +67,13 @@ pub static ALL: &[&Signal] = &[
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct WorkRules {
     /// `--keep-busy-kernels`: busy kernels and recently used terminals keep a server.
-    pub keep_busy: bool,
+    pub keep_busy_kernels: bool,
     /// `--keep-connected`.
     pub keep_connected: bool,
     /// Seconds idle (by the Hub) after which a server is culled even if busy; 0 turns it off.
     pub busy_timeout: f64,
     /// Keep a server whose CPU use is above this percentage (`--keep-cpu-above`); 0: off.
-    pub cpu_above: f64,
+    pub keep_cpu_above: f64,
 }
 
 impl WorkRules {
@@ -145,16 +145,16 @@ pub(crate) mod tests {
     }
 
     pub(crate) const BUSY: WorkRules = WorkRules {
-        keep_busy: true,
+        keep_busy_kernels: true,
         keep_connected: false,
         busy_timeout: 0.0,
-        cpu_above: 0.0,
+        keep_cpu_above: 0.0,
     };
     pub(crate) const CONNECTED: WorkRules = WorkRules {
-        keep_busy: false,
+        keep_busy_kernels: false,
         keep_connected: true,
         busy_timeout: 0.0,
-        cpu_above: 0.0,
+        keep_cpu_above: 0.0,
     };
 
     #[test]
@@ -177,7 +177,7 @@ pub(crate) mod tests {
         let q = CONNECTED.questions(0.0);
         assert!(!q.terminals && !q.cpu);
         let cpu = WorkRules {
-            cpu_above: 10.0,
+            keep_cpu_above: 10.0,
             ..WorkRules::default()
         };
         assert!(cpu.enabled() && cpu.questions(0.0).cpu);
