@@ -19,7 +19,6 @@ pub mod listing;
 pub mod logline;
 pub mod metrics;
 pub mod models;
-pub mod notify;
 pub mod options;
 pub mod pass;
 pub mod policy;
@@ -31,7 +30,7 @@ pub mod signals;
 pub mod state;
 pub mod timestamp;
 pub mod tls;
-pub mod warn;
+pub mod warnings;
 pub mod web;
 pub mod work;
 
@@ -48,7 +47,7 @@ mod _core {
     #[pymodule_export]
     use super::py::web::WebServer;
     #[pymodule_export]
-    use super::py::{reasons, signals, Hub};
+    use super::py::{reasons, signals, Connection};
 
     use pyo3::prelude::*;
 

@@ -47,7 +47,7 @@ pub struct Health {
 }
 
 #[derive(Debug, Default)]
-struct PassState {
+struct PassRecord {
     passes: u64,
     passes_failed: u64,
     last_pass: Option<f64>,
@@ -58,7 +58,7 @@ struct PassState {
 pub struct Metrics {
     registry: Registry,
     started: f64,
-    state: Mutex<PassState>,
+    state: Mutex<PassRecord>,
     passes: Counter,
     passes_failed: Counter,
     duration: Histogram,

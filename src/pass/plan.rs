@@ -24,7 +24,7 @@ use super::stopped::judge_stopped;
 use super::warnings::{Candidate, WarningGate};
 use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
 use crate::state::{Key, Kind};
-use crate::warn::{server_due_in, stretch, stretch_since, user_due_in};
+use crate::warnings::{server_due_in, stretch, stretch_since, user_due_in};
 
 pub(super) struct Planner<'a> {
     pub hub: &'a dyn HubApi,

@@ -8,8 +8,8 @@ use crate::board::PassSummary;
 use crate::reasons::KeepKind;
 
 use super::views::Draft;
-use crate::notify::Warning;
 use crate::policy::{CullReason, KeepReason};
+use crate::warnings::delivery::Warning;
 use crate::work::ServerWork;
 
 /// A pass where everything fails must not grow its report with the size of the Hub.

@@ -4,7 +4,7 @@
 use crate::models::Server;
 use crate::policy::{decide_stopped, CullReason, KeepReason};
 use crate::timestamp::parse_timestamp;
-use crate::warn::stretch;
+use crate::warnings::stretch;
 
 use super::jobs::{ServerFacts, ServerJob};
 use super::PassSettings;

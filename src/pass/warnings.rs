@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 
-use crate::notify::{WarnHook, Warning, WebhookClient};
 use crate::policy::{CullReason, KeepReason};
 use crate::state::{Entry, Key, Kind, StateDb, Write};
 use crate::timestamp::{format_duration, format_utc};
-use crate::warn::{gate, Gate};
+use crate::warnings::delivery::{WarnHook, Warning, WebhookClient};
+use crate::warnings::{gate, Gate};
 
 use super::report::PassReport;
 use super::{PassSettings, LOG};

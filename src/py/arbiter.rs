@@ -7,8 +7,8 @@ use std::pin::Pin;
 use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 
-use crate::notify::{WarnHook, Warning};
 use crate::pass::Arbiter;
+use crate::warnings::delivery::{WarnHook, Warning};
 
 use super::report::PyCullWarning;
 

@@ -21,10 +21,10 @@ use crate::http::{ApiToken, Retry};
 use crate::hub::{HubClient, HubSettings, TlsFiles, DEFAULT_CONCURRENCY};
 use crate::keepalive::KeepAlives;
 use crate::metrics::Metrics;
-use crate::notify::{WarnHook, WebhookClient};
 use crate::pass::{run_pass, Arbiter, Hooks, Page, Probes, Warnings};
 use crate::probe::{ProbeClient, ProbeSettings};
 use crate::state::StateDb;
+use crate::warnings::delivery::{WarnHook, WebhookClient};
 use crate::work::BusyMemory;
 
 use arbiter::{PyArbiter, PyWarnHook};
@@ -60,9 +60,11 @@ fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
         })
 }
 
-/// A connection to one Hub's REST API; reuse it across passes to keep connections alive.
+/// The culler's session with one Hub: its HTTP clients (the Hub's, the servers', the
+/// webhook's), the state file, the memory of servers kept for their work, and what a page
+/// served for it shares with the passes. Reuse it across passes.
 #[pyclass(frozen, module = "cull_idle._core")]
-pub struct Hub {
+pub struct Connection {
     client: Arc<HubClient>,
     /// What the client was made from, for the page's own client.
     settings: HubSettings,
@@ -79,19 +81,19 @@ pub struct Hub {
     hook_timeout: Duration,
     url: String,
     /// Set once a page is served: what passes publish for it, and the keep-alives they honour.
-    page: OnceLock<PageState>,
+    page: OnceLock<PageShare>,
     /// Set once metrics are served: each pass counts itself there when it ends.
     metrics: OnceLock<Arc<Metrics>>,
 }
 
 #[derive(Clone)]
-pub(crate) struct PageState {
+pub(crate) struct PageShare {
     pub board: Arc<Board>,
     pub keep_alives: Option<Arc<KeepAlives>>,
 }
 
 #[pymethods]
-impl Hub {
+impl Connection {
     #[new]
     #[pyo3(signature = (url, token, *, request_timeout=60.0, concurrency=None, ca_file=None, cert_file=None, key_file=None, retries=3, backoff=0.5, probe_timeout=10.0, state_file=None, warn_webhook=None, state_read_only=false))]
     #[allow(clippy::too_many_arguments)]
@@ -179,7 +181,7 @@ impl Hub {
                 .map_err(|e| to_py(py, &e.into()))?;
             let _ = state.set(Arc::new(db));
         }
-        Ok(Hub {
+        Ok(Connection {
             client: Arc::new(client),
             settings,
             prober: OnceLock::new(),
@@ -297,11 +299,11 @@ impl Hub {
     }
 
     fn __repr__(&self) -> String {
-        format!("Hub({:?})", self.url)
+        format!("Connection({:?})", self.url)
     }
 }
 
-impl Hub {
+impl Connection {
     /// Count this connection's passes in `metrics` from now on.
     pub(crate) fn count_passes_in(&self, metrics: &Arc<Metrics>) {
         let _ = self.metrics.set(Arc::clone(metrics));
@@ -309,7 +311,7 @@ impl Hub {
 
     /// What a page served for this connection shares with its passes; keep-alives are kept
     /// in the connection's state file when `max_keep_alive` is set.
-    pub(crate) fn page_state(&self, py: Python<'_>, max_keep_alive: f64) -> PyResult<PageState> {
+    pub(crate) fn page_share(&self, py: Python<'_>, max_keep_alive: f64) -> PyResult<PageShare> {
         if let Some(page) = self.page.get() {
             return Ok(page.clone());
         }
@@ -326,7 +328,7 @@ impl Hub {
         } else {
             None
         };
-        let page = PageState {
+        let page = PageShare {
             board: Arc::default(),
             keep_alives,
         };

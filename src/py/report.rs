@@ -4,8 +4,8 @@
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
-use crate::notify::Warning;
 use crate::pass::report::{Action, Outcome, PassReport, Skip};
+use crate::warnings::delivery::Warning;
 
 use super::convert::{python_of, timedelta, utc};
 

@@ -9,7 +9,7 @@ use crate::web::app::{PageApp, PageSettings};
 use crate::web::{normalise_prefix, router, WebServer as Server};
 
 use super::errors::config_error;
-use super::Hub;
+use super::Connection;
 
 /// A runtime of the web server's own, with one thread, so that visitors (or a flood of them)
 /// never wait in the same queue as a pass's work: the passes keep the core's runtime.
@@ -59,7 +59,7 @@ impl WebServer {
         host: &str,
         port: u16,
         prefix: &str,
-        hub: Option<PyRef<'_, Hub>>,
+        hub: Option<PyRef<'_, Connection>>,
         page: Option<&str>,
     ) -> PyResult<Self> {
         let metrics = Arc::new(Metrics::new());
@@ -71,7 +71,7 @@ impl WebServer {
             (Some(json), Some(hub)) => {
                 let settings: PageSettings = serde_json::from_str(json)
                     .map_err(|e| config_error(py, format!("bad page settings: {e}")))?;
-                let state = hub.page_state(py, settings.max_keep_alive)?;
+                let state = hub.page_share(py, settings.max_keep_alive)?;
                 if let Some(kept) = &state.keep_alives {
                     metrics.watch_keep_alives(Arc::clone(kept));
                 }

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use crate::board::Board;
 use crate::keepalive::{grant, KeepAlives};
-use crate::notify::{WarnHook, Warning};
 use crate::pass::{run_pass, Hooks, Page, PassReport, Warnings};
 use crate::state::StateDb;
+use crate::warnings::delivery::{WarnHook, Warning};
 
 use super::{block_on, options, stopped, user, Answer, MemoryHub, NOW};
 

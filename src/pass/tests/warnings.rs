@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::notify::{WarnHook, Warning};
 use crate::pass::{run_pass, Hooks, PassReport, Probes, Warnings};
 use crate::state::StateDb;
+use crate::warnings::delivery::{WarnHook, Warning};
 use crate::work::{BusyMemory, ServerWork};
 
 use super::{block_on, options, stopped, user, Answer, MemoryHub, MemoryProbe, NOW};

@@ -1,8 +1,11 @@
-//! Warnings before culling: when the policy will cull a server or user if nothing changes, and
-//! whether a cull that is due may go ahead yet. Pure functions, like the policy they follow.
+//! Warnings before culling. Here, the rule: when the policy will cull a server or user if
+//! nothing changes, and whether a cull that is due may go ahead yet, as pure functions like the
+//! policy they follow. [`delivery`] delivers them; `pass::warnings` is the gate in a pass.
 //!
 //! The arbiter hook cannot be predicted, so predictions use the default arbiter: a server is
 //! due once idle for its limit, or, with `--max-age`, once that old.
+
+pub mod delivery;
 
 use crate::policy::{idle_rule_applies, CullReason, Idleness, Policy, UserFacts};
 use crate::state::Entry;
