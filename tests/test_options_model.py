@@ -102,7 +102,7 @@ async def test_bad_options_raise_config_errors_that_are_value_errors():
 def test_an_unreadable_ca_file_is_an_os_error_with_its_path(tmp_path):
     missing = tmp_path / "nope" / "ca.pem"
     with pytest.raises(FileNotFoundError) as excinfo:
-        cull_idle._core.Hub("https://hub/api", "t", ca_file=str(missing))
+        cull_idle._core.Connection("https://hub/api", "t", ca_file=str(missing))
     assert excinfo.value.filename == str(missing)
     assert str(missing) in excinfo.value.strerror
 
@@ -110,7 +110,7 @@ def test_an_unreadable_ca_file_is_an_os_error_with_its_path(tmp_path):
 async def test_an_unreachable_hub_and_a_refused_token_are_told_apart(hub):
     from cull_idle._scopes import token_scopes
 
-    nowhere = cull_idle._core.Hub("http://127.0.0.1:9/hub/api", "t", retries=0)
+    nowhere = cull_idle._core.Connection("http://127.0.0.1:9/hub/api", "t", retries=0)
     with pytest.raises(cull_idle.HubUnreachable):
         await token_scopes(nowhere)
     refused = cull_idle.connect(hub.api_url, "not-a-token")

@@ -198,7 +198,7 @@ def _logging_to(logger: Optional[logging.Logger]) -> Iterator[logging.Logger]:
 
 
 async def run_pass(
-    hub: _core.Hub,
+    hub: _core.Connection,
     inactive_limit: float,
     logger: Optional[logging.Logger] = None,
     *,
@@ -341,7 +341,7 @@ def default_cull_every(inactive_limit: float, cull_every: float = 0) -> float:
 
 
 async def pass_unless_stopped(
-    hub: _core.Hub,
+    hub: _core.Connection,
     inactive_limit: float,
     logger: Optional[logging.Logger],
     stop: asyncio.Event,
@@ -352,7 +352,7 @@ async def pass_unless_stopped(
 
 
 async def run_periodically(
-    hub: _core.Hub,
+    hub: _core.Connection,
     inactive_limit: float,
     logger: Optional[logging.Logger] = None,
     *,

@@ -66,7 +66,7 @@ def connect(
     state_file: Optional[str] = None,
     warn_webhook: Optional[str] = None,
     state_read_only: bool = False,
-) -> _core.Hub:
+) -> _core.Connection:
     """A reusable connection to the Hub API.
 
     ``probe_timeout`` bounds each request to a single-user server (``keep_busy_kernels``).
@@ -83,7 +83,7 @@ def connect(
     ``OSError`` with ``filename`` for a certificate or key file that cannot be read.
     """
     files = tls_files(ssl_enabled, internal_certs_location)
-    return _core.Hub(
+    return _core.Connection(
         url or os.environ.get("JUPYTERHUB_API_URL") or DEFAULT_API_URL,
         api_token,
         concurrency=concurrency,

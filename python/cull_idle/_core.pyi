@@ -5,9 +5,9 @@ from typing import Any, Callable, Optional, final
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "Action",
+    "Connection",
     "CullReport",
     "CullWarning",
-    "Hub",
     "PassOptions",
     "Skip",
     "Task",
@@ -119,7 +119,7 @@ class CullReport:
     def failed(self) -> list[Action]: ...
 
 @final
-class Hub:
+class Connection:
     def __new__(
         cls,
         url: str,
@@ -136,7 +136,7 @@ class Hub:
         state_file: Optional[str] = None,
         warn_webhook: Optional[str] = None,
         state_read_only: bool = False,
-    ) -> Hub: ...
+    ) -> Connection: ...
     def start_pass(
         self,
         options: PassOptions,
@@ -158,7 +158,13 @@ class Task:
 @final
 class WebServer:
     def __new__(
-        cls, host: str, port: int, prefix: str = "/", *, hub: Optional[Hub] = None, page: Optional[str] = None
+        cls,
+        host: str,
+        port: int,
+        prefix: str = "/",
+        *,
+        hub: Optional[Connection] = None,
+        page: Optional[str] = None,
     ) -> WebServer: ...
     @property
     def port(self) -> int: ...

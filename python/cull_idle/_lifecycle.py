@@ -48,7 +48,7 @@ def install_signal_handlers() -> None:
             signal.signal(signum, _on_signal)
 
 
-async def serve(settings: dict[str, Any], hub: _core.Hub, scopes: _core.Task) -> int:
+async def serve(settings: dict[str, Any], hub: _core.Connection, scopes: _core.Task) -> int:
     """Run until SIGINT or SIGTERM (exit 0), or one pass with --once. ``scopes`` is the scope
     check, already under way."""
     import asyncio
@@ -84,7 +84,7 @@ async def watch_hub_process(hub_pid: int, stop: asyncio.Event, every: float = 1.
 
 
 async def check_scopes(
-    hub: _core.Hub, settings: dict[str, Any], stop: asyncio.Event, started: Optional[_core.Task] = None
+    hub: _core.Connection, settings: dict[str, Any], stop: asyncio.Event, started: Optional[_core.Task] = None
 ) -> bool:
     """Warn about missing scopes; refuse to run (UsageError) where that would be unsafe.
 
@@ -138,7 +138,9 @@ def check_work_settings(settings: dict[str, Any]) -> None:
         )
 
 
-async def _serve(settings: dict[str, Any], hub: _core.Hub, scopes: _core.Task, stop: asyncio.Event) -> int:
+async def _serve(
+    settings: dict[str, Any], hub: _core.Connection, scopes: _core.Task, stop: asyncio.Event
+) -> int:
     from . import _api
     from ._core import __version__
     from ._tasks import until_stopped
@@ -281,7 +283,7 @@ def check_web_settings(settings: dict[str, Any]) -> Optional[dict[str, Any]]:
     return page
 
 
-def start_web(settings: dict[str, Any], hub: Optional[_core.Hub] = None) -> Optional[_core.WebServer]:
+def start_web(settings: dict[str, Any], hub: Optional[_core.Connection] = None) -> Optional[_core.WebServer]:
     """Serve metrics and health where asked (--metrics-bind) or where the Hub expects the
     service, with the page where the service is served (or --web-bind)."""
     from ._core import WebServer

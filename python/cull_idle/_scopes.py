@@ -11,7 +11,7 @@ from . import _core
 from ._tasks import finished
 
 
-async def token_scopes(hub: _core.Hub, started: Optional[_core.Task] = None) -> Optional[list[str]]:
+async def token_scopes(hub: _core.Connection, started: Optional[_core.Task] = None) -> Optional[list[str]]:
     """The token's scopes as the Hub reports them (``None`` for Hubs that report none);
     ``started`` is the task of a ``hub.start_token_scopes()`` already under way.
 
