@@ -220,6 +220,7 @@ pub async fn logout(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> Resp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::web::caller::tests::headers;
     use axum::http::HeaderValue;
 
     use crate::board::Board;
@@ -254,14 +255,6 @@ mod tests {
     }
 
     use crate::hub::HubClient;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
 
     #[test]
     fn cookies_are_http_only_for_the_prefix_and_secure_behind_https() {
