@@ -12,9 +12,9 @@
 //! candidates what they run, [`act`] stops and deletes, and [`report`] records it all.
 
 mod act;
+mod feed;
 mod jobs;
 mod judge;
-mod page;
 mod plan;
 mod probing;
 pub mod report;
@@ -70,10 +70,10 @@ pub struct Hooks<'a> {
     pub user: Option<&'a dyn Arbiter>,
 }
 
-/// What the page needs from a pass: where it publishes what it saw, and the keep-alives it
-/// honours.
+/// What a pass feeds the page's board, and the keep-alives it honours, while the page is
+/// served. ("Page" in `pass` is otherwise a page of the Hub's user listing.)
 #[derive(Clone, Copy)]
-pub struct Page<'a> {
+pub struct BoardFeed<'a> {
     pub board: &'a Board,
     pub keep_alives: Option<&'a KeepAlives>,
 }
@@ -117,7 +117,7 @@ pub async fn run_pass(
     hooks: Hooks<'_>,
     probes: Option<&Probes<'_>>,
     warnings: Option<&Warnings<'_>>,
-    page: Option<Page<'_>>,
+    feed: Option<BoardFeed<'_>>,
 ) -> PassReport {
     let started = Instant::now();
     let probes = probes.filter(|_| settings.work.enabled());
@@ -134,7 +134,7 @@ pub async fn run_pass(
         report: PassReport {
             dry_run: settings.dry_run,
             details: settings.details,
-            draft: page.map(|_| Box::default()),
+            draft: feed.map(|_| Box::default()),
             ..PassReport::default()
         },
         jobs: Vec::new(),
@@ -143,13 +143,13 @@ pub async fn run_pass(
         listing: jobs::Listing::Other,
         warnings: warnings::WarningGate::new(warnings, settings),
         include_stopped: false,
-        page: page::PageRecorder::new(page, settings),
+        feed: feed::FeedRecorder::new(feed, settings),
     };
     planner.report.complete = planner.list_all().await;
     // What is left is acted on here, even after a failed listing; a capped pass acts only now.
     planner.flush(true).await;
     planner.warnings.sweep(&mut planner.report);
-    planner.page.sweep(&mut planner.report);
+    planner.feed.sweep(&mut planner.report);
     let mut report = planner.report;
     if let Some(probes) = probes {
         probing::lock(probes.memory).end_pass(report.complete);
@@ -157,9 +157,9 @@ pub async fn run_pass(
     report.seconds = started.elapsed().as_secs_f64();
     report.request_errors = hub.take_error_counts();
     log::info!(target: LOG, "{}", report.summary());
-    if let (Some(page), Some(draft)) = (page, report.draft.take()) {
+    if let (Some(feed), Some(draft)) = (feed, report.draft.take()) {
         let summary = report.board_summary(settings.now);
-        page.board
+        feed.board
             .publish(settings.now, report.complete, draft.into_views(), summary);
     }
     report

@@ -15,9 +15,9 @@ use crate::policy::{
 };
 
 use super::act::{act, log_cull};
+use super::feed::FeedRecorder;
 use super::jobs::{apply_cap, Acted, Listing, ServerFacts, ServerJob, UserJob};
 use super::judge::decide;
-use super::page::PageRecorder;
 use super::probing::{inactive_before_probes, probe_candidates, Probes};
 use super::report::{log_name, PassReport, Skip};
 use super::stopped::judge_stopped;
@@ -47,8 +47,8 @@ pub(super) struct Planner<'a> {
     pub warnings: WarningGate<'a>,
     /// Listings carry stopped servers (`--remove-stopped-named-servers`, JupyterHub 3.0+).
     pub include_stopped: bool,
-    /// What the page shows of this pass, and the keep-alives it honours.
-    pub page: PageRecorder<'a>,
+    /// What the page's board shows of this pass, and the keep-alives it honours.
+    pub feed: FeedRecorder<'a>,
 }
 
 impl Planner<'_> {
@@ -192,7 +192,7 @@ impl Planner<'_> {
         self.deliver_warnings().await;
         let mut jobs = std::mem::take(&mut self.jobs);
         let settings = self.settings;
-        let keep_alives = self.page.keep_alives();
+        let keep_alives = self.feed.keep_alives();
         if let Some(probes) = self.probes {
             let in_flight = self.hub.concurrency();
             probe_candidates(
@@ -364,16 +364,16 @@ impl Planner<'_> {
                 .map(Ok);
         }
         self.report.servers_seen += 1;
-        if self.page.keep_alive(user, name).is_some() {
+        if self.feed.keep_alive(user, name).is_some() {
             // Listed, ready or not (a Hub restarting checks its servers): its keep-alive stays.
-            self.page.saw_kept(user, name);
+            self.feed.saw_kept(user, name);
         }
         let decision = match self
             .judge_server(user, name, &server, raw, limit, user_json)
             .await
         {
             Ok((decision, facts)) => {
-                self.page
+                self.feed
                     .record_view(&mut self.report, (user, name, &server), limit, &facts);
                 self.gate_server((user, name, raw), decision, facts, user_json)
             }
@@ -504,7 +504,7 @@ impl Planner<'_> {
             // through above, leave the stretch (and its warning) as it was.
             stretch_text = stretch_since(now - inactive, server.started.as_deref());
         }
-        let kept = self.page.keep_alive(user, name);
+        let kept = self.feed.keep_alive(user, name);
         if let Some(kept) = &kept {
             // From the moment it was kept, a new stretch: an earlier warning allows no cull.
             stretch_text = format!("{stretch_text}|kept {}", kept.set_at);
@@ -523,7 +523,7 @@ impl Planner<'_> {
         };
         let facts = ServerFacts {
             stretch: stretch_text,
-            due: if self.warnings.warns_for(Kind::Server).is_some() || self.page.shown() {
+            due: if self.warnings.warns_for(Kind::Server).is_some() || self.feed.shown() {
                 server_due_in(policy, limit, name, &idleness, kept_for)
             } else {
                 None
@@ -541,7 +541,7 @@ impl Planner<'_> {
         );
         let decision = match kept {
             Some(kept) => self
-                .page
+                .feed
                 .hold_for_keep_alive(&log_name, &kept, &idleness, decision),
             None => decision,
         };

@@ -487,7 +487,7 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
 }
 
 #[cfg(test)]
-mod page;
+mod feed;
 mod warnings;
 
 #[test]

@@ -21,7 +21,7 @@ use crate::http::{ApiToken, Retry};
 use crate::hub::{HubClient, HubSettings, TlsFiles, DEFAULT_CONCURRENCY};
 use crate::keepalive::KeepAlives;
 use crate::metrics::Metrics;
-use crate::pass::{run_pass, Arbiter, Hooks, Page, Probes, Warnings};
+use crate::pass::{run_pass, Arbiter, BoardFeed, Hooks, Probes, Warnings};
 use crate::probe::{ProbeClient, ProbeSettings};
 use crate::state::StateDb;
 use crate::warnings::delivery::{WarnHook, WebhookClient};
@@ -274,7 +274,7 @@ impl Connection {
                 },
                 probes.as_ref(),
                 warnings.as_ref(),
-                page.as_ref().map(|page| Page {
+                page.as_ref().map(|page| BoardFeed {
                     board: &page.board,
                     keep_alives: page.keep_alives.as_deref(),
                 }),

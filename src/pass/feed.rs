@@ -1,4 +1,4 @@
-//! What a pass does for the page: a view of each server it judged, and the keep-alives it
+//! What a pass feeds the page's board: a view of each server it judged; and the keep-alives it
 //! honours and sweeps.
 
 use std::collections::HashSet;
@@ -10,20 +10,20 @@ use crate::timestamp::format_utc;
 
 use super::jobs::{ServerFacts, ServerJob};
 use super::report::PassReport;
-use super::{Page, PassSettings, LOG};
+use super::{BoardFeed, PassSettings, LOG};
 
-/// The page's side of one pass.
-pub(super) struct PageRecorder<'a> {
-    page: Option<Page<'a>>,
+/// The board's side of one pass.
+pub(super) struct FeedRecorder<'a> {
+    feed: Option<BoardFeed<'a>>,
     settings: &'a PassSettings,
     /// Servers seen with a keep-alive recorded, which the sweep keeps.
     kept_seen: HashSet<(String, String)>,
 }
 
-impl<'a> PageRecorder<'a> {
-    pub fn new(page: Option<Page<'a>>, settings: &'a PassSettings) -> Self {
-        PageRecorder {
-            page,
+impl<'a> FeedRecorder<'a> {
+    pub fn new(feed: Option<BoardFeed<'a>>, settings: &'a PassSettings) -> Self {
+        FeedRecorder {
+            feed,
             settings,
             kept_seen: HashSet::new(),
         }
@@ -31,11 +31,11 @@ impl<'a> PageRecorder<'a> {
 
     /// Whether the page is served: then the pass works out when each server is due.
     pub fn shown(&self) -> bool {
-        self.page.is_some()
+        self.feed.is_some()
     }
 
     pub fn keep_alives(&self) -> Option<&'a KeepAlives> {
-        self.page.and_then(|page| page.keep_alives)
+        self.feed.and_then(|feed| feed.keep_alives)
     }
 
     /// The keep-alive recorded for a server, in force or ended.

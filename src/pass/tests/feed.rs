@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::board::Board;
 use crate::keepalive::{grant, KeepAlives};
-use crate::pass::{run_pass, Hooks, Page, PassReport, Warnings};
+use crate::pass::{run_pass, BoardFeed, Hooks, PassReport, Warnings};
 use crate::state::StateDb;
 use crate::warnings::delivery::{WarnHook, Warning};
 
@@ -58,7 +58,7 @@ impl Culler {
             Hooks::default(),
             None,
             Some(&warnings),
-            Some(Page {
+            Some(BoardFeed {
                 board: &self.board,
                 keep_alives: Some(&self.kept),
             }),
@@ -185,7 +185,7 @@ fn a_keep_alive_granted_after_judgement_stops_the_stop_and_outlives_the_pass() {
         },
         None,
         None,
-        Some(Page {
+        Some(BoardFeed {
             board: &culler.board,
             keep_alives: Some(&culler.kept),
         }),
