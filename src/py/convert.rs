@@ -9,14 +9,10 @@ pub fn python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        // Whole seconds as `int`, as the command line gives them.
-        Value::Number(n) => match n.as_f64() {
-            #[allow(clippy::cast_possible_truncation)]
-            Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => {
-                (f as i64).into_pyobject(py)?.into_any()
-            }
-            Some(f) => f.into_pyobject(py)?.into_any(),
-            None => py.None().into_bound(py),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(f)) => f.into_pyobject(py)?.into_any(),
+            (None, None) => py.None().into_bound(py),
         },
         Value::String(s) => PyString::new(py, s).into_any(),
         Value::Array(items) => {
@@ -34,6 +30,26 @@ pub fn python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>
             dict.into_any()
         }
     })
+}
+
+/// Whole numbers as integers: seconds and counts as the command line gives them.
+pub fn whole_as_integers(value: Value) -> Value {
+    match value {
+        #[allow(clippy::cast_possible_truncation)]
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.as_i64().is_none() && f.fract() == 0.0 && f.abs() < 9e15 => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_as_integers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, whole_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// Any serializable value as Python's own types (dicts, lists, numbers, text).

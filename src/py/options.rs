@@ -8,7 +8,7 @@ use serde_json::{Map, Number, Value};
 
 use crate::options::PassOptions;
 
-use super::convert::python;
+use super::convert::{python, whole_as_integers};
 use super::errors::{config_error, to_py};
 
 /// A pass's options, checked: `PassOptions(max_age=…, dry_run=True, …)`, by the Python API's
@@ -34,9 +34,9 @@ impl PyPassOptions {
             .map_err(|e| to_py(py, &e.into()))
     }
 
-    /// Every option by name, with the values the core will use.
+    /// Every option by name, with the values the core will use (whole seconds as integers).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let value = serde_json::to_value(&self.0).unwrap_or(Value::Null);
+        let value = whole_as_integers(serde_json::to_value(&self.0).unwrap_or(Value::Null));
         let dict = PyDict::new(py);
         if let Value::Object(map) = value {
             for (key, value) in map {
