@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde::Serialize;
 
+use crate::policy::LimitFrom;
 use crate::reasons::{CullReason, KeepKind, Verdict, Why};
 
 /// How many passes the operators' view lists.
@@ -25,6 +26,8 @@ pub struct ServerView {
     pub limit: f64,
     /// The limit is a group's (`--group-timeout`), not `--timeout`.
     pub group_limit: bool,
+    /// The limit is this profile's (`--profile-timeout`).
+    pub profile: Option<String>,
     pub verdict: Verdict,
     /// Why: a skip reason (`active`, `exempt`, `kept-alive`, `busy`, `warned`, …) or a cull
     /// reason (`idle`, `max-age`).
@@ -155,7 +158,7 @@ pub fn view(
     server: &str,
     last_activity: Option<&str>,
     inactive: Option<f64>,
-    (limit, group_limit): (f64, bool),
+    (limit, from): (f64, LimitFrom),
     due: Option<(CullReason, f64)>,
     now: f64,
 ) -> ServerView {
@@ -165,7 +168,11 @@ pub fn view(
         inactive,
         last_activity: last_activity.map(str::to_owned),
         limit,
-        group_limit,
+        group_limit: from == LimitFrom::Group,
+        profile: match from {
+            LimitFrom::Profile(profile) => Some(profile),
+            LimitFrom::Group | LimitFrom::Timeout => None,
+        },
         verdict: Verdict::Keep,
         reason: Why::Kept(KeepKind::Active),
         detail: None,
@@ -186,7 +193,7 @@ mod tests {
             server,
             None,
             Some(10.0),
-            (3600.0, false),
+            (3600.0, LimitFrom::Timeout),
             stop_in.map(|s| (CullReason::Idle, s)),
             1000.0,
         )

@@ -65,9 +65,18 @@ pub struct Server {
     /// Only in listings with `include_stopped_servers` (JupyterHub 3.0).
     #[serde(default)]
     pub stopped: bool,
+    /// What the server was started with; KubeSpawner's `profile_list` puts the profile's slug
+    /// in `profile`. Any shape is accepted: only a text `profile` is read.
+    #[serde(default)]
+    pub user_options: Option<serde_json::Value>,
 }
 
 impl Server {
+    /// The profile it was started with (`user_options["profile"]`), if any.
+    pub fn profile(&self) -> Option<&str> {
+        self.user_options.as_ref()?.get("profile")?.as_str()
+    }
+
     /// The reference's `server.get("ready", bool(server["url"]))`.
     pub fn is_ready(&self) -> bool {
         self.ready

@@ -37,6 +37,9 @@ pub struct PassOptions {
     /// As the Python API gives them: a mapping of group names to seconds.
     #[serde(serialize_with = "as_mapping")]
     pub group_timeouts: Vec<(String, f64)>,
+    /// A mapping of profile names (`user_options["profile"]`) to seconds.
+    #[serde(serialize_with = "as_mapping")]
+    pub profile_timeouts: Vec<(String, f64)>,
     /// 0: no cap.
     pub max_culls_per_pass: u64,
     pub keep_busy_kernels: bool,
@@ -73,6 +76,7 @@ impl Default for PassOptions {
             exclude_users: policy.exclude_users,
             exclude_groups: policy.exclude_groups,
             group_timeouts: policy.group_timeouts,
+            profile_timeouts: policy.profile_timeouts,
             max_culls_per_pass: 0,
             keep_busy_kernels: work.keep_busy_kernels,
             keep_connected: work.keep_connected,
@@ -125,6 +129,19 @@ impl Fields {
         Ok(self.take(key, "true or false")?.unwrap_or(default))
     }
 
+    /// A mapping of names (of groups, of profiles) to seconds.
+    fn limits(&mut self, key: &str, of: &str) -> Result<Vec<(String, f64)>, OptionsError> {
+        let limits: Option<std::collections::BTreeMap<String, f64>> =
+            self.take(key, &format!("a mapping of {of} names to seconds"))?;
+        limits
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, seconds)| {
+                non_negative(&format!("{key}[{name:?}]"), seconds).map(|s| (name, s))
+            })
+            .collect()
+    }
+
     fn names(&mut self, key: &str) -> Result<Vec<String>, OptionsError> {
         Ok(self.take(key, "a list of names")?.unwrap_or_default())
     }
@@ -160,15 +177,8 @@ impl PassOptions {
     pub fn from_map(map: Map<String, Value>) -> Result<Self, OptionsError> {
         let mut f = Fields(map);
         let d = PassOptions::default();
-        let group_timeouts: Option<std::collections::BTreeMap<String, f64>> =
-            f.take("group_timeouts", "a mapping of group names to seconds")?;
-        let groups = group_timeouts
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(group, seconds)| {
-                non_negative(&format!("group_timeouts[{group:?}]"), seconds).map(|s| (group, s))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let groups = f.limits("group_timeouts", "group")?;
+        let profiles = f.limits("profile_timeouts", "profile")?;
         let options = PassOptions {
             inactive_limit: f.seconds("inactive_limit")?.unwrap_or(d.inactive_limit),
             max_age: f.seconds("max_age")?.unwrap_or(d.max_age),
@@ -186,6 +196,7 @@ impl PassOptions {
             exclude_users: f.names("exclude_users")?,
             exclude_groups: f.names("exclude_groups")?,
             group_timeouts: groups,
+            profile_timeouts: profiles,
             max_culls_per_pass: f.count("max_culls_per_pass")?.unwrap_or(0),
             keep_busy_kernels: f.flag("keep_busy_kernels", d.keep_busy_kernels)?,
             keep_connected: f.flag("keep_connected", d.keep_connected)?,
@@ -253,6 +264,12 @@ impl PassOptions {
                 .collect();
         if self.warn_before > 0.0 {
             too_long("warn_before", self.warn_before, &server_limits)?;
+            let profiles: Vec<(String, f64)> = self
+                .profile_timeouts
+                .iter()
+                .map(|(profile, limit)| (format!("the timeout of profile {profile:?}"), *limit))
+                .collect();
+            too_long("warn_before", self.warn_before, &profiles)?;
         }
         let users_window = self.warn_users_before.unwrap_or(self.warn_before);
         if self.cull_users && users_window > 0.0 {
@@ -281,6 +298,7 @@ impl PassOptions {
                 exclude_users: self.exclude_users.clone(),
                 exclude_groups: self.exclude_groups.clone(),
                 group_timeouts: self.group_timeouts.clone(),
+                profile_timeouts: self.profile_timeouts.clone(),
             },
             page_size: Some(self.api_page_size).filter(|&n| n > 0),
             now,
@@ -395,6 +413,14 @@ mod tests {
             group.contains(r#"the timeout of group "short" (300s)"#),
             "{group}"
         );
+        let profile = error(
+            r#"{"inactive_limit": 3600, "warn_before": 600, "profile_timeouts": {"gpu": 600}}"#,
+        );
+        assert!(
+            profile.contains(r#"the timeout of profile "gpu" (600s)"#),
+            "{profile}"
+        );
+        assert!(error(r#"{"profile_timeouts": {"gpu": -5}}"#).contains("profile_timeouts[\"gpu\"]"));
         assert!(error(
             r#"{"inactive_limit": 3600, "warn_before": 600, "cull_users": true, "warn_users_before": 86400}"#
         )

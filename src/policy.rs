@@ -31,6 +31,10 @@ pub struct Policy {
     pub exclude_groups: Vec<String>,
     /// Per-group idle limits for servers; a user in several of these groups gets the largest.
     pub group_timeouts: Vec<(String, f64)>,
+    /// `--profile-timeout`: the idle limit of servers started with a profile
+    /// (`user_options["profile"]`, as KubeSpawner's `profile_list` stores its slug). It wins over
+    /// the user's groups and `--timeout`: the profile is what the server costs.
+    pub profile_timeouts: Vec<(String, f64)>,
 }
 
 impl Policy {
@@ -57,11 +61,37 @@ impl Policy {
             .unwrap_or(self.inactive_limit)
     }
 
+    /// The idle limit of one server: its profile's, when `--profile-timeout` names it, else
+    /// `user_limit`, the limit of its user's groups (see [`Policy::server_limit`]).
+    pub fn limit_of_server(&self, profile: Option<&str>, user_limit: f64) -> (f64, LimitFrom) {
+        let by_profile = profile.and_then(|profile| {
+            self.profile_timeouts
+                .iter()
+                .find(|(name, _)| name == profile)
+        });
+        match by_profile {
+            Some((name, limit)) => (*limit, LimitFrom::Profile(name.clone())),
+            None if user_limit != self.inactive_limit => (user_limit, LimitFrom::Group),
+            None => (user_limit, LimitFrom::Timeout),
+        }
+    }
+
     /// The idle limit for deleting a user.
     pub fn user_limit(&self, groups: &[String]) -> f64 {
         self.user_timeout
             .unwrap_or_else(|| self.server_limit(groups))
     }
+}
+
+/// Where a server's idle limit comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitFrom {
+    /// `--timeout`.
+    Timeout,
+    /// A `--group-timeout` of its user's groups.
+    Group,
+    /// The `--profile-timeout` of the profile it was started with.
+    Profile(String),
 }
 
 /// Shell-style matching as Python's `fnmatch.fnmatchcase`: `*`, `?`, `[abc]`, `[a-z]`, `[!abc]`.
@@ -159,6 +189,7 @@ impl Default for Policy {
             exclude_users: Vec::new(),
             exclude_groups: Vec::new(),
             group_timeouts: Vec::new(),
+            profile_timeouts: Vec::new(),
         }
     }
 }

@@ -110,6 +110,7 @@ def test_value_spellings(argv, key, value, tmp_path, monkeypatch):
         (["stray"], "unrecognized arguments: stray"),
         (["--group-timeout=gpu"], "expected GROUP=SECONDS"),
         (["--group-timeout=gpu=-5"], "must not be negative"),
+        (["--profile-timeout=gpu"], "expected PROFILE=SECONDS"),
         (["--exclude-users="], "expected comma-separated names"),
         (["--metrics-bind=9101"], "expected HOST:PORT"),
         (["--metrics-bind=localhost:70000"], "expected HOST:PORT"),
@@ -383,6 +384,9 @@ def test_operator_options_from_the_command_line(tmp_path, monkeypatch):
         "--group-timeout",
         "workshop=300",
         "--user-timeout=86400",
+        "--profile-timeout=gpu=900",
+        "--profile-timeout",
+        "big-mem=1800",
         "--max-culls-per-pass=50",
         "--metrics-bind=127.0.0.1:9101",
         "--log-format=json",
@@ -390,6 +394,7 @@ def test_operator_options_from_the_command_line(tmp_path, monkeypatch):
     assert s["dry_run"] is True and s["exclude_users"] == ["staff-*", "bob", "carol"]
     assert s["exclude_groups"] == ["tas"] and s["group_timeout"] == {"gpu": 7200, "workshop": 300}
     assert (s["user_timeout"], s["max_culls_per_pass"]) == (86400, 50)
+    assert s["profile_timeout"] == {"gpu": 900, "big-mem": 1800}
     assert s["metrics_bind"] == ("127.0.0.1", 9101) and s["log_format"] == "json"
 
 

@@ -104,6 +104,31 @@ async def test_group_timeouts_take_the_largest(hub):
     assert hub.running("gpu1") and hub.running("both1")
 
 
+async def test_a_profile_s_timeout_wins_over_groups_and_the_timeout(hub):
+    """--profile-timeout reads user_options["profile"], which read:servers shows; no hook, and
+    no admin:server_state."""
+    hub.create_users(["prof-gpu", "prof-gpu-long", "prof-cpu", "prof-none"])
+    hub.create_group("long", ["prof-gpu-long"])
+    hub.start_server("prof-gpu", user_options={"profile": "gpu"})
+    hub.start_server("prof-gpu-long", user_options={"profile": "gpu"})
+    hub.start_server("prof-cpu", user_options={"profile": "cpu"})
+    hub.start_server("prof-none")
+    names = ["prof-gpu", "prof-gpu-long", "prof-cpu", "prof-none"]
+    hub.set_times([{"user": n, "server": "", "last_activity_ago": 1200} for n in names])
+    assert hub.user("prof-gpu")["servers"][""]["user_options"] == {"profile": "gpu"}
+    report = await cull(
+        hub.api_url,
+        hub.cull_groups_token,
+        3600,
+        group_timeouts={"long": 86400},
+        profile_timeouts={"gpu": 900},
+    )
+    # The gpu profile's limit binds its servers, even for a member of a group with a longer one;
+    # other profiles, and servers with none, keep --timeout.
+    assert {a.user for a in report.stopped} == {"prof-gpu", "prof-gpu-long"}
+    assert hub.running("prof-cpu") and hub.running("prof-none")
+
+
 async def test_user_timeout_separates_user_deletion(hub):
     hub.create_users(["recent-user", "old-user"])
     hub.start_servers([("recent-user", ""), ("old-user", "")])

@@ -83,21 +83,31 @@ def parse_names(value: Any) -> list[str]:
     return names
 
 
-def parse_group_timeouts(value: Any) -> dict[str, int]:
-    """``GROUP=SECONDS`` (or a dict, or a list of such) as ``{group: seconds}``."""
+def _parse_limits(value: Any, what: str) -> dict[str, int]:
+    """``NAME=SECONDS`` (or a dict, or a list of such) as ``{name: seconds}``."""
     if isinstance(value, dict):
         pairs = list(value.items())
     else:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
-            raise BadValue(f"expected GROUP=SECONDS, not {value!r}")
+            raise BadValue(f"expected {what}=SECONDS, not {value!r}")
         pairs = []
         for item in items:
-            group, eq, seconds = str(item).partition("=")
-            if not eq or not group.strip():
-                raise BadValue(f"expected GROUP=SECONDS, not {item!r}")
-            pairs.append((group.strip(), seconds))
-    return {group: parse_seconds(seconds) for group, seconds in pairs}
+            name, eq, seconds = str(item).partition("=")
+            if not eq or not name.strip():
+                raise BadValue(f"expected {what}=SECONDS, not {item!r}")
+            pairs.append((name.strip(), seconds))
+    return {name: parse_seconds(seconds) for name, seconds in pairs}
+
+
+def parse_group_timeouts(value: Any) -> dict[str, int]:
+    """``GROUP=SECONDS`` (or a dict, or a list of such) as ``{group: seconds}``."""
+    return _parse_limits(value, "GROUP")
+
+
+def parse_profile_timeouts(value: Any) -> dict[str, int]:
+    """``PROFILE=SECONDS`` (or a dict, or a list of such) as ``{profile: seconds}``."""
+    return _parse_limits(value, "PROFILE")
 
 
 def parse_address(value: Any) -> tuple[str, int]:
@@ -410,6 +420,22 @@ OPTIONS = [
         doc=(
             "`GROUP=SECONDS`, repeatable: the idle limit for the servers of this group's members; a "
             "user in several such groups gets the largest"
+        ),
+    ),
+    Option(
+        "profile-timeout",
+        parse_profile_timeouts,
+        FROM_CORE,
+        "PROFILE=SECONDS: the idle limit for servers started with this profile (user_options['profile'], "
+        "KubeSpawner's profile_list slug); it wins over --group-timeout and --timeout (repeatable).",
+        POLICY,
+        "none",
+        repeat=True,
+        api="profile_timeouts",
+        doc=(
+            "`PROFILE=SECONDS`, repeatable: the idle limit for servers started with this profile "
+            '(`user_options["profile"]`, the slug KubeSpawner\'s `profile_list` stores); it wins over '
+            "`--group-timeout` and `--timeout` for that server. Deleting users is not affected"
         ),
     ),
     Option(

@@ -18,6 +18,7 @@ from ._options import (
     parse_count,
     parse_group_timeouts,
     parse_names,
+    parse_profile_timeouts,
     parse_seconds,
 )
 
@@ -161,7 +162,7 @@ def _python_type(option: Option) -> str:
         kind = "int"
     elif option.parse is parse_names:
         kind = "Iterable[str]"
-    elif option.parse is parse_group_timeouts:
+    elif option.parse in (parse_group_timeouts, parse_profile_timeouts):
         kind = "Mapping[str, float]"
     elif option.parse is parse_seconds:
         kind = "float"

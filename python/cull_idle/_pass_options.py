@@ -44,6 +44,10 @@ class PassOptions(TypedDict, total=False):
     #: --group-timeout: GROUP=SECONDS: the idle limit for servers of this group's members; the largest
     #: of a user's groups applies (repeatable; the token needs read:users:groups).
     group_timeouts: Mapping[str, float]
+    #: --profile-timeout: PROFILE=SECONDS: the idle limit for servers started with this profile
+    #: (user_options['profile'], KubeSpawner's profile_list slug); it wins over --group-timeout and
+    #: --timeout (repeatable).
+    profile_timeouts: Mapping[str, float]
     #: --max-culls-per-pass: Stop at most this many servers and users in one pass, the longest idle
     #: first; the rest wait for the next pass (0: no cap).
     max_culls_per_pass: int

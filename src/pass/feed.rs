@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use crate::keepalive::{KeepAlive, KeepAlives};
 use crate::models::Server;
-use crate::policy::{CullReason, Idleness, KeepReason};
+use crate::policy::{CullReason, Idleness, KeepReason, LimitFrom};
 use crate::timestamp::format_utc;
 
 use super::jobs::{ServerFacts, ServerJob};
@@ -83,18 +83,17 @@ impl<'a> FeedRecorder<'a> {
         &self,
         report: &mut PassReport,
         (user, name, server): (&str, &str, &Server),
-        limit: f64,
+        (limit, from): (f64, LimitFrom),
         facts: &ServerFacts,
     ) {
         let now = self.settings.now;
-        let group_limit = limit != self.settings.policy.inactive_limit;
         if let Some(draft) = &mut report.draft {
             let mut view = crate::board::view(
                 user,
                 name,
                 server.last_activity.as_deref(),
                 facts.inactive,
-                (limit, group_limit),
+                (limit, from),
                 facts.due,
                 now,
             );

@@ -364,6 +364,10 @@ impl Planner<'_> {
                 .map(Ok);
         }
         self.report.servers_seen += 1;
+        let (limit, limit_from) = self
+            .settings
+            .policy
+            .limit_of_server(server.profile(), limit);
         if self.feed.keep_alive(user, name).is_some() {
             // Listed, ready or not (a Hub restarting checks its servers): its keep-alive stays.
             self.feed.saw_kept(user, name);
@@ -373,8 +377,12 @@ impl Planner<'_> {
             .await
         {
             Ok((decision, facts)) => {
-                self.feed
-                    .record_view(&mut self.report, (user, name, &server), limit, &facts);
+                self.feed.record_view(
+                    &mut self.report,
+                    (user, name, &server),
+                    (limit, limit_from),
+                    &facts,
+                );
                 self.gate_server((user, name, raw), decision, facts, user_json)
             }
             Err(keep) => Err(keep),

@@ -70,6 +70,7 @@ impl Draft {
 mod tests {
     use super::*;
     use crate::board::view;
+    use crate::policy::LimitFrom;
 
     #[test]
     fn skips_stops_and_warnings_set_the_verdict() {
@@ -80,7 +81,7 @@ mod tests {
                 "",
                 None,
                 Some(10.0),
-                (3600.0, false),
+                (3600.0, LimitFrom::Timeout),
                 Some((CullReason::Idle, 60.0)),
                 1000.0,
             ));

@@ -19,6 +19,7 @@ fn server(last_activity: Option<f64>, started: Option<f64>) -> Server {
         url: Some("/user/u/".into()),
         full_url: None,
         stopped: false,
+        user_options: None,
     }
 }
 
@@ -494,4 +495,39 @@ fn labels_are_stable() {
     assert_eq!(KeepReason::Pending("spawn".into()).label(), "pending");
     assert_eq!(KeepReason::ServersAlive(2).label(), "servers-alive");
     assert_eq!(CullReason::MaxAge.to_string(), "max-age");
+}
+
+#[test]
+fn a_profile_s_limit_wins_over_groups_and_the_timeout() {
+    let p = Policy {
+        group_timeouts: vec![("long".into(), 86400.0)],
+        profile_timeouts: vec![("gpu".into(), 900.0)],
+        ..Policy::default()
+    };
+    let groups = p.server_limit(&names(&["long"]));
+    assert_eq!(
+        p.limit_of_server(Some("gpu"), groups),
+        (900.0, LimitFrom::Profile("gpu".into()))
+    );
+    assert_eq!(
+        p.limit_of_server(Some("cpu"), groups),
+        (86400.0, LimitFrom::Group)
+    );
+    assert_eq!(p.limit_of_server(None, 600.0), (600.0, LimitFrom::Timeout));
+    // Deleting a user follows its groups, never a server's profile.
+    assert_eq!(p.user_limit(&names(&["long"])), 86400.0);
+    let model: Server = serde_json::from_str(
+        r#"{"ready": true, "url": "/u/", "user_options": {"profile": "gpu", "image": "x"}}"#,
+    )
+    .unwrap();
+    assert_eq!(model.profile(), Some("gpu"));
+    for odd in [
+        r#"{"user_options": {}}"#,
+        r#"{"user_options": null}"#,
+        r#"{"user_options": [1]}"#,
+        r#"{"user_options": {"profile": 3}}"#,
+    ] {
+        let model: Server = serde_json::from_str(odd).unwrap();
+        assert_eq!(model.profile(), None, "{odd}");
+    }
 }

@@ -89,12 +89,14 @@ pub fn verdict(view: &ServerView, now: f64) -> String {
             "your keep-alive ends, if it is idle then".to_owned()
         }
         Some(_) => {
-            let group = if view.group_limit {
-                " (your group's limit)"
-            } else {
-                ""
+            let whose = match (&view.profile, view.group_limit) {
+                (Some(profile), _) => {
+                    format!(" (the limit of its profile <q>{}</q>)", escape(profile))
+                }
+                (None, true) => " (your group's limit)".to_owned(),
+                (None, false) => String::new(),
             };
-            format!("it has been idle for {}{group}", human_duration(view.limit))
+            format!("it has been idle for {}{whose}", human_duration(view.limit))
         }
         None => String::new(),
     };
@@ -408,6 +410,25 @@ mod tests {
         assert_eq!(relative(1720.0, 1000.0), "in 12 minutes");
         assert_eq!(relative(1000.0, 1720.0), "12 minutes ago");
         assert_eq!(relative(1010.0, 1000.0), "now");
+    }
+
+    #[test]
+    fn a_server_s_verdict_names_where_its_limit_comes_from() {
+        use crate::board::view;
+        use crate::policy::LimitFrom;
+        let due = Some((CullReason::Idle, 600.0));
+        let of = |from| view("u", "", None, Some(300.0), (900.0, from), due, 1000.0);
+        let profile = verdict(&of(LimitFrom::Profile("<gpu>".into())), 1000.0);
+        assert!(
+            profile.contains("idle for 15 minutes (the limit of its profile <q>&lt;gpu&gt;</q>)"),
+            "{profile}"
+        );
+        assert!(
+            profile.ends_with("Not yet, because it was in use recently."),
+            "{profile}"
+        );
+        assert!(verdict(&of(LimitFrom::Group), 1000.0).contains("(your group's limit)"));
+        assert!(!verdict(&of(LimitFrom::Timeout), 1000.0).contains("limit)"));
     }
 
     #[test]

@@ -171,11 +171,15 @@ class TestHub:
         for group in self.api("GET", "/groups").json():
             self.api("DELETE", f"/groups/{quote(group['name'], safe='')}")
 
-    def start_server(self, user: str, server: str = "") -> None:
+    def start_server(
+        self, user: str, server: str = "", user_options: Optional[dict[str, Any]] = None
+    ) -> None:
+        """Start a server; ``user_options`` is the body KubeSpawner's form would send
+        (``{"profile": "gpu"}``), which the Hub keeps in the server's model."""
         path = f"/users/{quote(user, safe='')}/server"
         if server:
             path = f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}"
-        r = self.api("POST", path)
+        r = self.api("POST", path, json=user_options) if user_options else self.api("POST", path)
         assert r.status_code in (201, 202), (user, server, r.status_code, r.text)
         if r.status_code == 202 and not (user.startswith("pending") or server.startswith("pending")):
             self.wait_for(lambda: self.running(user, server), f"{user}/{server} to be ready")
