@@ -229,7 +229,7 @@ impl PassOptions {
     /// A busy-timeout within the idle limit would cull a busy server as soon as it is idle
     /// enough to be asked.
     fn check_busy_timeout(&self) -> Result<(), OptionsError> {
-        let probing = self.settings(0.0, None).work.enabled();
+        let probing = self.work_rules().enabled();
         if probing && self.busy_timeout > 0.0 && self.busy_timeout <= self.inactive_limit {
             return Err(OptionsError(format!(
                 "busy_timeout ({}s) must be longer than the timeout ({}s), or no busy server \
@@ -238,6 +238,16 @@ impl PassOptions {
             )));
         }
         Ok(())
+    }
+
+    /// The options the signals read.
+    fn work_rules(&self) -> WorkRules {
+        WorkRules {
+            keep_busy_kernels: self.keep_busy_kernels,
+            keep_connected: self.keep_connected,
+            busy_timeout: self.busy_timeout,
+            keep_cpu_above: self.keep_cpu_above,
+        }
     }
 
     /// A warning window at or above an idle limit would warn a server (or user) as soon as it
@@ -306,12 +316,7 @@ impl PassOptions {
             max_culls: usize::try_from(self.max_culls_per_pass)
                 .ok()
                 .filter(|&n| n > 0),
-            work: WorkRules {
-                keep_busy_kernels: self.keep_busy_kernels,
-                keep_connected: self.keep_connected,
-                busy_timeout: self.busy_timeout,
-                keep_cpu_above: self.keep_cpu_above,
-            },
+            work: self.work_rules(),
             server_url: self.server_url.clone(),
             details: self.details,
             act_after: act_after.map_or(ACT_AFTER, |n| n.max(1)),

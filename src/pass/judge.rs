@@ -1,8 +1,8 @@
-//! A server's decision, as a job for the pass: the policy's verdict, and whether the server is
-//! asked about its work before it is stopped.
+//! Decisions before a job: whether any rule may touch a user, and a server's decision as a job
+//! for the pass (the policy's verdict, and whether the server is asked about its work first).
 
-use crate::models::Server;
-use crate::policy::{decide_server, Idleness, KeepReason};
+use crate::models::{Server, User};
+use crate::policy::{decide_server, Idleness, KeepReason, Policy};
 use crate::probe::server_base;
 use crate::timestamp::format_duration;
 
@@ -57,4 +57,22 @@ pub(super) fn decide(
             Err(keep)
         }
     }
+}
+
+/// Users no rule may touch: exempt ones, and with group rules, those whose groups are unknown.
+pub(super) fn user_gate(policy: &Policy, user: &User, groups: &[String]) -> Option<KeepReason> {
+    if policy.uses_groups() && user.groups.is_none() {
+        log::warn!(
+            target: LOG,
+            "Not culling user {}: group rules are set but the Hub did not say which groups it is in \
+             (the token needs read:users:groups)",
+            user.name
+        );
+        return Some(KeepReason::NoGroups);
+    }
+    if policy.is_exempt(&user.name, groups) {
+        log::debug!(target: LOG, "Not culling user {}: exempt", user.name);
+        return Some(KeepReason::Exempt);
+    }
+    None
 }

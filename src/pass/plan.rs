@@ -17,7 +17,7 @@ use crate::policy::{
 use super::act::{act, log_cull};
 use super::feed::FeedRecorder;
 use super::jobs::{apply_cap, Acted, Listing, ServerFacts, ServerJob, UserJob};
-use super::judge::decide;
+use super::judge::{decide, user_gate};
 use super::probing::{inactive_before_probes, probe_candidates, Probes};
 use super::report::{log_name, PassReport, Skip};
 use super::stopped::judge_stopped;
@@ -269,7 +269,7 @@ impl Planner<'_> {
         }
         self.report.users_seen += 1;
         let groups = user.groups.clone().unwrap_or_default();
-        if let Some(keep) = self.user_gate(&user, &groups) {
+        if let Some(keep) = user_gate(&self.settings.policy, &user, &groups) {
             self.keep(&user.name, None, keep);
             return true;
         }
@@ -393,25 +393,6 @@ impl Planner<'_> {
             }
         }
         Some(decision)
-    }
-
-    /// Users no rule may touch: exempt ones, and with group rules, those whose groups are unknown.
-    fn user_gate(&self, user: &User, groups: &[String]) -> Option<KeepReason> {
-        let policy = &self.settings.policy;
-        if policy.uses_groups() && user.groups.is_none() {
-            log::warn!(
-                target: LOG,
-                "Not culling user {}: group rules are set but the Hub did not say which groups it is in \
-                 (the token needs read:users:groups)",
-                user.name
-            );
-            return Some(KeepReason::NoGroups);
-        }
-        if policy.is_exempt(&user.name, groups) {
-            log::debug!(target: LOG, "Not culling user {}: exempt", user.name);
-            return Some(KeepReason::Exempt);
-        }
-        None
     }
 
     /// Whether to delete the user after its servers are stopped (`alive` of them are kept).

@@ -109,8 +109,8 @@ pub struct PyCullReport {
     users_seen: u64,
     #[pyo3(get)]
     servers_seen: u64,
-    actions: Vec<Py<PyAction>>,
-    outcomes: Vec<(Outcome, bool)>,
+    /// Each with its outcome, and whether it is a server's, for the properties that pick.
+    actions: Vec<(Py<PyAction>, Outcome, bool)>,
     skipped: Vec<Py<PySkip>>,
     /// Kept for being active, or not selected: only counted, so that the report does not grow
     /// with the size of the Hub.
@@ -175,13 +175,8 @@ impl PyCullReport {
             actions: report
                 .actions
                 .iter()
-                .map(|a| action(py, a))
+                .map(|a| Ok((action(py, a)?, a.outcome, a.server.is_some())))
                 .collect::<PyResult<_>>()?,
-            outcomes: report
-                .actions
-                .iter()
-                .map(|a| (a.outcome, a.server.is_some()))
-                .collect(),
             skipped: report
                 .skipped
                 .iter()
@@ -213,9 +208,8 @@ impl PyCullReport {
         let picked = self
             .actions
             .iter()
-            .zip(&self.outcomes)
-            .filter(|(_, &(outcome, server))| wanted(outcome, server))
-            .map(|(a, _)| a.clone_ref(py));
+            .filter(|(_, outcome, server)| wanted(*outcome, *server))
+            .map(|(a, _, _)| a.clone_ref(py));
         PyList::new(py, picked)
     }
 }
