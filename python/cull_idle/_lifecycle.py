@@ -121,14 +121,12 @@ def check_pass_settings(settings: dict[str, Any]) -> None:
 
 def check_work_settings(settings: dict[str, Any]) -> None:
     """Refuse kernel-aware settings that cannot work; warn about those that do nothing."""
-    from . import _core
-    from ._scopes import signals_in_use
+    from ._scopes import signal_options, signals, signals_in_use
 
     probing = bool(signals_in_use(settings))
     busy_timeout = settings["busy_timeout"]
     if busy_timeout and not probing:
-        options = " or ".join(dict.fromkeys(f"--{s['option']}" for s in json.loads(_core.signals())))
-        log.warning("--busy-timeout does nothing without %s", options)
+        log.warning("--busy-timeout does nothing without %s", " or ".join(signal_options(signals())))
     if probing and not busy_timeout:
         bound = max(86400, 4 * settings["timeout"])
         log.warning(

@@ -21,6 +21,7 @@ from ._options import (
     parse_profile_timeouts,
     parse_seconds,
 )
+from ._scopes import signal_options, signals
 
 PACKAGE = Path(__file__).resolve().parent
 README = PACKAGE.parent.parent / "README.md"
@@ -57,9 +58,9 @@ def scopes_table() -> str:
     """The least-privilege scopes, with what needs each."""
     lines = [SCOPES_BEGIN, "| scope | needed for |", "| --- | --- |"]
     lines += [f"| `{scope}` | {what} |" for scope, what in SCOPES]
-    signals: list[dict[str, str]] = json.loads(_core.signals())
-    for scope in dict.fromkeys(s["scope"] for s in signals):
-        options = ", ".join(dict.fromkeys(f"`--{s['option']}`" for s in signals if s["scope"] == scope))
+    every = signals()
+    for scope in dict.fromkeys(s["scope"] for s in every):
+        options = ", ".join(f"`{option}`" for option in signal_options(every, scope))
         lines.append(
             f"| `{scope}` | {options}: asking single-user servers about their work "
             "(the culler refuses to start without it) |"

@@ -23,11 +23,22 @@ async def token_scopes(hub: _core.Connection, started: Optional[_core.Task] = No
     return scopes
 
 
+def signals() -> list[dict[str, str]]:
+    """The core's signals (ways of seeing work inside servers), each with its ``option``,
+    ``scope`` and ``label``."""
+    found: list[dict[str, str]] = json.loads(_core.signals())
+    return found
+
+
 def signals_in_use(settings: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The core's signals (ways of seeing work inside servers) that the settings turn on:
-    each with its ``option``, ``scope`` and ``label``."""
-    signals: list[dict[str, str]] = json.loads(_core.signals())
-    return [s for s in signals if settings.get(s["option"].replace("-", "_"))]
+    """The signals that the settings turn on."""
+    return [s for s in signals() if settings.get(s["option"].replace("-", "_"))]
+
+
+def signal_options(some: Sequence[Mapping[str, str]], scope: Optional[str] = None) -> list[str]:
+    """The options (``--keep-busy-kernels``) of these signals, once each; of those needing
+    ``scope``, if given."""
+    return list(dict.fromkeys(f"--{s['option']}" for s in some if scope in (None, s["scope"])))
 
 
 def scope_problems(
@@ -61,7 +72,7 @@ def scope_problems(
     if uses_groups:
         needed.append((True, "read:users:groups", "--exclude-groups/--group-timeout (seeing users' groups)"))
     for scope in dict.fromkeys(s["scope"] for s in signals):
-        options = "/".join(dict.fromkeys(f"--{s['option']}" for s in signals if s["scope"] == scope))
+        options = "/".join(signal_options(signals, scope))
         needed.append((True, scope, f"{options} (asking servers about their work)"))
     return [
         (fatal, f"the token lacks the scope {scope}, needed for {what}")
