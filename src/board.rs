@@ -19,7 +19,7 @@ pub struct ServerView {
     pub user: String,
     /// `""` for the default server.
     pub server: String,
-    /// Seconds idle, as the Hub counts it, when the pass looked.
+    /// Seconds idle when the pass looked, as the Hub counts it or by the work seen (`by_work`).
     pub inactive: Option<f64>,
     pub last_activity: Option<String>,
     /// This server's idle limit, in seconds (a group's, when one applies).
@@ -40,6 +40,8 @@ pub struct ServerView {
     pub warned_at: Option<f64>,
     /// The keep-alive in force, if any.
     pub kept_until: Option<f64>,
+    /// `inactive` is by the work seen inside the server (`--idle-by=work`).
+    pub by_work: bool,
 }
 
 /// One pass, as the operators' view lists it.
@@ -180,6 +182,7 @@ pub fn view(
         stop_reason: due.map(|(reason, _)| reason),
         warned_at: None,
         kept_until: None,
+        by_work: false,
     }
 }
 

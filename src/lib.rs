@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod hub;
 pub mod keepalive;
+pub mod ledger;
 pub mod listing;
 pub mod logline;
 pub mod metrics;

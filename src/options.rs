@@ -47,6 +47,9 @@ pub struct PassOptions {
     pub busy_timeout: f64,
     /// 0: off.
     pub keep_cpu_above: f64,
+    /// What a server's idle time is measured by: `"hub"` (its `last_activity`, the reference's
+    /// way) or `"work"` (kernels, terminals and the sensor; see [`crate::ledger`]).
+    pub idle_by: String,
     pub server_url: Option<String>,
     pub details: bool,
     /// Warn this many seconds before a server is culled; 0 turns warnings off.
@@ -82,6 +85,7 @@ impl Default for PassOptions {
             keep_connected: work.keep_connected,
             busy_timeout: work.busy_timeout,
             keep_cpu_above: work.keep_cpu_above,
+            idle_by: if work.by_work { "work" } else { "hub" }.to_owned(),
             server_url: None,
             details: true,
             warn_before: 0.0,
@@ -206,6 +210,9 @@ impl PassOptions {
                 .map(|v| non_negative("keep_cpu_above", v))
                 .transpose()?
                 .unwrap_or(d.keep_cpu_above),
+            idle_by: f
+                .take("idle_by", "\"hub\" or \"work\"")?
+                .unwrap_or(d.idle_by),
             server_url: f.take("server_url", "a URL")?,
             details: f.flag("details", d.details)?,
             warn_before: f.seconds("warn_before")?.unwrap_or(d.warn_before),
@@ -215,6 +222,7 @@ impl PassOptions {
             return Err(OptionsError(format!("unknown option {key}")));
         }
         options.check_warning_windows()?;
+        options.check_idle_by()?;
         options.check_busy_timeout()?;
         if let Some(url) = &options.server_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -224,6 +232,26 @@ impl PassOptions {
             }
         }
         Ok(options)
+    }
+
+    /// Work mode sees through open tabs; two options would undo that.
+    fn check_idle_by(&self) -> Result<(), OptionsError> {
+        match self.idle_by.as_str() {
+            "work" if self.keep_connected => Err(OptionsError(
+                "keep_connected keeps every server with an open notebook tab, which idle_by=\"work\" \
+                 exists to see through; use one or the other"
+                    .into(),
+            )),
+            "work" if self.busy_timeout > 0.0 => Err(OptionsError(
+                "busy_timeout bounds servers by the Hub's count, which idle_by=\"work\" does not use; \
+                 bound a server's life with max_age instead"
+                    .into(),
+            )),
+            "hub" | "work" => Ok(()),
+            other => Err(OptionsError(format!(
+                "idle_by must be \"hub\" or \"work\", not {other:?}"
+            ))),
+        }
     }
 
     /// A busy-timeout within the idle limit would cull a busy server as soon as it is idle
@@ -247,6 +275,7 @@ impl PassOptions {
             keep_connected: self.keep_connected,
             busy_timeout: self.busy_timeout,
             keep_cpu_above: self.keep_cpu_above,
+            by_work: self.idle_by == "work",
         }
     }
 

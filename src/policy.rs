@@ -221,6 +221,8 @@ pub enum KeepReason {
     Working(&'static Signal),
     /// Probing is on but the culler does not know where the server can be reached.
     NoServerUrl,
+    /// With `--idle-by=work`, asking it failed, and the Hub has seen it active within its limit.
+    Unanswered,
     /// The Hub's model of the user or server does not parse.
     BadModel,
     /// Over `--max-culls-per-pass`: left for the next pass.
@@ -250,6 +252,7 @@ impl KeepReason {
             KeepReason::BadTimestamp => Why::Kept(KeepKind::BadTimestamp),
             KeepReason::Working(signal) => Why::Working(signal),
             KeepReason::NoServerUrl => Why::Kept(KeepKind::NoServerUrl),
+            KeepReason::Unanswered => Why::Kept(KeepKind::Unanswered),
             KeepReason::BadModel => Why::Kept(KeepKind::BadModel),
             KeepReason::Cap => Why::Kept(KeepKind::Cap),
             KeepReason::KeptAlive(_) => Why::Kept(KeepKind::KeptAlive),

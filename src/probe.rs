@@ -45,6 +45,9 @@ pub struct Questions {
     pub terminals: bool,
     /// Its CPU use, from jupyter-resource-usage.
     pub cpu: bool,
+    /// The sensor (`cull-idle-sensor`) first, with kernels and terminals where it is absent
+    /// (`--idle-by=work`).
+    pub sensor: bool,
     /// Seconds since the epoch: terminals used since, and kernels starting since, are working.
     pub recent_after: f64,
 }
@@ -97,6 +100,35 @@ struct TerminalWire {
     last_activity: Option<String>,
 }
 
+/// The sensor's answer (`cull_idle_sensor`, `GET api/cull-idle/work`).
+#[derive(Deserialize)]
+struct SensorWire {
+    #[serde(default)]
+    last_activity: Option<String>,
+    #[serde(default)]
+    kernels: u32,
+    #[serde(default)]
+    busy_kernels: u32,
+    #[serde(default)]
+    connections: u32,
+    #[serde(default)]
+    terminals: u32,
+}
+
+/// The sensor's endpoint, beside jupyter_server's own API.
+pub const SENSOR_ENDPOINT: &str = "api/cull-idle/work";
+
+fn stamp(text: Option<&str>) -> Option<f64> {
+    text.and_then(|text| parse_timestamp(text).ok())
+}
+
+fn latest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 impl ProbeClient {
     pub fn new(settings: &ProbeSettings, limiter: Arc<Semaphore>) -> Result<Self, SetupError> {
         let mut builder = client_builder(&settings.token, settings.timeout)?
@@ -127,6 +159,46 @@ impl ProbeClient {
     }
 
     async fn ask(&self, base: &str, questions: Questions) -> Result<ServerWork, HttpError> {
+        let mut work = match self.ask_sensor(base, questions).await? {
+            Some(work) => work,
+            None => self.ask_server(base, questions).await?,
+        };
+        if questions.cpu {
+            work.cpu_percent = self.cpu_percent(base).await?;
+        }
+        Ok(work)
+    }
+
+    /// The sensor's account, or `None` when the server has no sensor (or it was not asked).
+    async fn ask_sensor(
+        &self,
+        base: &str,
+        questions: Questions,
+    ) -> Result<Option<ServerWork>, HttpError> {
+        if !questions.sensor {
+            return Ok(None);
+        }
+        let wire: SensorWire = match self.get_json(base, SENSOR_ENDPOINT).await {
+            Ok(wire) => wire,
+            // Servers without the sensor: judged by their kernels and terminals.
+            Err(e) if e.http_status() == Some(404) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let last_work = stamp(wire.last_activity.as_deref());
+        Ok(Some(ServerWork {
+            kernels: wire.kernels,
+            busy_kernels: wire.busy_kernels,
+            connections: wire.connections,
+            terminals: Some(wire.terminals),
+            last_work,
+            recent_work: last_work.is_some_and(|at| at >= questions.recent_after),
+            sensor: true,
+            ..ServerWork::default()
+        }))
+    }
+
+    /// What jupyter_server's own API says: its kernels, and its terminals if asked.
+    async fn ask_server(&self, base: &str, questions: Questions) -> Result<ServerWork, HttpError> {
         let (terminals, recent_after) = (questions.terminals, questions.recent_after);
         let kernels: Vec<KernelWire> = self.get_json(base, "api/kernels").await?;
         let mut work = ServerWork {
@@ -134,10 +206,8 @@ impl ProbeClient {
             ..ServerWork::default()
         };
         for kernel in &kernels {
-            let since = kernel
-                .last_activity
-                .as_deref()
-                .and_then(|text| parse_timestamp(text).ok());
+            let since = stamp(kernel.last_activity.as_deref());
+            work.last_work = latest(work.last_work, since);
             match judge_kernel(kernel.execution_state.as_deref(), since, recent_after) {
                 KernelWork::Busy => work.busy_kernels += 1,
                 KernelWork::Stuck => work.stuck_kernels += 1,
@@ -152,16 +222,15 @@ impl ProbeClient {
             {
                 Ok(list) => {
                     work.terminals = Some(count(list.len()));
-                    work.recent_terminals = count(
-                        list.iter()
-                            .filter(|t| {
-                                t.last_activity
-                                    .as_deref()
-                                    .and_then(|text| parse_timestamp(text).ok())
-                                    .is_some_and(|at| at >= recent_after)
-                            })
-                            .count(),
-                    );
+                    let stamps: Vec<f64> = list
+                        .iter()
+                        .filter_map(|t| stamp(t.last_activity.as_deref()))
+                        .collect();
+                    work.recent_terminals =
+                        count(stamps.iter().filter(|&&at| at >= recent_after).count());
+                    work.last_work = stamps
+                        .into_iter()
+                        .fold(work.last_work, |a, b| latest(a, Some(b)));
                 }
                 // Servers without the terminals extension answer 404.
                 Err(e) if e.http_status() == Some(404) => {}
@@ -170,9 +239,7 @@ impl ProbeClient {
                 }
             }
         }
-        if questions.cpu {
-            work.cpu_percent = self.cpu_percent(base).await?;
-        }
+        work.recent_work = work.last_work.is_some_and(|at| at >= recent_after);
         Ok(work)
     }
 

@@ -135,6 +135,10 @@ explained! {
             people: "the culler cannot judge it yet",
             operators: "it should be asked about its work, but the Hub gave no URL for it (see `--server-url`)",
         },
+        Unanswered = "unanswered" {
+            people: "the culler could not ask it about its work, and the Hub has seen it in use",
+            operators: "with `--idle-by=work`: asking it failed, and by the Hub's `last_activity` (which counts open tabs) it is active",
+        },
         BadModel = "bad-model" {
             people: "the culler cannot judge it yet",
             operators: "the Hub's model of the user or server does not parse",

@@ -37,6 +37,13 @@ const MIGRATIONS: &[&str] = &[
     // 3: whether a warning's delivery has ended. One recorded and not yet delivered (the
     // culler died while delivering it) is delivered again, and allows no cull until then.
     "ALTER TABLE warnings ADD COLUMN delivered INTEGER NOT NULL DEFAULT 1;",
+    // 4: with --idle-by=work, when each running server last did real work (`crate::ledger`).
+    "CREATE TABLE work_seen (
+        server_key TEXT PRIMARY KEY,
+        started REAL NOT NULL,
+        last_work REAL NOT NULL,
+        asked_at REAL NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// Why the state file cannot be used. Each message names the file.

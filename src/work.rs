@@ -23,6 +23,13 @@ pub struct ServerWork {
     /// CPU use in percent, from jupyter-resource-usage (`--keep-cpu-above`); `None` if the
     /// server does not say.
     pub cpu_percent: Option<f64>,
+    /// When a person or a program last did real work there, as far as the probe saw (seconds
+    /// since the epoch): the latest kernel or terminal activity, or the sensor's account.
+    pub last_work: Option<f64>,
+    /// Whether `last_work` is within the server's idle limit.
+    pub recent_work: bool,
+    /// Whether the answer came from the sensor (`cull-idle-sensor`) inside the server.
+    pub sensor: bool,
 }
 
 impl ServerWork {
@@ -45,6 +52,17 @@ impl ServerWork {
             text = format!(
                 "{text}, {} of {terminals} terminals recently used",
                 self.recent_terminals
+            );
+        }
+        if let Some(at) = self.last_work {
+            let by = if self.sensor {
+                "the sensor"
+            } else {
+                "kernels and terminals"
+            };
+            text = format!(
+                "{text}, last work at {} (by {by})",
+                crate::timestamp::format_utc(at)
             );
         }
         text

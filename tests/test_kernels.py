@@ -165,6 +165,9 @@ async def test_an_idle_kernel_does_not_keep_the_server_and_the_probe_is_not_acti
             "terminals": 0,
             "recent_terminals": 0,
             "cpu_percent": None,
+            "last_work": action.probe["work"]["last_work"],
+            "recent_work": False,
+            "sensor": False,
         },
         "error": None,
     }

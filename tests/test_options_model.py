@@ -69,9 +69,11 @@ def test_the_signals_name_their_options_and_scopes():
 
     signals = json.loads(_core.signals())
     declared = {o.name for o in _options.OPTIONS}
-    assert {s["option"] for s in signals} <= declared
-    used = signals_in_use({"keep_cpu_above": 50.0, "keep_busy_kernels": False})
+    assert {s["option"].partition("=")[0] for s in signals} <= declared
+    used = signals_in_use({"keep_cpu_above": 50.0, "keep_busy_kernels": False, "idle_by": "hub"})
     assert [s["option"] for s in used] == ["keep-cpu-above"]
+    by_work = signals_in_use({"keep_cpu_above": 0, "keep_busy_kernels": False, "idle_by": "work"})
+    assert [s["option"] for s in by_work] == ["idle-by=work"]
     [(fatal, message)] = scope_problems(
         ["list:users", "read:servers", "read:users:activity", "delete:servers"], signals=used
     )

@@ -186,7 +186,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
             connection["warn_webhook"] = parse_secret_url(os.environ["CULL_IDLE_WARN_WEBHOOK"])
         warns = bool(settings["warn_before"] or settings["warn_users_before"])
-        if not (warns or settings["max_keep_alive"]):
+        if not (warns or settings["max_keep_alive"] or settings["idle_by"] == "work"):
             # Nothing to remember: no file appears beside the Hub's.
             connection["state_file"] = None
         # A dry run beside a real culler must not hold or change that culler's file.

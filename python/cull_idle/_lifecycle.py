@@ -127,6 +127,14 @@ def check_work_settings(settings: dict[str, Any]) -> None:
     busy_timeout = settings["busy_timeout"]
     if busy_timeout and not probing:
         log.warning("--busy-timeout does nothing without %s", " or ".join(signal_options(signals())))
+    if settings.get("idle_by") == "work":
+        if not settings["warn_before"]:
+            log.warning(
+                "--idle-by=work stops servers whose tabs are still open; consider --warn-before "
+                "(for example --warn-before=%d) so that people are told first",
+                min(1800, settings["timeout"] // 4),
+            )
+        return
     if probing and not busy_timeout:
         bound = max(86400, 4 * settings["timeout"])
         log.warning(

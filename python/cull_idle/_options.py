@@ -133,6 +133,12 @@ def parse_secret_url(value: Any) -> str:
     return text
 
 
+def parse_idle_by(value: Any) -> str:
+    if value not in ("hub", "work"):
+        raise BadValue(f"expected hub or work, not {value!r}")
+    return str(value)
+
+
 def parse_log_format(value: Any) -> str:
     if value not in ("text", "json"):
         raise BadValue(f"expected text or json, not {value!r}")
@@ -452,6 +458,22 @@ OPTIONS = [
         ),
     ),
     Option(
+        "idle-by",
+        parse_idle_by,
+        FROM_CORE,
+        "What a server's idle time counts from: hub, the Hub's last activity (which an open "
+        "browser tab keeps fresh), or work, the last kernel or terminal activity or what the "
+        "cull-idle-sensor in the server saw (the token needs access:servers).",
+        WORK,
+        api="idle_by",
+        doc=(
+            "`hub` (the reference's way): idle since the Hub's `last_activity`, which an open "
+            "JupyterLab tab keeps fresh forever; `work`: idle since the last kernel or terminal "
+            "activity, or what the [sensor](docs/idleness.md) inside the server counts. A server "
+            "that cannot be asked is judged by the Hub. See [Idle by work](docs/idleness.md)"
+        ),
+    ),
+    Option(
         "keep-busy-kernels",
         parse_bool,
         FROM_CORE,
@@ -571,14 +593,15 @@ OPTIONS = [
         "state-file",
         parse_text,
         "cull_idle_state.sqlite",
-        "The SQLite file that remembers the warnings given and the keep-alives set, across "
-        "restarts (:memory: keeps them in memory). Used only with warnings or keep-alives on.",
+        "The SQLite file that remembers the warnings given, the keep-alives set and the work seen "
+        "(--idle-by=work), across restarts (:memory: keeps them in memory). Used only with "
+        "those on.",
         WARN,
         api="connect:state_file",
         doc=(
-            "the SQLite file that remembers warnings and keep-alives across restarts, in the working "
-            "directory (a managed service's is the Hub's); `:memory:` keeps them in memory; only with "
-            "warnings or keep-alives on"
+            "the SQLite file that remembers warnings, keep-alives and the work seen (`--idle-by=work`) "
+            "across restarts, in the working directory (a managed service's is the Hub's); "
+            "`:memory:` keeps them in memory; only with those on"
         ),
     ),
     Option(

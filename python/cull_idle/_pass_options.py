@@ -51,6 +51,10 @@ class PassOptions(TypedDict, total=False):
     #: --max-culls-per-pass: Stop at most this many servers and users in one pass, the longest idle
     #: first; the rest wait for the next pass (0: no cap).
     max_culls_per_pass: int
+    #: --idle-by: What a server's idle time counts from: hub, the Hub's last activity (which an open
+    #: browser tab keeps fresh), or work, the last kernel or terminal activity or what the cull-idle-
+    #: sensor in the server saw (the token needs access:servers).
+    idle_by: str
     #: --keep-busy-kernels: Before stopping an idle server, ask it for its kernels and terminals; keep
     #: it while a kernel is busy or a terminal was used within the timeout (the token needs
     #: access:servers).

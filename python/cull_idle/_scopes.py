@@ -32,7 +32,12 @@ def signals() -> list[dict[str, str]]:
 
 def signals_in_use(settings: Mapping[str, Any]) -> list[dict[str, str]]:
     """The signals that the settings turn on."""
-    return [s for s in signals() if settings.get(s["option"].replace("-", "_"))]
+    def on(option: str) -> bool:
+        name, _, value = option.partition("=")
+        setting = settings.get(name.replace("-", "_"))
+        return bool(setting) and (not value or setting == value)
+
+    return [s for s in signals() if on(s["option"])]
 
 
 def signal_options(some: Sequence[Mapping[str, str]], scope: Optional[str] = None) -> list[str]:

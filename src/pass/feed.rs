@@ -98,6 +98,7 @@ impl<'a> FeedRecorder<'a> {
                 now,
             );
             view.kept_until = facts.kept_until.filter(|&t| t > now);
+            view.by_work = facts.by_work;
             draft.insert(view);
         }
     }

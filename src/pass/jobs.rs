@@ -13,6 +13,8 @@ pub(super) struct ServerFacts {
     pub due: Option<(CullReason, f64)>,
     pub inactive: Option<f64>,
     pub kept_until: Option<f64>,
+    /// `inactive` is by the work seen (`--idle-by=work`), not by the Hub's count.
+    pub by_work: bool,
 }
 
 pub(super) struct ServerJob {
@@ -22,6 +24,11 @@ pub(super) struct ServerJob {
     pub age: Option<f64>,
     /// The server's idle limit.
     pub limit: f64,
+    /// The Hub's `started`, seconds since the epoch (`--idle-by=work` remembers work by it).
+    pub started: Option<f64>,
+    /// Seconds idle by the Hub's `last_activity`, which judges it with `--idle-by=work` when it
+    /// cannot be asked.
+    pub hub_inactive: Option<f64>,
     /// Ask the server before stopping it; the address to ask (`None`: unknown).
     pub probe_at: Option<Option<String>>,
     /// Boxed: rare, and a pass may hold many jobs.
@@ -156,6 +163,8 @@ pub(super) mod tests {
                     inactive: Some(inactive),
                     age: None,
                     limit: 600.0,
+                    started: None,
+                    hub_inactive: Some(inactive),
                     probe_at: None,
                     probe: None,
                     note: None,

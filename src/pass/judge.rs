@@ -12,12 +12,13 @@ use super::report::log_name;
 use super::{PassSettings, LOG};
 
 /// The policy's decision on a server it has measured; `verdict` is the arbiter's, when the idle
-/// rule applies. With `probing`, an idle candidate is to be asked first.
+/// rule applies. With `probing`, an idle candidate is to be asked first. `hub_inactive` is how
+/// long the Hub has seen it idle (with `--idle-by=work`, `idleness` is by its work).
 pub(super) fn decide(
     settings: &PassSettings,
     probing: bool,
     (user, name, server): (&str, &str, &Server),
-    idleness: &Idleness,
+    (idleness, hub_inactive): (&Idleness, Option<f64>),
     limit: f64,
     verdict: Option<bool>,
 ) -> Result<ServerJob, KeepReason> {
@@ -35,6 +36,8 @@ pub(super) fn decide(
                 inactive: idleness.inactive,
                 age: idleness.age,
                 limit,
+                started: super::work_mode::started_at(server),
+                hub_inactive,
                 probe_at: probe.then(|| {
                     server_base(
                         settings.server_url.as_deref(),

@@ -23,6 +23,7 @@ mod stopped;
 mod tests;
 pub mod views;
 mod warnings;
+mod work_mode;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -123,6 +124,9 @@ pub async fn run_pass(
     let probes = probes.filter(|_| settings.work.enabled());
     if let Some(probes) = probes {
         probing::lock(probes.memory).begin_pass();
+        if settings.work.by_work {
+            probes.begin_work_pass();
+        }
     }
     let mut planner = plan::Planner {
         hub,
@@ -141,6 +145,7 @@ pub async fn run_pass(
         held: Vec::new(),
         wanted: 0,
         listing: jobs::Listing::Other,
+        work: work_mode::PassWork::default(),
         warnings: warnings::WarningGate::new(warnings, settings),
         include_stopped: false,
         feed: feed::FeedRecorder::new(feed, settings),
@@ -153,6 +158,9 @@ pub async fn run_pass(
     let mut report = planner.report;
     if let Some(probes) = probes {
         probing::lock(probes.memory).end_pass(report.complete);
+        if settings.work.by_work {
+            probes.end_work_pass(report.complete);
+        }
     }
     report.seconds = started.elapsed().as_secs_f64();
     report.request_errors = hub.take_error_counts();

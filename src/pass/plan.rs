@@ -22,6 +22,7 @@ use super::probing::{inactive_before_probes, probe_candidates, Probes};
 use super::report::{log_name, PassReport, Skip};
 use super::stopped::judge_stopped;
 use super::warnings::{Candidate, WarningGate};
+use super::work_mode::{ask_due, inactive_by_work, name_the_work, PassWork};
 use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
 use crate::state::{Key, Kind};
 use crate::warnings::{server_due_in, stretch, stretch_since, user_due_in};
@@ -49,6 +50,8 @@ pub(super) struct Planner<'a> {
     pub include_stopped: bool,
     /// What the page's board shows of this pass, and the keep-alives it honours.
     pub feed: FeedRecorder<'a>,
+    /// With `--idle-by=work`, the servers asked this pass.
+    pub work: PassWork,
 }
 
 impl Planner<'_> {
@@ -135,8 +138,17 @@ impl Planner<'_> {
                 (act_after.saturating_add(page.items.len()) as u64)
                     .saturating_add(unsettled_allowance(page_limit)),
             );
-            for item in &page.items {
-                if !self.plan_user(item, &mut recent).await {
+            let users: Vec<_> = page
+                .items
+                .iter()
+                .map(|item| serde_json::from_str::<User>(item.get()))
+                .collect();
+            if let (Some(probes), true) = (self.probes, self.settings.work.by_work) {
+                let in_flight = self.hub.concurrency();
+                ask_due(probes, self.settings, in_flight, &users, &mut self.work).await;
+            }
+            for user in users {
+                if !self.plan_user(user, &mut recent).await {
                     reread += 1;
                 }
             }
@@ -253,8 +265,12 @@ impl Planner<'_> {
 
     /// Plan what to do with a listed user; `false` if it was listed just before (the listing
     /// moved back after acting) and so is not planned again.
-    async fn plan_user(&mut self, item: &RawValue, recent: &mut RecentNames) -> bool {
-        let mut user: User = match serde_json::from_str(item.get()) {
+    async fn plan_user(
+        &mut self,
+        user: Result<User, serde_json::Error>,
+        recent: &mut RecentNames,
+    ) -> bool {
+        let mut user: User = match user {
             Ok(user) => user,
             Err(e) => {
                 log::warn!(target: LOG, "Skipping a user the Hub described in a form that does not parse: {e}");
@@ -485,8 +501,18 @@ impl Planner<'_> {
             _ => {}
         })?;
         let mut stretch_text = stretch(server.last_activity.as_deref(), server.started.as_deref());
-        if let (Some(probes), Some(inactive)) = (self.probes, idleness.inactive) {
-            idleness.inactive = Some(inactive_before_probes(probes, user, name, now, inactive));
+        let hub_inactive = idleness.inactive;
+        let by_work = self.settings.work.by_work;
+        match (self.probes, idleness.inactive) {
+            (Some(probes), _) if by_work => {
+                let hub = idleness.inactive;
+                idleness.inactive =
+                    inactive_by_work(probes, &self.work, (user, name, server), now, hub);
+            }
+            (Some(probes), Some(inactive)) => {
+                idleness.inactive = Some(inactive_before_probes(probes, user, name, now, inactive));
+            }
+            _ => {}
         }
         if let Some(inactive) = idleness.inactive {
             // By when it began, so that the proxy's stamps of the culler's own probes, looked
@@ -519,15 +545,32 @@ impl Planner<'_> {
             },
             inactive: idleness.inactive,
             kept_until: kept.as_ref().map(|k| k.until),
+            by_work: by_work
+                && self.probes.is_some()
+                && !self
+                    .work
+                    .unanswered
+                    .contains(&super::probing::memory_key(user, name)),
         };
+        // With --idle-by=work a server answered this pass is judged already: no second probe.
+        let answered = by_work
+            && self
+                .work
+                .answered
+                .contains_key(&super::probing::memory_key(user, name));
         let decision = decide(
             self.settings,
-            self.probes.is_some(),
+            self.probes.is_some() && !answered,
             (user, name, server),
-            &idleness,
+            (&idleness, hub_inactive),
             limit,
             verdict,
         );
+        let decision = if by_work {
+            name_the_work(&self.work, user, name, decision)
+        } else {
+            decision
+        };
         let decision = match kept {
             Some(kept) => self
                 .feed

@@ -7,10 +7,13 @@ use std::time::Instant;
 use futures::stream::StreamExt;
 
 use crate::http::HttpError;
+use crate::ledger::{work_at, WorkLedger};
 use crate::policy::CullReason;
 use crate::policy::KeepReason;
 use crate::probe::WorkProbe;
+use crate::signals::recent_work;
 use crate::signals::WorkRules;
+use crate::state::StateDb;
 use crate::timestamp::format_duration;
 use crate::work::{BusyMemory, KeptBusy, ServerWork};
 
@@ -19,11 +22,43 @@ use super::jobs::{ServerJob, UserJob};
 use super::report::{log_name, PassReport, ProbeRecord, Skip};
 use super::{PassSettings, LOG};
 
-/// What probing needs beyond the settings: the client, and the servers kept busy so far
-/// (which lives as long as the connection, across passes).
+/// What probing needs beyond the settings: the client, the servers kept busy so far, and with
+/// `--idle-by=work` the work seen of each running server (these live as long as the connection,
+/// across passes).
 pub struct Probes<'a> {
     pub client: &'a dyn WorkProbe,
     pub memory: &'a Mutex<BusyMemory>,
+    pub ledger: &'a Mutex<WorkLedger>,
+    /// Where the ledger is kept across restarts.
+    pub store: Option<&'a StateDb>,
+}
+
+impl Probes<'_> {
+    pub(super) fn lock_ledger(&self) -> MutexGuard<'_, WorkLedger> {
+        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Read the state file's ledger once, before the first pass that needs it.
+    pub(super) fn begin_work_pass(&self) {
+        let mut ledger = self.lock_ledger();
+        if let (false, Some(store)) = (ledger.loaded, self.store) {
+            if let Err(e) = ledger.load(store) {
+                log::warn!(target: LOG, "Cannot read the work seen from the state file ({e}); servers are judged from their start until they are asked");
+            }
+            ledger.loaded = true;
+        }
+        ledger.begin_pass();
+    }
+
+    pub(super) fn end_work_pass(&self, complete: bool) {
+        let mut ledger = self.lock_ledger();
+        ledger.end_pass(complete);
+        if let Some(store) = self.store {
+            if let Err(e) = ledger.save(store) {
+                log::warn!(target: LOG, "Cannot write the work seen to the state file ({e}); the next pass tries again");
+            }
+        }
+    }
 }
 
 /// Whether a server the policy chose to cull for `reason` is asked first. Only idle
@@ -167,6 +202,35 @@ fn judge_probe(
             );
             Some(KeepReason::NoServerUrl)
         }
+        Some(Ok(work)) if settings.work.by_work => {
+            let keep = judge_work(probes, settings, user, server, &work);
+            server.probe = Some(Box::new(ProbeRecord {
+                work: Some(work),
+                error: None,
+            }));
+            keep
+        }
+        Some(Err(e)) if settings.work.by_work => {
+            server.probe = Some(Box::new(ProbeRecord {
+                work: None,
+                error: Some(e.to_string()),
+            }));
+            if server.hub_inactive.is_some_and(|i| i >= server.limit) {
+                log::warn!(
+                    target: LOG,
+                    "Cannot ask server {name} what it runs ({e}); the Hub has not seen it active for longer than its limit either"
+                );
+                server.note = Some(format!("not asked ({e}); idle by the Hub's count too"));
+                server.inactive = server.hub_inactive;
+                None
+            } else {
+                log::warn!(
+                    target: LOG,
+                    "Not culling server {name}: it cannot be asked what it runs ({e}), and the Hub has seen it active"
+                );
+                Some(KeepReason::Unanswered)
+            }
+        }
         Some(Ok(work)) => {
             let keep = settings.work.keeping(&work).map(KeepReason::Working);
             let summary = work.summary();
@@ -204,6 +268,47 @@ fn judge_probe(
             None
         }
     }
+}
+
+/// With `--idle-by=work`: remember what the probe saw, and keep the server if it, or work seen
+/// before, is within the limit.
+fn judge_work(
+    probes: &Probes<'_>,
+    settings: &PassSettings,
+    user: &str,
+    server: &mut ServerJob,
+    work: &ServerWork,
+) -> Option<KeepReason> {
+    let now = settings.now;
+    let rules = &settings.work;
+    let idle = server.started.map(|started| {
+        probes
+            .lock_ledger()
+            .record(
+                &memory_key(user, &server.name),
+                started,
+                work_at(rules, work, now),
+                now,
+            )
+            .idle_for(now)
+    });
+    let keep = rules.keeping(work).or_else(|| {
+        idle.is_some_and(|idle| idle < server.limit)
+            .then_some(&recent_work::SIGNAL)
+    });
+    if let Some(idle) = idle {
+        server.inactive = Some(idle);
+    }
+    let name = log_name(user, &server.name);
+    if let Some(signal) = keep {
+        log::info!(
+            target: LOG,
+            user = user, server = server.name.as_str(), action = "keep-server",
+            reason = signal.label, idle_seconds = idle_seconds(server.inactive).as_str();
+            "Not culling server {name}, as it is {}: {}", signal.label, work.summary()
+        );
+    }
+    keep.map(KeepReason::Working)
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ pub(super) fn judge_stopped(
         inactive: stopped_for,
         age: None,
         limit: after,
+        started: None,
+        hub_inactive: stopped_for,
         probe_at: None,
         probe: None,
         note: None,
@@ -40,6 +42,7 @@ pub(super) fn judge_stopped(
         due: stopped_for.map(|s| (CullReason::LongStopped, (after - s).max(0.0))),
         inactive: stopped_for,
         kept_until: None,
+        by_work: false,
     };
     Some((decision, facts))
 }

@@ -445,9 +445,12 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
         ("http://hub/user/ancient/".to_owned(), work(1)),
     ]));
     let memory = Mutex::new(BusyMemory::default());
+    let ledger = Mutex::default();
     let probes = Probes {
         client: &probe,
         memory: &memory,
+        ledger: &ledger,
+        store: None,
     };
     let settings =
         options(r#"{"keep_busy_kernels": true, "busy_timeout": 90000}"#).settings(NOW, None);
@@ -489,6 +492,7 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
 #[cfg(test)]
 mod feed;
 mod warnings;
+mod work_mode;
 
 #[test]
 fn removing_stopped_servers_is_refused_on_hubs_before_3_0_and_the_pass_goes_on() {

@@ -20,6 +20,7 @@ use crate::board::Board;
 use crate::http::{ApiToken, Retry};
 use crate::hub::{HubClient, HubSettings, TlsFiles, DEFAULT_CONCURRENCY};
 use crate::keepalive::KeepAlives;
+use crate::ledger::WorkLedger;
 use crate::metrics::Metrics;
 use crate::pass::{run_pass, Arbiter, BoardFeed, Hooks, Probes, Warnings};
 use crate::probe::{ProbeClient, ProbeSettings};
@@ -74,6 +75,8 @@ pub struct Connection {
     probe_settings: ProbeSettings,
     /// Servers kept for their work, across the passes made over this connection.
     memory: Arc<Mutex<BusyMemory>>,
+    /// With `--idle-by=work`, the work seen of each running server (`crate::ledger`).
+    ledger: Arc<Mutex<WorkLedger>>,
     /// The warnings given (`state_file`, else in memory on first use).
     state: OnceLock<Arc<StateDb>>,
     webhook: Option<Arc<WebhookClient>>,
@@ -187,6 +190,7 @@ impl Connection {
             prober: OnceLock::new(),
             probe_settings,
             memory: Arc::default(),
+            ledger: Arc::default(),
             state,
             webhook,
             hook_timeout,
@@ -245,7 +249,8 @@ impl Connection {
             }),
             None => None,
         };
-        let state = if settings.warns() {
+        let ledger = Arc::clone(&self.ledger);
+        let state = if settings.warns() || settings.work.by_work {
             Some(self.state(py)?)
         } else {
             None
@@ -255,15 +260,20 @@ impl Connection {
         let page = self.page.get().cloned();
         let metrics = self.metrics.get().cloned();
         Task::spawn(async move {
-            let warnings = state.as_ref().map(|state| Warnings {
-                state: state.as_ref(),
-                hook: warn_hook.as_ref().map(|h| h as &dyn WarnHook),
-                webhook: webhook.as_deref(),
-                hook_timeout,
-            });
+            let warnings = state
+                .as_ref()
+                .filter(|_| settings.warns())
+                .map(|state| Warnings {
+                    state: state.as_ref(),
+                    hook: warn_hook.as_ref().map(|h| h as &dyn WarnHook),
+                    webhook: webhook.as_deref(),
+                    hook_timeout,
+                });
             let probes = probe_client.as_ref().map(|probe_client| Probes {
                 client: probe_client.as_ref(),
                 memory: &memory,
+                ledger: &ledger,
+                store: state.as_deref().filter(|_| settings.work.by_work),
             });
             let report = run_pass(
                 client.as_ref(),

@@ -10,6 +10,7 @@
 pub mod busy_kernels;
 pub mod connections;
 pub mod cpu;
+pub mod recent_work;
 pub mod terminals;
 
 use std::fmt;
@@ -60,6 +61,7 @@ pub static ALL: &[&Signal] = &[
     &busy_kernels::SIGNAL,
     &terminals::SIGNAL,
     &cpu::SIGNAL,
+    &recent_work::SIGNAL,
     &connections::SIGNAL,
 ];
 
@@ -74,6 +76,9 @@ pub struct WorkRules {
     pub busy_timeout: f64,
     /// Keep a server whose CPU use is above this percentage (`--keep-cpu-above`); 0: off.
     pub keep_cpu_above: f64,
+    /// `--idle-by=work`: a server is idle from its last real work, not from the Hub's
+    /// `last_activity`, which an open tab's polls keep fresh (see [`crate::ledger`]).
+    pub by_work: bool,
 }
 
 impl WorkRules {
@@ -94,8 +99,9 @@ impl WorkRules {
                 .any(|signal| signal.reads == reading && (signal.enabled)(self))
         };
         Questions {
-            terminals: reads(Reading::Terminals),
+            terminals: reads(Reading::Terminals) || self.by_work,
             cpu: reads(Reading::ResourceUsage),
+            sensor: self.by_work,
             recent_after,
         }
     }
@@ -141,6 +147,9 @@ pub(crate) mod tests {
             terminals: Some(recent_terminals),
             recent_terminals,
             cpu_percent: None,
+            last_work: None,
+            recent_work: false,
+            sensor: false,
         }
     }
 
@@ -149,12 +158,14 @@ pub(crate) mod tests {
         keep_connected: false,
         busy_timeout: 0.0,
         keep_cpu_above: 0.0,
+        by_work: false,
     };
     pub(crate) const CONNECTED: WorkRules = WorkRules {
         keep_busy_kernels: false,
         keep_connected: true,
         busy_timeout: 0.0,
         keep_cpu_above: 0.0,
+        by_work: false,
     };
 
     #[test]
@@ -182,12 +193,22 @@ pub(crate) mod tests {
         };
         assert!(cpu.enabled() && cpu.questions(0.0).cpu);
         assert!(!WorkRules::default().enabled());
+        let by_work = WorkRules {
+            by_work: true,
+            ..WorkRules::default()
+        };
+        let q = by_work.questions(0.0);
+        assert!(by_work.enabled() && q.sensor && q.terminals && !q.cpu);
+        assert!(!BUSY.questions(0.0).sensor);
     }
 
     #[test]
     fn every_signal_names_an_option_and_a_scope() {
         for signal in ALL {
-            assert!(signal.option.starts_with("keep-"), "{signal:?}");
+            assert!(
+                signal.option.starts_with("keep-") || signal.option.starts_with("idle-by="),
+                "{signal:?}"
+            );
             assert_eq!(signal.scope, "access:servers");
         }
     }

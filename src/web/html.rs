@@ -230,10 +230,17 @@ pub fn user_page(page: &UserPage<'_>) -> String {
         let idle = view
             .inactive
             .map_or_else(|| "unknown".to_owned(), human_duration);
-        let _ = write!(
-            out,
-            "<dt>Idle for</dt><dd>{idle}, as the Hub counts it</dd>"
-        );
+        if view.by_work {
+            let _ = write!(
+                out,
+                "<dt>Idle for</dt><dd>no kernel or terminal activity for {idle}</dd>"
+            );
+        } else {
+            let _ = write!(
+                out,
+                "<dt>Idle for</dt><dd>{idle}, as the Hub counts it</dd>"
+            );
+        }
         let _ = write!(
             out,
             "<dt>What happens</dt><dd class=\"verdict\">{}</dd>",

@@ -41,6 +41,7 @@ struct Culler {
     hook_timeout: Duration,
     options: crate::options::PassOptions,
     memory: Mutex<BusyMemory>,
+    ledger: Mutex<crate::ledger::WorkLedger>,
 }
 
 impl Culler {
@@ -51,6 +52,7 @@ impl Culler {
             hook_timeout: Duration::from_secs(5),
             options: options(json),
             memory: Mutex::default(),
+            ledger: Mutex::default(),
         }
     }
 
@@ -78,6 +80,8 @@ impl Culler {
         let probes = probe.map(|client| Probes {
             client,
             memory: &self.memory,
+            ledger: &self.ledger,
+            store: None,
         });
         let pass = run_pass(
             hub,

@@ -1,0 +1,204 @@
+//! `--idle-by=work` in a pass: before a page's users are planned, ask the servers that could be
+//! due by the work last seen (see [`crate::ledger`]), concurrently; then judge each server by
+//! the work seen. A server that cannot be asked is judged by the Hub's `last_activity`, which
+//! counts an open tab as activity: doubt keeps a server, it never makes one idle.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::stream::StreamExt;
+
+use crate::ledger::{work_at, WorkLedger};
+use crate::models::{Server, User};
+use crate::policy::KeepReason;
+use crate::probe::server_base;
+use crate::signals::{recent_work, Signal};
+use crate::timestamp::{format_duration, parse_timestamp};
+
+use super::probing::{memory_key, Probes};
+use super::report::log_name;
+use super::{PassSettings, LOG};
+
+/// What this pass learnt of servers' work, by `user/server`: few entries, the servers asked.
+#[derive(Debug, Default)]
+pub(super) struct PassWork {
+    /// Asked this pass, and answered: the signal that its answer showed working, if any.
+    pub answered: HashMap<String, Option<&'static Signal>>,
+    /// Asked this pass (or unaskable), and no answer: judged by the Hub.
+    pub unanswered: HashSet<String>,
+}
+
+/// A server to ask: its key, `started`, idle limit and address.
+struct Due {
+    key: String,
+    name: String,
+    started: f64,
+    limit: f64,
+    base: Option<String>,
+}
+
+/// The servers of `users` that must be asked before they are judged.
+fn due_servers(
+    settings: &PassSettings,
+    ledger: &mut WorkLedger,
+    users: &[Result<User, serde_json::Error>],
+) -> Vec<Due> {
+    let policy = &settings.policy;
+    let window = settings.warn_before;
+    let mut due = Vec::new();
+    for user in users.iter().flatten() {
+        let groups = user.groups.as_deref().unwrap_or_default();
+        if policy.is_exempt(&user.name, groups) {
+            continue;
+        }
+        let Some(servers) = &user.servers else {
+            continue;
+        };
+        let user_limit = policy.server_limit(groups);
+        for (name, raw) in servers {
+            let Ok(server) = serde_json::from_str::<Server>(raw.get()) else {
+                continue;
+            };
+            let pending = server.pending.as_deref().is_some_and(|p| !p.is_empty());
+            let Some(started) = started_at(&server) else {
+                continue;
+            };
+            if server.stopped || pending || !server.is_ready() {
+                continue;
+            }
+            let (limit, _) = policy.limit_of_server(server.profile(), user_limit);
+            let key = memory_key(&user.name, name);
+            if ledger
+                .seen(&key, started)
+                .ask_due(limit, window, settings.now)
+            {
+                due.push(Due {
+                    key,
+                    name: log_name(&user.name, name),
+                    started,
+                    limit,
+                    base: server_base(
+                        settings.server_url.as_deref(),
+                        server.url.as_deref(),
+                        server.full_url.as_deref(),
+                    ),
+                });
+            }
+        }
+    }
+    due
+}
+
+/// The Hub's `started` of a server, when it says and it parses.
+pub(super) fn started_at(server: &Server) -> Option<f64> {
+    parse_timestamp(server.started.as_deref()?).ok()
+}
+
+/// Ask the servers of this page that could be due, `in_flight` at a time.
+pub(super) async fn ask_due(
+    probes: &Probes<'_>,
+    settings: &PassSettings,
+    in_flight: usize,
+    users: &[Result<User, serde_json::Error>],
+    pass: &mut PassWork,
+) {
+    let due = due_servers(settings, &mut probes.lock_ledger(), users);
+    if due.is_empty() {
+        return;
+    }
+    let rules = settings.work;
+    let now = settings.now;
+    let mut asking = futures::stream::iter(due)
+        .map(|due| async move {
+            let result = match &due.base {
+                Some(base) => Some(
+                    probes
+                        .client
+                        .probe(base, rules.questions(now - due.limit))
+                        .await,
+                ),
+                None => None,
+            };
+            (due, result)
+        })
+        .buffer_unordered(in_flight.max(1));
+    while let Some((due, result)) = asking.next().await {
+        match result {
+            Some(Ok(work)) => {
+                let seen = probes.lock_ledger().record(
+                    &due.key,
+                    due.started,
+                    work_at(&rules, &work, now),
+                    now,
+                );
+                log::debug!(
+                    target: LOG,
+                    "Asked server {} what it runs: {}; idle for {} by its work",
+                    due.name, work.summary(), format_duration(Some(seen.idle_for(now)))
+                );
+                let working = rules
+                    .keeping(&work)
+                    .or_else(|| (seen.idle_for(now) < due.limit).then_some(&recent_work::SIGNAL));
+                pass.answered.insert(due.key, working);
+            }
+            Some(Err(e)) => {
+                log::warn!(
+                    target: LOG,
+                    "Cannot ask server {} what it runs ({e}); judging it by the Hub's last activity",
+                    due.name
+                );
+                pass.unanswered.insert(due.key);
+            }
+            None => {
+                log::warn!(
+                    target: LOG,
+                    "Cannot ask server {} what it runs: the Hub gives no full URL for it (set --server-url); \
+                     judging it by the Hub's last activity",
+                    due.name
+                );
+                pass.unanswered.insert(due.key);
+            }
+        }
+    }
+}
+
+/// How long a server has been idle by its work, or by the Hub (`hub_inactive`) when it could
+/// not be asked or its start is unknown.
+pub(super) fn inactive_by_work(
+    probes: &Probes<'_>,
+    pass: &PassWork,
+    (user, name, server): (&str, &str, &Server),
+    now: f64,
+    hub_inactive: Option<f64>,
+) -> Option<f64> {
+    let key = memory_key(user, name);
+    if pass.unanswered.contains(&key) {
+        return hub_inactive;
+    }
+    let Some(started) = started_at(server) else {
+        return hub_inactive;
+    };
+    Some(probes.lock_ledger().seen(&key, started).idle_for(now))
+}
+
+/// Says why a server kept as active is kept, by this pass's answers: the work its answer
+/// showed, or that it could not be asked and the Hub saw it active.
+pub(super) fn name_the_work(
+    pass: &PassWork,
+    user: &str,
+    name: &str,
+    decision: Result<super::jobs::ServerJob, KeepReason>,
+) -> Result<super::jobs::ServerJob, KeepReason> {
+    match decision {
+        Err(KeepReason::Active) => {
+            let key = memory_key(user, name);
+            if pass.unanswered.contains(&key) {
+                return Err(KeepReason::Unanswered);
+            }
+            match pass.answered.get(&key) {
+                Some(Some(signal)) => Err(KeepReason::Working(signal)),
+                _ => Err(KeepReason::Active),
+            }
+        }
+        other => other,
+    }
+}
