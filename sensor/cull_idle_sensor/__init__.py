@@ -1,0 +1,25 @@
+"""cull-idle's sensor: when a person or a program last did real work in this Jupyter server.
+
+A jupyter_server extension, enabled by installing it. It watches every request the server
+answers and keeps the time of the last one that was not an idle poll (see :mod:`.polls`), and
+serves ``GET api/cull-idle/work``: that time, together with the kernels' and terminals' own
+activity, for the culler (``cull-idle --idle-by=work``). The endpoint is not counted as
+activity, by jupyter_server or by the sensor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .activity import WorkSensor, load
+
+__version__ = "0.2.0"
+__all__ = ["WorkSensor", "__version__"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    return [{"module": "cull_idle_sensor"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    load(serverapp, __version__)

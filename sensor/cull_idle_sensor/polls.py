@@ -1,0 +1,89 @@
+"""The requests an open, untouched browser tab makes by itself: never evidence of a person.
+
+Each entry is a method and a path pattern (after the server's base URL), with where it comes
+from. JupyterLab 4 and Notebook 7 share these services; their pollers stand by while the tab is
+hidden, and poll while it is visible, whether anyone is there or not. Read at JupyterLab 4.6
+(``packages/*/src``) and measured from a visible idle tab (docs/idleness.md). Operators add
+their extensions' polls with ``CullIdleSensor.extra_idle_polls``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+
+class Poll(NamedTuple):
+    method: str
+    pattern: str
+    source: str
+
+
+IDLE_POLLS: tuple[Poll, ...] = (
+    Poll(
+        "GET",
+        r"api/kernels/?",
+        "@jupyterlab/services kernel/manager.ts: Poll of the running kernels, every 10 s",
+    ),
+    Poll(
+        "GET", r"api/sessions/?", "@jupyterlab/services session/manager.ts: Poll of the sessions, every 10 s"
+    ),
+    Poll(
+        "GET",
+        r"api/terminals/?",
+        "@jupyterlab/services terminal/manager.ts: Poll of the terminals, every 10 s",
+    ),
+    Poll(
+        "GET",
+        r"api/kernelspecs/?",
+        "@jupyterlab/services kernelspec/manager.ts: Poll of the kernel specs, every 61 s",
+    ),
+    Poll("GET", r"api/me/?", "@jupyterlab/services user/manager.ts: Poll of the identity, every 61 s"),
+    Poll(
+        "GET",
+        r"api/contents(/.*)?",
+        "@jupyterlab/filebrowser model.ts: polls the open directory every 10 s; reading is not work",
+    ),
+    Poll(
+        "GET",
+        r"lab/api/workspaces/?",
+        "@jupyterlab/workspaces model.ts: Poll of the workspace list, every 10 s",
+    ),
+    Poll(
+        "PUT",
+        r"lab/api/workspaces/.+",
+        "@jupyterlab/application-extension: the layout, saved on each layoutModified (~10 s idle)",
+    ),
+    Poll(
+        "GET",
+        r"api/events/subscribe",
+        "@jupyterlab/services event/index.ts: the events websocket, reconnected by a Poll",
+    ),
+    Poll(
+        "GET",
+        r"api/kernels/[^/]+/channels",
+        "the notebook's kernel websocket, reconnected by itself; execution is the kernel's own activity",
+    ),
+    Poll(
+        "GET",
+        r"terminals/websocket/[^/]+",
+        "a terminal's websocket, reconnected by itself; input and output are the terminal's own activity",
+    ),
+    Poll("GET", r"api/status/?", "jupyter_server's status, which it does not count as activity either"),
+    Poll("GET", r"api/metrics/v1/?", "jupyter-resource-usage's frontend: memory and CPU, every 5 s"),
+    Poll("GET", r"api/cull-idle/.*", "this sensor's own endpoint, read by the culler and the notice"),
+)
+
+
+class PollMatcher:
+    """Whether a request is an idle poll, by its method and its path after the base URL."""
+
+    def __init__(self, polls: tuple[Poll, ...] | list[Poll]) -> None:
+        self._by_method: dict[str, re.Pattern[str]] = {}
+        for method in {p.method for p in polls}:
+            alternatives = "|".join(f"(?:{p.pattern})" for p in polls if p.method == method)
+            self._by_method[method] = re.compile(f"(?:{alternatives})")
+
+    def is_idle_poll(self, method: str, path: str) -> bool:
+        pattern = self._by_method.get(method.upper())
+        return pattern is not None and pattern.fullmatch(path) is not None
