@@ -11,4 +11,6 @@ fi
 . .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -r requirements-dev.txt
+# The sensor inside the test Hub's single-user servers (pure Python, built from sensor/).
+python -m pip install --quiet ./sensor
 maturin develop --quiet ${MATURIN_ARGS:-}

@@ -24,9 +24,10 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
-ruff check python tests demo bench
-ruff format --check python tests demo bench
+ruff check python tests demo bench sensor
+ruff format --check python tests demo bench sensor
 python -m mypy --strict python/cull_idle
+python -m mypy --strict sensor/cull_idle_sensor
 python -m mypy.stubtest cull_idle._core
 if $quick; then
     exec python -m pytest -m "not slow" "$@"

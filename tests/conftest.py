@@ -1,4 +1,5 @@
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -43,6 +44,8 @@ SLOW_MODULES = {
     "test_dist",
     "test_internal_ssl",
     "test_kernels",
+    "test_idle_by_work",
+    "test_sensor",
     "test_page",
     "test_page_browser",
     "test_page_promises",
@@ -139,3 +142,17 @@ def no_hub_env(monkeypatch):
     for name in list(os.environ):
         if name.startswith("JUPYTERHUB_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, driven by Playwright (its own browser download is not used)."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Chromium is not installed (Debian: apt-get install chromium chromium-driver)"
+    with sync_playwright() as p:
+        # Root in a container has no user namespace for Chromium's sandbox.
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()

@@ -7,7 +7,6 @@ view. The screenshots in docs/ are made here: the suite writes them to a tempora
 from __future__ import annotations
 
 import os
-import shutil
 import uuid
 from pathlib import Path
 
@@ -24,19 +23,6 @@ def shots(tmp_path_factory) -> Path:
     """Where the screenshots go: a temporary directory, unless CULL_IDLE_SCREENSHOTS names one."""
     chosen = os.environ.get("CULL_IDLE_SCREENSHOTS")
     return ROOT / chosen if chosen else tmp_path_factory.mktemp("screenshots")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Chromium is not installed (Debian: apt-get install chromium chromium-driver)"
-    with sync_playwright() as p:
-        # Root in a container has no user namespace for Chromium's sandbox.
-        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def log_in(hub, context, name: str):

@@ -8,14 +8,10 @@ check the order and spacing that the guarantee promises, never a fixed sleep.
 from __future__ import annotations
 
 import json
-import queue
 import re
 import signal
 import sqlite3
-import threading
-import time
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 
 import pytest
@@ -23,49 +19,10 @@ import pytest
 import cull_idle
 
 from culler_process import Culler, run
-from helpers import ACTIVE, IDLE, http_get, sample, setup_servers
+from helpers import ACTIVE, IDLE, SECRET_PATH, Receiver, http_get, sample, setup_servers
 from hubharness.launcher import free_port
 
-SECRET_PATH = "/services/T000/B000/webhook-secret-key"
 STAMP = re.compile(r"^\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3})")
-
-
-class Receiver:
-    """An incoming webhook: records each POST; answers 200, 500 (``fail``) or never (``hang``)."""
-
-    def __init__(self, mode: str = "ok") -> None:
-        self.mode = mode
-        self.posts: queue.Queue[tuple[dict[str, str], dict[str, Any]]] = queue.Queue()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.posts.put((dict(self.headers), json.loads(body)))
-                if receiver.mode == "hang":
-                    time.sleep(30)
-                self.send_response(500 if receiver.mode == "fail" else 200)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{SECRET_PATH}"
-
-    def all(self) -> list[dict[str, Any]]:
-        out = []
-        while True:
-            try:
-                out.append(self.posts.get_nowait()[1])
-            except queue.Empty:
-                return out
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

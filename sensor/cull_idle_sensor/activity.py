@@ -142,16 +142,18 @@ class WorkHandler(APIHandler):
 
 
 def _watch_requests(web_app: Any, sensor: WorkSensor) -> None:
-    logged: Optional[Callable[[Any], None]] = web_app.settings.get("log_function")
+    """See every request as tornado logs it. The application's own ``log_request`` is wrapped,
+    not ``settings["log_function"]``, which JupyterHub's single-user extension replaces after
+    extensions load."""
+    logged: Callable[[Any], None] = web_app.log_request
 
-    def log_function(handler: Any) -> None:
+    def log_request(handler: Any) -> None:
         try:
             sensor.saw(handler)
         finally:
-            if logged is not None:
-                logged(handler)
+            logged(handler)
 
-    web_app.settings["log_function"] = log_function
+    web_app.log_request = log_request
 
 
 def _watch_proxied_apps(sensor: WorkSensor) -> None:

@@ -22,7 +22,7 @@ use super::probing::{inactive_before_probes, probe_candidates, Probes};
 use super::report::{log_name, PassReport, Skip};
 use super::stopped::judge_stopped;
 use super::warnings::{Candidate, WarningGate};
-use super::work_mode::{ask_due, inactive_by_work, name_the_work, PassWork};
+use super::work_mode::{ask_due, inactive_by_work, name_the_work, skip_with_answer, PassWork};
 use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
 use crate::state::{Key, Kind};
 use crate::warnings::{server_due_in, stretch, stretch_since, user_due_in};
@@ -328,7 +328,8 @@ impl Planner<'_> {
                             | KeepReason::BadTimestamp
                             | KeepReason::BadModel
                     );
-                    self.keep(&user.name, Some(&name), keep);
+                    let skip = skip_with_answer(&self.work, &user.name, &name, keep);
+                    self.report.record_skip(skip);
                 }
                 None => {}
             }

@@ -13,16 +13,18 @@ use crate::policy::KeepReason;
 use crate::probe::server_base;
 use crate::signals::{recent_work, Signal};
 use crate::timestamp::{format_duration, parse_timestamp};
+use crate::work::ServerWork;
 
 use super::probing::{memory_key, Probes};
-use super::report::log_name;
+use super::report::{log_name, ProbeRecord, Skip};
 use super::{PassSettings, LOG};
 
 /// What this pass learnt of servers' work, by `user/server`: few entries, the servers asked.
 #[derive(Debug, Default)]
 pub(super) struct PassWork {
-    /// Asked this pass, and answered: the signal that its answer showed working, if any.
-    pub answered: HashMap<String, Option<&'static Signal>>,
+    /// Asked this pass, and answered: the signal that its answer showed working, if any, and
+    /// the answer.
+    pub answered: HashMap<String, (Option<&'static Signal>, ServerWork)>,
     /// Asked this pass (or unaskable), and no answer: judged by the Hub.
     pub unanswered: HashSet<String>,
 }
@@ -138,7 +140,7 @@ pub(super) async fn ask_due(
                 let working = rules
                     .keeping(&work)
                     .or_else(|| (seen.idle_for(now) < due.limit).then_some(&recent_work::SIGNAL));
-                pass.answered.insert(due.key, working);
+                pass.answered.insert(due.key, (working, work));
             }
             Some(Err(e)) => {
                 log::warn!(
@@ -180,25 +182,46 @@ pub(super) fn inactive_by_work(
     Some(probes.lock_ledger().seen(&key, started).idle_for(now))
 }
 
-/// Says why a server kept as active is kept, by this pass's answers: the work its answer
-/// showed, or that it could not be asked and the Hub saw it active.
+/// A decision with this pass's answers: why a server kept as active is kept (the work its
+/// answer showed, or that it could not be asked and the Hub saw it active), and for a cull,
+/// what the answer showed.
 pub(super) fn name_the_work(
     pass: &PassWork,
     user: &str,
     name: &str,
     decision: Result<super::jobs::ServerJob, KeepReason>,
 ) -> Result<super::jobs::ServerJob, KeepReason> {
+    let key = memory_key(user, name);
     match decision {
-        Err(KeepReason::Active) => {
-            let key = memory_key(user, name);
-            if pass.unanswered.contains(&key) {
-                return Err(KeepReason::Unanswered);
+        Err(KeepReason::Active) if pass.unanswered.contains(&key) => Err(KeepReason::Unanswered),
+        Err(KeepReason::Active) => match pass.answered.get(&key) {
+            Some((Some(signal), _)) => Err(KeepReason::Working(signal)),
+            _ => Err(KeepReason::Active),
+        },
+        Ok(mut job) => {
+            if let Some((_, work)) = pass.answered.get(&key) {
+                job.probe = Some(Box::new(ProbeRecord {
+                    work: Some(work.clone()),
+                    error: None,
+                }));
             }
-            match pass.answered.get(&key) {
-                Some(Some(signal)) => Err(KeepReason::Working(signal)),
-                _ => Err(KeepReason::Active),
-            }
+            Ok(job)
         }
         other => other,
     }
+}
+
+/// A kept server's skip, with what this pass's question of it showed.
+pub(super) fn skip_with_answer(pass: &PassWork, user: &str, name: &str, keep: KeepReason) -> Skip {
+    let answer = matches!(keep, KeepReason::Working(_))
+        .then(|| pass.answered.get(&memory_key(user, name)))
+        .flatten();
+    Skip::new(user, Some(name), keep)
+        .with_detail(answer.map(|(_, work)| work.summary()))
+        .with_probe(answer.map(|(_, work)| {
+            Box::new(ProbeRecord {
+                work: Some(work.clone()),
+                error: None,
+            })
+        }))
 }

@@ -36,6 +36,17 @@ if os.environ.get("TEST_REAL_SERVERS"):
     # Only the tests move activity: no activity reports from the servers during a test.
     c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": "3600"}
     c.JupyterHub.public_url = f"http://127.0.0.1:{os.environ['TEST_PROXY_PORT']}"
+    if os.environ.get("TEST_LAB"):
+        # JupyterLab in the browser, scriptable by the tests through its own commands.
+        c.Spawner.default_url = "/lab"
+        c.Spawner.args = [*c.Spawner.args, "--LabApp.expose_app_in_browser=True"]
+
+        def without_sensor(spawner):
+            # Users named bare-* run a server as it is without cull-idle-sensor installed.
+            if spawner.user.name.startswith("bare-"):
+                spawner.args = [*spawner.args, "--ServerApp.jpserver_extensions=cull_idle_sensor=False"]
+
+        c.Spawner.pre_spawn_hook = without_sensor
 else:
     c.JupyterHub.spawner_class = testhub.NoProcessSpawner
 c.JupyterHub.authenticator_class = "dummy"

@@ -1,0 +1,158 @@
+"""cull-idle-sensor in a real jupyter_server (with JupyterLab's server extension, as installed
+in a single-user image), asked over HTTP with the server's own token: which requests it counts
+as work, and that asking it is not activity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import requests
+from cull_idle_sensor.polls import IDLE_POLLS, PollMatcher
+
+from hubharness.launcher import free_port
+
+pytestmark = pytest.mark.timeout(120)
+TOKEN = "sensor-test-token"
+
+
+class Server:
+    def __init__(self, tmp: Path, *args: str) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}/"
+        port = self.url.rsplit(":", 1)[1].rstrip("/")
+        self.log = (tmp / "server.log").open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--no-browser",
+                "--allow-root",
+                f"--port={port}",
+                f"--IdentityProvider.token={TOKEN}",
+                f"--ServerApp.root_dir={tmp}",
+                *args,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(self.url + "api", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert self.process.poll() is None, (tmp / "server.log").read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {TOKEN}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        r = self.session.request(method, self.url + path, timeout=30, **kwargs)
+        assert r.status_code < 400, (method, path, r.status_code, r.text)
+        return r
+
+    def work(self) -> dict[str, Any]:
+        return dict(self.call("GET", "api/cull-idle/work").json())
+
+    def last_request(self) -> Optional[str]:
+        value: Optional[str] = self.work()["last_request"]
+        return value
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+        self.log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    s = Server(tmp_path)
+    yield s
+    s.stop()
+
+
+def test_an_idle_tab_s_polls_are_not_work_and_a_save_is(server: Server) -> None:
+    # What a visible, untouched JupyterLab tab sends (docs/idleness.md, measured).
+    polls = [
+        ("GET", "api/kernels"),
+        ("GET", "api/sessions"),
+        ("GET", "api/terminals"),
+        ("GET", "api/kernelspecs"),
+        ("GET", "api/me"),
+        ("GET", "api/contents?content=1"),
+        ("GET", "lab/api/workspaces"),
+        ("GET", "api/status"),
+    ]
+    for method, path in polls:
+        server.call(method, path)
+    server.call("PUT", "lab/api/workspaces/default", json={"data": {}, "metadata": {"id": "default"}})
+    assert server.last_request() is None
+    status = server.call("GET", "api/status").json()["last_activity"]
+    # Asking the sensor is not activity for jupyter_server either.
+    server.work()
+    assert server.call("GET", "api/status").json()["last_activity"] == status
+
+    # A request that asks not to be tracked is not work, whatever it does.
+    server.call(
+        "PUT",
+        "api/contents/probe.txt?no_track_activity=1",
+        json={"type": "file", "format": "text", "content": "x"},
+    )
+    assert server.last_request() is None
+    server.call("PUT", "api/contents/notes.txt", json={"type": "file", "format": "text", "content": "x"})
+    saved = server.last_request()
+    assert saved is not None
+    account = server.work()
+    assert account["last_activity"] == saved and account["kernels"] == 0, account
+
+
+def test_kernels_count_by_their_own_activity_and_unauthenticated_requests_not_at_all(server: Server) -> None:
+    kernel = server.call("POST", "api/kernels", json={"name": "python3"}).json()
+    # Starting a kernel is a request, and work.
+    started = server.last_request()
+    assert started is not None
+    account = server.work()
+    assert account["kernels"] == 1 and account["busy_kernels"] == 0
+    # Nobody signed in: a scanner, a health check.
+    assert requests.put(server.url + "api/contents/x.txt", json={}, timeout=30).status_code == 403
+    assert requests.get(server.url + "api/cull-idle/work", timeout=30).status_code == 403
+    assert server.last_request() == started
+    server.call("DELETE", f"api/kernels/{kernel['id']}")
+
+
+def test_operators_add_their_extensions_polls(tmp_path: Path) -> None:
+    config = tmp_path / "jupyter_server_config.json"
+    config.write_text(json.dumps({"CullIdleSensor": {"extra_idle_polls": ["POST git/.*/status"]}}))
+    s = Server(tmp_path, f"--config={config}")
+    try:
+        # jupyterlab-git is not installed here: the server answers 404 to both, and only the
+        # poll list tells them apart.
+        s.session.post(s.url + "git/repo/status", timeout=30)
+        assert s.last_request() is None
+        s.session.post(s.url + "git/repo/commit", timeout=30)
+        assert s.last_request() is not None
+    finally:
+        s.stop()
+
+
+def test_every_idle_poll_names_its_source_and_the_matcher_is_exact() -> None:
+    assert all(p.source for p in IDLE_POLLS)
+    polls = PollMatcher(IDLE_POLLS)
+    assert polls.is_idle_poll("GET", "api/kernels")
+    assert polls.is_idle_poll("get", "api/contents/a/b.ipynb")
+    assert polls.is_idle_poll("GET", "api/kernels/1234/channels")
+    assert not polls.is_idle_poll("POST", "api/kernels")
+    assert not polls.is_idle_poll("PUT", "api/contents/a.ipynb")
+    assert not polls.is_idle_poll("PATCH", "api/contents/a.ipynb")
+    assert not polls.is_idle_poll("GET", "lab")
+    assert not polls.is_idle_poll("GET", "api/kernelsX")
