@@ -1,6 +1,6 @@
 """A fast synthetic Hub API for measuring cullers at scale, run as its own process.
 
-    python bench/synthetic_hub.py USERS [--idle-every 10] [--page 200] [--faults K] [--stable]
+    python bench/synthetic_hub.py USERS [--idle-every 10] [--page 200] [--faults K] [--stable] [--tabs]
 
 Users are rendered once, up front, and pages of ``GET /hub/api/users?state=ready`` are served
 from memory for any offset and limit (up to ``--page``), so the Hub is never the bottleneck.
@@ -12,7 +12,13 @@ and every pass finds the same idle users. Prints its API URL on the first line, 
 until its stdin closes; on exit it prints a JSON line with the counts of requests, stops and
 users listed ("items"), page visitors' tokens checked ("visitor_checks": a token
 ``visitor-NAME`` is user NAME's, and ``visitor-admin`` an admin's), and the time of the first
-request. ``GET /_bench/counts`` gives the counts so far. Any other token that starts with
+request. ``GET /_bench/counts`` gives the counts so far.
+
+With ``--tabs`` every server has a browser tab open: the Hub sees it active now, and it started
+three hours ago. Each server also answers cull-idle-sensor's ``GET /user/NAME/api/cull-idle/work``
+(counted as "probes", not as Hub requests): every other server has a kernel executing, the rest
+have done nothing since they started. The culler reaches them with ``--server-url`` set to this
+Hub's origin. Any other token that starts with
 ``made-up-`` is refused (403), as the Hub refuses a token it does not know ("refused_checks").
 """
 
@@ -33,12 +39,17 @@ def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def render_users(n: int, idle_every: int) -> list[bytes]:
+TAB_STARTED = timedelta(hours=3)
+#: With --tabs, stands for the time a page is served: an open tab keeps the Hub's count fresh.
+NOW = "2000-01-01T00:00:00.000000Z"
+
+
+def render_users(n: int, idle_every: int, tabs: bool = False) -> list[bytes]:
     now = datetime.now(timezone.utc)
     active, idle = iso(now), iso(now - timedelta(hours=2))
     users = []
     for i in range(n):
-        last = idle if idle_every and i % idle_every == 0 else active
+        last = NOW if tabs else idle if idle_every and i % idle_every == 0 else active
         name = f"user-{i:07d}"
         server = {
             "name": "",
@@ -47,7 +58,7 @@ def render_users(n: int, idle_every: int) -> list[bytes]:
             "pending": None,
             "stopped": False,
             "url": f"/user/{name}/",
-            "started": last,
+            "started": iso(now - TAB_STARTED) if tabs else last,
             "last_activity": last,
             "user_options": {},
             "progress_url": f"/hub/api/users/{name}/server/progress",
@@ -59,7 +70,7 @@ def render_users(n: int, idle_every: int) -> list[bytes]:
             "groups": [],
             "server": f"/user/{name}/",
             "pending": None,
-            "created": last,
+            "created": iso(now - TAB_STARTED) if tabs else last,
             "last_activity": last,
             "servers": {"": server},
         }
@@ -118,9 +129,17 @@ class ReadyUsers:
 
 class SyntheticHub:
     def __init__(
-        self, n: int, idle_every: int = 10, page: int = 200, faults: int = 0, stable: bool = False
+        self,
+        n: int,
+        idle_every: int = 10,
+        page: int = 200,
+        faults: int = 0,
+        stable: bool = False,
+        tabs: bool = False,
     ) -> None:
-        self.users = render_users(n, idle_every)
+        self.users = render_users(n, idle_every, tabs)
+        self.tabs = tabs
+        self.started = iso(datetime.now(timezone.utc) - TAB_STARTED)
         self.ready = ReadyUsers(n)
         self.stable = stable
         self.page = page
@@ -132,6 +151,7 @@ class SyntheticHub:
             "items": 0,
             "visitor_checks": 0,
             "refused_checks": 0,
+            "probes": 0,
         }
         self.first_request: float | None = None
         self.lock = threading.Lock()
@@ -140,6 +160,9 @@ class SyntheticHub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Single-user servers (tornado, behind the proxy) answer without Nagle's delay; the
+            # other benchmarks keep the setting their published figures were measured with.
+            disable_nagle_algorithm = tabs
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -161,6 +184,8 @@ class SyntheticHub:
                 return kind is not None
 
             def do_GET(self) -> None:
+                if self.path.startswith("/user/"):
+                    return self._reply(200, hub.sensor(self.path))
                 if self.path != "/_bench/counts":
                     hub.count(stop=False)
                 if self.fault():
@@ -182,6 +207,8 @@ class SyntheticHub:
                         hub.count_refused_check()
                         return self._reply(403, b'{"status": 403, "message": "unknown token"}')
                     scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+                    if hub.tabs:
+                        scopes.append("access:servers")  # to ask servers about their work
                     return self._reply(200, json.dumps({"name": "bench", "scopes": scopes}).encode())
                 if url.path == "/_bench/counts":
                     with hub.lock:
@@ -229,6 +256,16 @@ class SyntheticHub:
             self.counts["requests"] += 1
             self.counts["stops"] += stop
 
+    def sensor(self, path: str) -> bytes:
+        """cull-idle-sensor's answer for the server at ``path``: even users compute."""
+        with self.lock:
+            self.counts["probes"] += 1
+        name = path.split("/")[2]
+        busy = int(name.rpartition("-")[2]) % 2 == 0
+        now = iso(datetime.now(timezone.utc))
+        work = {"kernels": 1, "busy_kernels": int(busy), "connections": 1, "terminals": 0}
+        return json.dumps({**work, "last_activity": now if busy else self.started}).encode()
+
     def count_visitor_check(self) -> None:
         with self.lock:
             self.counts["visitor_checks"] += 1
@@ -245,6 +282,8 @@ class SyntheticHub:
 
     def serve_page(self, offset: int, limit: int, base: str) -> bytes:
         body, items = self.render_page(offset, limit, base)
+        if self.tabs:
+            body = body.replace(NOW.encode(), iso(datetime.now(timezone.utc)).encode())
         with self.lock:
             self.counts["items"] += items
         return body
@@ -297,7 +336,7 @@ def main() -> None:
     idle_every = int(args[args.index("--idle-every") + 1]) if "--idle-every" in args else 10
     page = int(args[args.index("--page") + 1]) if "--page" in args else 200
     faults = int(args[args.index("--faults") + 1]) if "--faults" in args else 0
-    hub = SyntheticHub(n, idle_every, page, faults, stable="--stable" in args)
+    hub = SyntheticHub(n, idle_every, page, faults, stable="--stable" in args, tabs="--tabs" in args)
     hub.prerender()
     threading.Thread(target=hub.server.serve_forever, daemon=True).start()
     print(hub.url, flush=True)

@@ -145,8 +145,25 @@ def test_operators_add_their_extensions_polls(tmp_path: Path) -> None:
         s.stop()
 
 
+def test_requests_to_an_app_behind_jupyter_server_proxy_are_work(tmp_path: Path) -> None:
+    # An app with no kernels (RStudio, code-server stand here as a plain HTTP server).
+    app = {"command": [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"], "timeout": 30}
+    config = tmp_path / "jupyter_server_config.json"
+    config.write_text(json.dumps({"ServerProxy": {"servers": {"app": app}}}))
+    s = Server(tmp_path, f"--config={config}")
+    try:
+        assert s.last_request() is None
+        s.call("GET", "app/")
+        assert s.last_request() is not None
+    finally:
+        s.stop()
+
+
 def test_every_idle_poll_names_its_source_and_the_matcher_is_exact() -> None:
     assert all(p.source for p in IDLE_POLLS)
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "idleness.md").read_text(encoding="utf-8")
+    for poll in IDLE_POLLS:
+        assert f"| `{poll.method}` | `{poll.pattern}` | {poll.source} |" in docs, poll
     polls = PollMatcher(IDLE_POLLS)
     assert polls.is_idle_poll("GET", "api/kernels")
     assert polls.is_idle_poll("get", "api/contents/a/b.ipynb")

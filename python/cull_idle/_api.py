@@ -289,8 +289,8 @@ async def cull_idle(
 
     cull-idle's own options are keyword-only extensions: ``dry_run``, ``user_timeout``,
     ``exclude_users``, ``exclude_groups``, ``group_timeouts``, ``max_culls_per_pass``,
-    ``keep_busy_kernels``, ``keep_connected``, ``busy_timeout``, ``server_url``, ``warn_before``,
-    ``warn_users_before`` and ``warn_hook`` (see :func:`run_pass`), and ``probe_timeout``,
+    ``keep_busy_kernels``, ``keep_connected``, ``busy_timeout``, ``idle_by``, ``server_url``,
+    ``warn_before``, ``warn_users_before`` and ``warn_hook`` (see :func:`run_pass`), and ``probe_timeout``,
     ``state_file`` and ``warn_webhook`` (see :func:`connect`).
 
     Hub errors never raise: they are logged, retried where that helps, and recorded in the

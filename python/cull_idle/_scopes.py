@@ -32,6 +32,7 @@ def signals() -> list[dict[str, str]]:
 
 def signals_in_use(settings: Mapping[str, Any]) -> list[dict[str, str]]:
     """The signals that the settings turn on."""
+
     def on(option: str) -> bool:
         name, _, value = option.partition("=")
         setting = settings.get(name.replace("-", "_"))
