@@ -10,9 +10,6 @@ reporting the server stopped."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -24,7 +21,7 @@ import cull_idle
 
 from culler_process import Culler
 from helpers import Receiver
-from hubharness.launcher import TestHub, free_port
+from hubharness.launcher import TestHub, free_port, real_servers_env
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -34,18 +31,7 @@ WINDOW = 8  # --warn-before
 
 @pytest.fixture(scope="module")
 def lab_hub():
-    chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
-        "configurable-http-proxy"
-    )
-    assert chp, "configurable-http-proxy (PyPI) is not installed"
-    hub = TestHub(
-        extra_env={
-            "TEST_REAL_SERVERS": "1",
-            "TEST_LAB": "1",
-            "TEST_CHP_COMMAND": chp,
-            "TEST_CHP_API_PORT": str(free_port()),
-        }
-    ).start()
+    hub = TestHub(extra_env=real_servers_env(TEST_LAB="1")).start()
     yield hub
     hub.stop()
 

@@ -5,9 +5,6 @@ configurable-http-proxy (the Python one from PyPI)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
@@ -22,7 +19,7 @@ from cull_idle import connect, run_pass
 
 from culler_process import run
 from helpers import settled
-from hubharness.launcher import TestHub, free_port
+from hubharness.launcher import TestHub, free_port, real_servers_env
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -32,13 +29,7 @@ BUSY_CODE = "import time; time.sleep(120)"
 
 @pytest.fixture(scope="module")
 def real_hub():
-    chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
-        "configurable-http-proxy"
-    )
-    assert chp, "configurable-http-proxy (PyPI) is not installed"
-    hub = TestHub(
-        extra_env={"TEST_REAL_SERVERS": "1", "TEST_CHP_COMMAND": chp, "TEST_CHP_API_PORT": str(free_port())}
-    ).start()
+    hub = TestHub(extra_env=real_servers_env()).start()
     yield hub
     hub.stop()
 

@@ -160,7 +160,7 @@ def _watch_proxied_apps(sensor: WorkSensor) -> None:
     """Apps behind jupyter-server-proxy (RStudio, code-server) have no kernels: their users'
     typing reaches them as websocket messages, which the request log does not see."""
     try:
-        from jupyter_server_proxy.handlers import ProxyHandler  # type: ignore[import-not-found,unused-ignore]
+        from jupyter_server_proxy.handlers import ProxyHandler  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return
     original = ProxyHandler.on_message

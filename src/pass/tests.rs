@@ -227,18 +227,19 @@ impl WorkProbe for MemoryProbe {
         base: &'a str,
         _questions: crate::probe::Questions,
     ) -> BoxFuture<'a, Result<ServerWork, HttpError>> {
-        Box::pin(async move {
-            self.0.get(base).cloned().ok_or_else(|| {
-                HttpError::new(
-                    ErrorKind::Connect,
-                    Peer::Server,
-                    &Method::GET,
-                    base,
-                    "connection refused".into(),
-                )
-            })
-        })
+        Box::pin(async move { self.0.get(base).cloned().ok_or_else(|| refused(base)) })
     }
+}
+
+/// What a server that is not there answers a probe.
+fn refused(base: &str) -> HttpError {
+    HttpError::new(
+        ErrorKind::Connect,
+        Peer::Server,
+        &Method::GET,
+        base,
+        "connection refused".into(),
+    )
 }
 
 fn user(name: &str, servers: &[(&str, f64, Answer)]) -> MemUser {

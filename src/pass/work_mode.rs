@@ -48,6 +48,10 @@ fn due_servers(
     let window = settings.warn_before;
     let mut due = Vec::new();
     for user in users.iter().flatten() {
+        // Users no rule may touch are not asked about (see `judge::user_gate`).
+        if policy.uses_groups() && user.groups.is_none() {
+            continue;
+        }
         let groups = user.groups.as_deref().unwrap_or_default();
         if policy.is_exempt(&user.name, groups) {
             continue;

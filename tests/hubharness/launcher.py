@@ -39,6 +39,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def real_servers_env(**extra: str) -> dict[str, str]:
+    """The environment of a Hub that spawns real jupyter_server processes behind the real
+    configurable-http-proxy (PyPI), for ``TestHub(extra_env=...)``."""
+    chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
+        "configurable-http-proxy"
+    )
+    assert chp, "configurable-http-proxy (PyPI) is not installed"
+    return {"TEST_REAL_SERVERS": "1", "TEST_CHP_COMMAND": chp, "TEST_CHP_API_PORT": str(free_port()), **extra}
+
+
 class TestHub:
     __test__ = False  # not a test class, for pytest
 

@@ -30,15 +30,8 @@ impl WorkProbe for Servers {
     ) -> BoxFuture<'a, Result<ServerWork, HttpError>> {
         self.asked.fetch_add(1, Ordering::Relaxed);
         Box::pin(async move {
-            self.work.lock().unwrap().get(base).cloned().ok_or_else(|| {
-                HttpError::new(
-                    ErrorKind::Connect,
-                    Peer::Server,
-                    &Method::GET,
-                    base,
-                    "connection refused".into(),
-                )
-            })
+            let work = self.work.lock().unwrap().get(base).cloned();
+            work.ok_or_else(|| refused(base))
         })
     }
 }
@@ -237,4 +230,18 @@ fn a_warning_window_moves_the_first_question_earlier_and_adds_at_most_one() {
     // its last work), then once it is due.
     assert_eq!(asked_at, [0.0, 3000.0, 3600.0]);
     assert_eq!(stopped(&hub), ["stop quiet/"]);
+}
+
+#[test]
+fn users_no_rule_may_touch_are_not_asked() {
+    let hub = open_tabs(&["keeper", "other"]);
+    let servers = Servers::default();
+    servers.set("keeper", used(8000.0));
+    servers.set("other", used(8000.0));
+    let culler = WorkCuller::new(
+        r#"{"inactive_limit": 3600, "idle_by": "work", "exclude_users": ["keeper"]}"#,
+    );
+    culler.pass(&hub, &servers, 0.0);
+    assert_eq!(servers.asked.load(Ordering::Relaxed), 1);
+    assert_eq!(stopped(&hub), ["stop other/"]);
 }
