@@ -62,6 +62,18 @@ pub fn time(at: f64, now: f64) -> String {
     )
 }
 
+/// How long a server has been idle, and by whose count.
+fn idle_for(view: &ServerView) -> String {
+    let idle = view
+        .inactive
+        .map_or_else(|| "unknown".to_owned(), human_duration);
+    if view.by_work {
+        format!("no kernel or terminal activity for {idle}")
+    } else {
+        format!("{idle}, as the Hub counts it")
+    }
+}
+
 fn server_name(view: &ServerView) -> String {
     if view.server.is_empty() {
         "Default server".to_owned()
@@ -227,20 +239,7 @@ pub fn user_page(page: &UserPage<'_>) -> String {
             "<section class=\"server\"><h2>{}</h2><dl>",
             server_name(view)
         );
-        let idle = view
-            .inactive
-            .map_or_else(|| "unknown".to_owned(), human_duration);
-        if view.by_work {
-            let _ = write!(
-                out,
-                "<dt>Idle for</dt><dd>no kernel or terminal activity for {idle}</dd>"
-            );
-        } else {
-            let _ = write!(
-                out,
-                "<dt>Idle for</dt><dd>{idle}, as the Hub counts it</dd>"
-            );
-        }
+        let _ = write!(out, "<dt>Idle for</dt><dd>{}</dd>", idle_for(view));
         let _ = write!(
             out,
             "<dt>What happens</dt><dd class=\"verdict\">{}</dd>",
@@ -436,6 +435,26 @@ mod tests {
         );
         assert!(verdict(&of(LimitFrom::Group), 1000.0).contains("(your group's limit)"));
         assert!(!verdict(&of(LimitFrom::Timeout), 1000.0).contains("limit)"));
+    }
+
+    #[test]
+    fn idleness_by_work_is_said_as_work_not_as_the_hub_s_count() {
+        use crate::policy::LimitFrom;
+        let mut view = crate::board::view(
+            "u",
+            "",
+            None,
+            Some(3000.0),
+            (3600.0, LimitFrom::Timeout),
+            None,
+            1000.0,
+        );
+        assert_eq!(idle_for(&view), "50 minutes, as the Hub counts it");
+        view.by_work = true;
+        assert_eq!(
+            idle_for(&view),
+            "no kernel or terminal activity for 50 minutes"
+        );
     }
 
     #[test]
