@@ -68,7 +68,13 @@ fn due_servers(
             let Some(started) = started_at(&server) else {
                 continue;
             };
-            if server.stopped || pending || !server.is_ready() {
+            let selected = if name.is_empty() {
+                policy.cull_default_servers
+            } else {
+                policy.cull_named_servers
+            };
+            // Servers the idle rule never stops need no answer (`--max-age` asks nothing).
+            if server.stopped || pending || !server.is_ready() || !selected {
                 continue;
             }
             let (limit, _) = policy.limit_of_server(server.profile(), user_limit);
