@@ -157,7 +157,8 @@ async def test_an_idle_kernel_does_not_keep_the_server_and_the_probe_is_not_acti
             "recent_terminals": 0,
             "cpu_percent": None,
             "last_work": action.probe["work"]["last_work"],
-            "recent_work": False,
+            # Its cell ran just now: within the limit (only --idle-by=work reads this).
+            "recent_work": True,
             "sensor": False,
         },
         "error": None,

@@ -226,12 +226,15 @@ pub(super) fn skip_with_answer(pass: &PassWork, user: &str, name: &str, keep: Ke
     let answer = matches!(keep, KeepReason::Working(_))
         .then(|| pass.answered.get(&memory_key(user, name)))
         .flatten();
-    Skip::new(user, Some(name), keep)
-        .with_detail(answer.map(|(_, work)| work.summary()))
-        .with_probe(answer.map(|(_, work)| {
-            Box::new(ProbeRecord {
+    let skip = Skip::new(user, Some(name), keep);
+    match answer {
+        Some((_, work)) => skip
+            .with_detail(Some(work.summary()))
+            .with_probe(Some(Box::new(ProbeRecord {
                 work: Some(work.clone()),
                 error: None,
-            })
-        }))
+            }))),
+        // The reason's own detail (a pending spawn's kind) stays.
+        None => skip,
+    }
 }
