@@ -159,6 +159,46 @@ def test_requests_to_an_app_behind_jupyter_server_proxy_are_work(tmp_path: Path)
         s.stop()
 
 
+ECHO_APP = """
+import asyncio, sys
+from tornado import web, websocket
+
+class Echo(websocket.WebSocketHandler):
+    def on_message(self, message):
+        self.write_message(message)
+
+async def main():
+    web.Application([(r"/.*", Echo)]).listen(int(sys.argv[1]), "127.0.0.1")
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+async def test_typing_into_an_app_behind_jupyter_server_proxy_is_work(tmp_path: Path) -> None:
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    # A websocket app (code-server stands here as an echo server): typing reaches it as messages.
+    (tmp_path / "echo_app.py").write_text(ECHO_APP)
+    app = {"command": [sys.executable, str(tmp_path / "echo_app.py"), "{port}"], "timeout": 30}
+    config = tmp_path / "jupyter_server_config.json"
+    config.write_text(json.dumps({"ServerProxy": {"servers": {"echo": app}}}))
+    s = Server(tmp_path, f"--config={config}")
+    try:
+        url = s.url.replace("http://", "ws://") + "echo/ws"
+        ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"}))
+        opened = s.last_request()
+        assert opened is not None
+        await ws.write_message("print('hello')")
+        assert await ws.read_message() == "print('hello')"
+        typed = s.last_request()
+        assert typed is not None and typed > opened, (opened, typed)
+        ws.close()
+    finally:
+        s.stop()
+
+
 def test_every_idle_poll_names_its_source_and_the_matcher_is_exact() -> None:
     assert all(p.source for p in IDLE_POLLS)
     docs = (Path(__file__).resolve().parents[1] / "docs" / "idleness.md").read_text(encoding="utf-8")
