@@ -19,7 +19,7 @@ use super::probing::{memory_key, Probes};
 use super::report::{log_name, ProbeRecord, Skip};
 use super::{PassSettings, LOG};
 
-/// What this pass learnt of servers' work, by `user/server`: few entries, the servers asked.
+/// What this pass learnt of servers' work, by `user/server`: only the servers asked this pass.
 #[derive(Debug, Default)]
 pub(super) struct PassWork {
     /// Asked this pass, and answered: the signal that its answer showed working, if any, and
