@@ -200,6 +200,17 @@ def test_generate_config_round_trips(tmp_path, monkeypatch, capsys):
             {"JUPYTERHUB_API_TOKEN": "x"},
             "busy_timeout (600s) must be longer than the timeout (3600s)",
         ),
+        (["--once", "--idle-by=tabs"], {"JUPYTERHUB_API_TOKEN": "x"}, "expected hub or work"),
+        (
+            ["--once", "--idle-by=work", "--keep-connected"],
+            {"JUPYTERHUB_API_TOKEN": "x"},
+            "keep_connected keeps every server with an open notebook tab",
+        ),
+        (
+            ["--once", "--idle-by=work", "--busy-timeout=86400"],
+            {"JUPYTERHUB_API_TOKEN": "x"},
+            "busy_timeout bounds servers by the Hub's count",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv, env, message, tmp_path):

@@ -171,8 +171,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                 "JUPYTERHUB_API_TOKEN is not set: the culler needs an API token from the environment"
             )
         configure_logging(settings["log_level"], settings["log_file_prefix"], settings["log_format"])
-        check_work_settings(settings)
+        # Refusals first: a usage error is one line, with no advice logged before it.
         check_pass_settings(settings)
+        check_work_settings(settings)
         if settings["web_bind"]:
             # Before any request: a page that cannot log anyone in is a usage error.
             check_web_settings(settings)
