@@ -173,23 +173,22 @@ pub(super) async fn ask_due(
     }
 }
 
-/// How long a server has been idle by its work, or by the Hub (`hub_inactive`) when it could
-/// not be asked or its start is unknown.
+/// How long the server `key` has been idle, and whether that is by its work: by the Hub's
+/// count (`hub_inactive`) when it could not be asked this pass or its start is unknown.
 pub(super) fn inactive_by_work(
     probes: &Probes<'_>,
     pass: &PassWork,
-    (user, name, server): (&str, &str, &Server),
+    (key, server): (&str, &Server),
     now: f64,
     hub_inactive: Option<f64>,
-) -> Option<f64> {
-    let key = memory_key(user, name);
-    if pass.unanswered.contains(&key) {
-        return hub_inactive;
+) -> (Option<f64>, bool) {
+    match started_at(server) {
+        Some(started) if !pass.unanswered.contains(key) => (
+            Some(probes.lock_ledger().seen(key, started).idle_for(now)),
+            true,
+        ),
+        _ => (hub_inactive, false),
     }
-    let Some(started) = started_at(server) else {
-        return hub_inactive;
-    };
-    Some(probes.lock_ledger().seen(&key, started).idle_for(now))
 }
 
 /// A decision with this pass's answers: why a server kept as active is kept (the work its
@@ -197,19 +196,17 @@ pub(super) fn inactive_by_work(
 /// what the answer showed.
 pub(super) fn name_the_work(
     pass: &PassWork,
-    user: &str,
-    name: &str,
+    key: &str,
     decision: Result<super::jobs::ServerJob, KeepReason>,
 ) -> Result<super::jobs::ServerJob, KeepReason> {
-    let key = memory_key(user, name);
     match decision {
-        Err(KeepReason::Active) if pass.unanswered.contains(&key) => Err(KeepReason::Unanswered),
-        Err(KeepReason::Active) => match pass.answered.get(&key) {
+        Err(KeepReason::Active) if pass.unanswered.contains(key) => Err(KeepReason::Unanswered),
+        Err(KeepReason::Active) => match pass.answered.get(key) {
             Some((Some(signal), _)) => Err(KeepReason::Working(signal)),
             _ => Err(KeepReason::Active),
         },
         Ok(mut job) => {
-            if let Some((_, work)) = pass.answered.get(&key) {
+            if let Some((_, work)) = pass.answered.get(key) {
                 job.probe = Some(Box::new(ProbeRecord {
                     work: Some(work.clone()),
                     error: None,

@@ -104,14 +104,18 @@ impl Planner<'_> {
         })?;
         let mut stretch_text = stretch(server.last_activity.as_deref(), server.started.as_deref());
         let hub_inactive = idleness.inactive;
-        let by_work = self.settings.work.by_work;
-        match (self.probes, idleness.inactive) {
-            (Some(probes), _) if by_work => {
-                let hub = idleness.inactive;
-                idleness.inactive =
-                    inactive_by_work(probes, &self.work, (user, name, server), now, hub);
+        // With --idle-by=work, the server's key in the pass's answers and the ledger.
+        let work_key = self
+            .probes
+            .filter(|_| self.settings.work.by_work)
+            .map(|_| memory_key(user, name));
+        let mut judged_by_work = false;
+        match (self.probes, idleness.inactive, work_key.as_deref()) {
+            (Some(probes), _, Some(key)) => {
+                (idleness.inactive, judged_by_work) =
+                    inactive_by_work(probes, &self.work, (key, server), now, hub_inactive);
             }
-            (Some(probes), Some(inactive)) => {
+            (Some(probes), Some(inactive), None) => {
                 idleness.inactive = Some(inactive_before_probes(probes, user, name, now, inactive));
             }
             _ => {}
@@ -147,12 +151,12 @@ impl Planner<'_> {
             },
             inactive: idleness.inactive,
             kept_until: kept.as_ref().map(|k| k.until),
-            by_work: by_work
-                && self.probes.is_some()
-                && !self.work.unanswered.contains(&memory_key(user, name)),
+            by_work: judged_by_work,
         };
         // With --idle-by=work a server answered this pass is judged already: no second probe.
-        let answered = by_work && self.work.answered.contains_key(&memory_key(user, name));
+        let answered = work_key
+            .as_deref()
+            .is_some_and(|key| self.work.answered.contains_key(key));
         let decision = decide(
             self.settings,
             self.probes.is_some() && !answered,
@@ -161,10 +165,9 @@ impl Planner<'_> {
             limit,
             verdict,
         );
-        let decision = if by_work {
-            name_the_work(&self.work, user, name, decision)
-        } else {
-            decision
+        let decision = match work_key.as_deref() {
+            Some(key) => name_the_work(&self.work, key, decision),
+            None => decision,
         };
         let decision = match kept {
             Some(kept) => self
