@@ -15,7 +15,7 @@ from urllib.parse import quote
 import requests
 
 import secret_guard
-from hubharness.launcher import TestHub, free_port
+from hubharness.launcher import TestHub, free_port, real_servers_env
 
 SERVICE = "culler-managed"
 TIMEOUT = 3600  # --timeout of the culler under test
@@ -26,7 +26,11 @@ AUTH_CACHE = 2  # --page-auth-cache: short, so that revoked tokens are refused w
 RECIPE = Path(__file__).resolve().parents[1] / "deploy" / "jupyterhub" / "page.py"
 
 
-def start(tmp: Path, *extra_args: str, extra_scopes: tuple[str, ...] = ()) -> TestHub:
+def start(
+    tmp: Path, *extra_args: str, extra_scopes: tuple[str, ...] = (), lab_env: Optional[dict[str, str]] = None
+) -> TestHub:
+    """``lab_env``: real JupyterLab servers with cull-idle-sensor, and this in the Hub's
+    environment (see ``real_servers_env``)."""
     chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
         "configurable-http-proxy"
     )
@@ -53,6 +57,7 @@ def start(tmp: Path, *extra_args: str, extra_scopes: tuple[str, ...] = ()) -> Te
             "TEST_MANAGED_URL": f"http://127.0.0.1:{port}",
             "TEST_EXTRA_CONFIG": str(RECIPE),
             "TEST_MANAGED_EXTRA_SCOPES": " ".join(extra_scopes),
+            **({} if lab_env is None else real_servers_env(TEST_LAB="1", **lab_env)),
         }
     ).start()
     secret_guard.OUTPUTS.append(lambda: hub.log_path.read_text() if hub.log_path.exists() else "")

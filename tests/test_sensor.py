@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import pytest
 import requests
+from cull_idle_sensor.notice import keep_choices
 from cull_idle_sensor.polls import IDLE_POLLS, PollMatcher
 
 from hubharness.launcher import free_port
@@ -213,3 +214,25 @@ def test_every_idle_poll_names_its_source_and_the_matcher_is_exact() -> None:
     assert not polls.is_idle_poll("PATCH", "api/contents/a.ipynb")
     assert not polls.is_idle_poll("GET", "lab")
     assert not polls.is_idle_poll("GET", "api/kernelsX")
+
+
+def test_the_notice_is_neither_activity_nor_work_and_is_silent_without_a_culler(server: Server) -> None:
+    status = server.call("GET", "api/status").json()["last_activity"]
+    before = server.last_request()
+    # No CULL_IDLE_URL here: the tab is told there is no culler, and shows nothing.
+    notice = server.call("GET", "api/cull-idle/notice").json()
+    assert notice["culler"] is False, notice
+    r = server.session.post(server.url + "api/cull-idle/notice", json={"seconds": 3600}, timeout=30)
+    assert r.status_code == 404, r.text
+    bad = server.session.post(server.url + "api/cull-idle/notice", json={"seconds": True}, timeout=30)
+    assert bad.status_code == 400, bad.text
+    assert server.call("GET", "api/status").json()["last_activity"] == status
+    assert server.last_request() == before
+    assert requests.get(server.url + "api/cull-idle/notice", timeout=30).status_code == 403
+
+
+def test_the_keep_buttons_follow_the_culler_s_bound() -> None:
+    assert keep_choices(0) == []
+    assert keep_choices(1800) == [1800]
+    assert keep_choices(7200) == [3600, 7200]
+    assert keep_choices(86400 * 7) == [3600, 7200, 14400]

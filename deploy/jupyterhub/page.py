@@ -8,3 +8,5 @@ for service in c.JupyterHub.services:
         # Every user may open the page, and their servers' own tokens may call its API.
         c.JupyterHub.load_roles.append({"name": "user", "scopes": ["self", access]})
         c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", access]
+        # The notice in JupyterLab (cull-idle-sensor): where servers reach the culler's API.
+        c.Spawner.environment.update({"CULL_IDLE_URL": f"{service['url']}/services/{service['name']}/"})

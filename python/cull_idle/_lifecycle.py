@@ -214,7 +214,7 @@ def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str
     off, or cannot be served."""
     env = os.environ
     if not settings["page"]:
-        return None
+        return notice_settings(settings, external)
     client_id = env.get("JUPYTERHUB_CLIENT_ID")
     callback = env.get("JUPYTERHUB_OAUTH_CALLBACK_URL")
     if not (client_id and callback):
@@ -246,9 +246,31 @@ def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str
         "authorize_url": authorize,
         "access_scopes": [s for s in access_scopes if isinstance(s, str)],
         "max_keep_alive": float(settings["max_keep_alive"]),
+        "warn_before": float(settings["warn_before"] or 0),
         "admin_groups": list(settings["admin_groups"]),
         "auth_cache_seconds": float(settings["page_auth_cache"]),
         "secure_cookies": public.startswith("https:"),
+    }
+
+
+def notice_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str, Any]]:
+    """With ``--page=false``: no page and no login, but ``api/me`` for tokens, so that servers'
+    notices still show the warning (without keep-alives, which need the page)."""
+    service = os.environ.get("JUPYTERHUB_SERVICE_NAME")
+    if not service:
+        return None
+    return {
+        "service_name": service,
+        "client_id": "",
+        "callback_url": "",
+        "authorize_url": "",
+        "access_scopes": [],
+        "max_keep_alive": 0.0,
+        "warn_before": float(settings["warn_before"] or 0),
+        "admin_groups": list(settings["admin_groups"]),
+        "auth_cache_seconds": float(settings["page_auth_cache"]),
+        "secure_cookies": False,
+        "html": False,
     }
 
 
@@ -276,10 +298,10 @@ def check_web_settings(settings: dict[str, Any]) -> Optional[dict[str, Any]]:
         return None
     _, _, prefix, external = address
     page = None if settings["metrics_bind"] and not external else page_settings(settings, external)
-    if page is None:
+    if page is None or not page.get("html", True):
         if settings["max_keep_alive"]:
             log.warning("--max-keep-alive does nothing without the page, which is not served here")
-        return None
+        return page
     if not urlparse(page["callback_url"]).path.startswith(prefix.rstrip("/") + "/"):
         # The login's state cookie is scoped to the prefix, so the callback must be under it.
         raise UsageError(
@@ -305,7 +327,9 @@ def start_web(settings: dict[str, Any], hub: Optional[_core.Connection] = None) 
         raise UsageError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
     prefix = server.prefix
     log.info("Serving metrics at http://%s:%s%smetrics and health at %shealth", host, port, prefix, prefix)
-    if page is not None:
+    if page is not None and not page.get("html", True):
+        log.info("Serving %sapi/me to servers' tokens, for their notices (--page=false)", prefix)
+    elif page is not None:
         keep = f", keep-alives up to {settings['max_keep_alive']}s" if settings["max_keep_alive"] else ""
         log.info("Serving the page at %s (Hub login, OAuth client %s%s)", prefix, page["client_id"], keep)
     return server

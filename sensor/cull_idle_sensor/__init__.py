@@ -13,7 +13,7 @@ from typing import Any
 
 from .activity import WorkSensor, load
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 __all__ = ["WorkSensor", "__version__"]
 
 

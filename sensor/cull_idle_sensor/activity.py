@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Optional
@@ -11,9 +12,11 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
-from traitlets import List, Unicode
+from traitlets import Float, List, Unicode, default
 from traitlets.config import Configurable
 
+from .notice import ENDPOINT as NOTICE_ENDPOINT
+from .notice import CullerLink, NoticeHandler
 from .polls import IDLE_POLLS, Poll, PollMatcher
 
 ENDPOINT = "api/cull-idle/work"
@@ -30,6 +33,32 @@ class CullIdleSensor(Configurable):
             "the server's base URL), for extensions that poll: for example 'POST git/.*/status'."
         ),
     ).tag(config=True)
+
+    culler_url = Unicode(
+        help=(
+            "The culler's service address as this server reaches it, for the notice in JupyterLab: "
+            "'http://127.0.0.1:10101/services/idle-culler/'. Default: $CULL_IDLE_URL; empty "
+            "turns the notice off."
+        ),
+    ).tag(config=True)
+
+    notice_interval = Float(
+        help=(
+            "Seconds between the sensor's questions to the culler, whatever the number of open "
+            "tabs; each costs the Hub one token check. Default: $CULL_IDLE_NOTICE_INTERVAL or 300."
+        ),
+    ).tag(config=True)
+
+    @default("culler_url")
+    def _culler_url(self) -> str:
+        return os.environ.get("CULL_IDLE_URL", "")
+
+    @default("notice_interval")
+    def _notice_interval(self) -> float:
+        try:
+            return max(1.0, float(os.environ.get("CULL_IDLE_NOTICE_INTERVAL") or 300))
+        except ValueError:
+            return 300.0
 
 
 def _parse_extra(entries: list[str]) -> list[Poll]:
@@ -185,5 +214,14 @@ def load(serverapp: Any, version: str) -> None:
     web_app.settings["cull_idle_sensor"] = sensor
     _watch_requests(web_app, sensor)
     _watch_proxied_apps(sensor)
-    web_app.add_handlers(".*$", [(url_path_join(serverapp.base_url, ENDPOINT), WorkHandler)])
-    serverapp.log.info("cull-idle-sensor %s: serving %s%s", version, serverapp.base_url, ENDPOINT)
+    link = CullerLink.from_environment(config.culler_url, config.notice_interval, serverapp.log)
+    web_app.settings["cull_idle_notice"] = link
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(serverapp.base_url, ENDPOINT), WorkHandler),
+            (url_path_join(serverapp.base_url, NOTICE_ENDPOINT), NoticeHandler),
+        ],
+    )
+    notice = f", the notice from {link.url}" if link.configured else ""
+    serverapp.log.info("cull-idle-sensor %s: serving %s%s%s", version, serverapp.base_url, ENDPOINT, notice)

@@ -72,6 +72,7 @@ IDLE_POLLS: tuple[Poll, ...] = (
     Poll("GET", r"api/status/?", "jupyter_server's status, which it does not count as activity either"),
     Poll("GET", r"api/metrics/v1/?", "jupyter-resource-usage's frontend: memory and CPU, every 5 s"),
     Poll("GET", r"api/cull-idle/.*", "this sensor's own endpoint, read by the culler and the notice"),
+    Poll("POST", r"api/cull-idle/notice", "the notice's keep button: a keep-alive, not work"),
 )
 
 

@@ -120,13 +120,31 @@ pub async fn api_admin(State(app): State<Arc<PageApp>>, ApiCaller(caller): ApiCa
 pub async fn api_me(State(app): State<Arc<PageApp>>, ApiCaller(caller): ApiCaller) -> Response {
     let snapshot = app.board.snapshot();
     let servers = snapshot.for_user(&caller.who.name);
+    let now = crate::timestamp::unix_now();
+    // A keep-alive holds from the moment it is granted, so it shows from then, not from the
+    // next pass.
+    let servers: Vec<ServerJson<'_>> = servers
+        .iter()
+        .map(|view| {
+            let mut json = server_json(view);
+            if let Some(until) = app
+                .keep_alives()
+                .and_then(|k| k.in_force_until(&view.user, &view.server, now))
+            {
+                json.kept_until = Some(format_utc(until));
+            }
+            json
+        })
+        .collect();
     let body = json!({
         "user": caller.who.name,
         "operator": caller.is_operator(&app),
         "as_of": snapshot.at.map(format_utc),
         "complete": snapshot.complete,
         "max_keep_alive": app.keep_alives().map_or(0.0, |k| k.max),
-        "servers": servers.iter().map(server_json).collect::<Vec<_>>(),
+        "warn_before": app.settings.warn_before,
+        "page": app.settings.html,
+        "servers": servers,
     });
     (no_store(), Json(body)).into_response()
 }

@@ -30,11 +30,22 @@ pub struct PageSettings {
     /// `--max-keep-alive`; 0 hides the control and refuses requests.
     #[serde(default)]
     pub max_keep_alive: f64,
+    /// `--warn-before`, so that a server's notice knows when its warning window opens.
+    #[serde(default)]
+    pub warn_before: f64,
+    /// The page and its login; without them (`--page=false`) only `api/me` is served, to
+    /// tokens, so that servers can still show their users the culler's warning.
+    #[serde(default = "served")]
+    pub html: bool,
     #[serde(default)]
     pub admin_groups: Vec<String>,
     /// How long the Hub's word on a token is trusted.
     pub auth_cache_seconds: f64,
     pub secure_cookies: bool,
+}
+
+fn served() -> bool {
+    true
 }
 
 pub struct PageApp {

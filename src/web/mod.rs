@@ -53,7 +53,7 @@ pub fn router(metrics: Arc<Metrics>, prefix: &str, page: Option<Arc<PageApp>>) -
     let mut app = Router::new()
         .route(&format!("{prefix}metrics"), get(serve_metrics))
         .route(&format!("{prefix}health"), get(serve_health));
-    if page.is_some() {
+    if page.as_ref().is_some_and(|page| page.settings.html) {
         paths.retain(|p| *p != prefix);
     }
     for path in paths {
@@ -112,6 +112,11 @@ fn callback_path(url: &str) -> String {
 }
 
 fn page_routes(prefix: &str, page: Arc<PageApp>) -> Router {
+    if !page.settings.html {
+        return Router::new()
+            .route(&format!("{prefix}api/me"), get(api::api_me))
+            .with_state(page);
+    }
     let callback = callback_path(&page.settings.callback_url);
     Router::new()
         .route(prefix, get(page::user_page))
@@ -258,6 +263,36 @@ mod tests {
         ] {
             assert_eq!(callback_path(url), path, "{url}");
         }
+    }
+
+    #[test]
+    fn without_the_page_only_api_me_is_served_for_servers_notices() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut page = session::tests::app(false);
+        page.settings.html = false;
+        let app = router(
+            Arc::new(Metrics::new()),
+            "/services/culler/",
+            Some(Arc::new(page)),
+        );
+        let server = WebServer::start(&runtime, "127.0.0.1", 0, app).unwrap();
+        let base = format!("http://{}/services/culler/", server.address);
+        runtime.block_on(async {
+            // Asked without a token: refused, not missing.
+            assert_eq!(get_text(&format!("{base}api/me")).await.0, 401);
+            for path in ["admin", "api/admin", "oauth_callback", "static/page.js"] {
+                assert_eq!(get_text(&format!("{base}{path}")).await.0, 404, "{path}");
+            }
+            let (code, _, text) = get_text(&base).await;
+            assert_eq!(
+                (code, text.as_str()),
+                (200, "cull-idle: see metrics and health\n")
+            );
+        });
     }
 
     #[test]

@@ -218,7 +218,7 @@ pub async fn logout(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> Resp
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
     use crate::web::caller::tests::headers;
     use axum::http::HeaderValue;
@@ -228,7 +228,7 @@ mod tests {
     use crate::metrics::Metrics;
     use crate::web::app::PageSettings;
 
-    fn app(secure: bool) -> PageApp {
+    pub fn app(secure: bool) -> PageApp {
         let hub = HubClient::new(&HubSettings::new(
             "http://127.0.0.1:9/hub/api",
             ApiToken::new("t"),
@@ -242,6 +242,8 @@ mod tests {
                 authorize_url: "/hub/api/oauth2/authorize".into(),
                 access_scopes: vec![],
                 max_keep_alive: 3600.0,
+                warn_before: 0.0,
+                html: true,
                 admin_groups: vec![],
                 auth_cache_seconds: 30.0,
                 secure_cookies: secure,

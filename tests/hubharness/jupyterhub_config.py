@@ -42,11 +42,16 @@ if os.environ.get("TEST_REAL_SERVERS"):
         c.Spawner.args = [*c.Spawner.args, "--LabApp.expose_app_in_browser=True"]
 
         def without_sensor(spawner):
+            # The server's own token, for tests that call the page's API as the server does.
+            testhub.SERVER_TOKENS[f"{spawner.user.name}/{spawner.name}"] = spawner.api_token
             # Users named bare-* run a server as it is without cull-idle-sensor installed.
             if spawner.user.name.startswith("bare-"):
                 spawner.args = [*spawner.args, "--ServerApp.jpserver_extensions=cull_idle_sensor=False"]
 
         c.Spawner.pre_spawn_hook = without_sensor
+        if os.environ.get("TEST_NOTICE_INTERVAL"):
+            # How often the sensor asks the culler for the notice (300 s by default).
+            c.Spawner.environment["CULL_IDLE_NOTICE_INTERVAL"] = os.environ["TEST_NOTICE_INTERVAL"]
 else:
     c.JupyterHub.spawner_class = testhub.NoProcessSpawner
 c.JupyterHub.authenticator_class = "dummy"

@@ -1,0 +1,278 @@
+/*
+ * cull-idle-sensor's notice in JupyterLab 4: a prebuilt (federated) extension, written by hand
+ * so that installing it needs no node build. It registers its container in
+ * window._JUPYTERLAB, as webpack's module federation would, and takes JupyterLab's own
+ * packages (the status bar, notifications, server connection, widgets) from the shared scope
+ * JupyterLab gives it in init(), so that its tokens are JupyterLab's.
+ *
+ * The tab asks only its own server (api/cull-idle/notice), which asks the culler at most once
+ * per its interval for every tab; while the tab is hidden it asks nothing, as JupyterLab's own
+ * pollers stand by.
+ */
+(function () {
+  'use strict';
+  const NAME = 'cull-idle-sensor';
+  const ENDPOINT = 'api/cull-idle/notice';
+  let shared = null;
+
+  async function use(pkg) {
+    const versions = shared && shared[pkg];
+    if (!versions) {
+      throw new Error(`${NAME}: JupyterLab does not share ${pkg}`);
+    }
+    // JupyterLab's core packages are singletons: one version is there.
+    const entry = versions[Object.keys(versions).sort().pop()];
+    const factory = await entry.get();
+    entry.loaded = 1;
+    return factory();
+  }
+
+  function minutes(ms) {
+    const m = Math.max(0, Math.round(ms / 60000));
+    if (m < 1) return 'under a minute';
+    if (m < 120) return `${m} min`;
+    return `${Math.round(m / 60)} h`;
+  }
+
+  function clock(ms) {
+    return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+
+  function duration(seconds) {
+    return seconds % 3600 === 0 ? `${seconds / 3600} h` : `${Math.round(seconds / 60)} min`;
+  }
+
+  function when(stamp) {
+    const ms = stamp ? Date.parse(stamp) : NaN;
+    return Number.isNaN(ms) ? null : ms;
+  }
+
+  function why(state) {
+    if (state.stop_reason === 'max-age') return 'it has run for its maximum time';
+    if (state.idle_by === 'work') return 'no kernel or terminal activity';
+    return 'it has been idle';
+  }
+
+  const STYLE = `
+    .cull-idle-countdown {
+      background: var(--jp-warn-color2, #ffe0b2);
+      color: var(--jp-ui-font-color0, #000);
+      border: 1px solid var(--jp-warn-color1, #f57c00);
+      border-radius: 2px;
+      font: inherit;
+      font-size: var(--jp-ui-font-size1, 13px);
+      padding: 0 6px;
+      margin: 2px 4px;
+      cursor: pointer;
+    }
+    .cull-idle-countdown:focus-visible {
+      outline: 2px solid var(--jp-brand-color1, #1976d2);
+      outline-offset: 1px;
+    }
+  `;
+
+  function activate(app, statusBar, mods) {
+    const { Notification } = mods.apputils;
+    const { ServerConnection } = mods.services;
+    const settings = app.serviceManager.serverSettings;
+    const url = settings.baseUrl.replace(/\/?$/, '/') + ENDPOINT;
+
+    const style = document.createElement('style');
+    style.textContent = STYLE;
+    document.head.appendChild(style);
+
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.className = 'cull-idle-countdown';
+    const item = new mods.widgets.Widget({ node: document.createElement('div') });
+    item.node.appendChild(button);
+    item.addClass('cull-idle-status');
+    item.hide();
+    if (statusBar) {
+      statusBar.registerStatusItem(`${NAME}:countdown`, { item, align: 'left', rank: 1000 });
+    }
+
+    let state = null;
+    let timer = null;
+    let lastAsked = 0;
+    let warnedNotice = null; // { id } of the warning's notice, while the warning stands
+    let lastNotice = null; // the same, for the last notice before the stop
+
+    async function ask(init) {
+      const response = await ServerConnection.makeRequest(url, init || {}, settings);
+      let body = {};
+      try {
+        body = await response.json();
+      } catch (e) {
+        body = {};
+      }
+      return { ok: response.ok, body };
+    }
+
+    // The notice's buttons; `holder.id` is the notice they are in, answered in place.
+    function keepActions(holder) {
+      if (!state || !state.keep_seconds) return [];
+      return state.keep_seconds.map(seconds => ({
+        label: `Keep running ${duration(seconds)}`,
+        caption: `Ask the culler to keep this server running for ${duration(seconds)}`,
+        displayType: 'accent',
+        callback: event => {
+          event.preventDefault();
+          void keep(seconds, holder);
+        }
+      }));
+    }
+
+    // Raise a notice with the keep buttons; `kind` is 'warning' or 'error'.
+    function notice(kind, message) {
+      const holder = { id: null };
+      holder.id = Notification[kind](message, { autoClose: false, actions: keepActions(holder) });
+      return holder;
+    }
+
+    async function keep(seconds, holder) {
+      let result;
+      try {
+        result = await ask({ method: 'POST', body: JSON.stringify({ seconds }) });
+      } catch (e) {
+        result = { ok: false, body: {} };
+      }
+      if (result.ok && result.body.until) {
+        state = Object.assign({}, state, { kept_until: result.body.until, verdict: 'keep' });
+        const message = `Kept running until ${clock(when(result.body.until))}.`;
+        Notification.update({ id: holder.id, message, type: 'success', autoClose: 8000, actions: [] });
+        for (const other of [warnedNotice, lastNotice]) {
+          if (other && other !== holder) Notification.dismiss(other.id);
+        }
+        warnedNotice = null; // answered; a later warning gets a notice of its own
+        lastNotice = null;
+      } else {
+        const error = (result.body && result.body.error) || 'the culler could not be asked';
+        Notification.error(`Could not keep the server running: ${error}.`, { autoClose: 8000 });
+      }
+      render();
+    }
+
+    function render() {
+      const now = Date.now();
+      const stopAt = state && state.culler ? when(state.stop_at) : null;
+      const keptUntil = state && state.culler ? when(state.kept_until) : null;
+      const kept = keptUntil !== null && keptUntil > now;
+      const windowMs = (state && state.warn_before ? state.warn_before : 900) * 1000;
+      const due = stopAt !== null && !kept;
+      const left = due ? stopAt - now : Infinity;
+
+      if (due && left <= windowMs) {
+        button.textContent = `Stops in ${minutes(left)}`;
+        button.title = `The culler will stop this server at about ${clock(stopAt)}: ${why(state)}.`;
+        button.setAttribute('aria-label', `Server stops in ${minutes(left)}. Show the notice.`);
+        item.show();
+      } else {
+        item.hide();
+      }
+
+      const warned = due && state.warned_at;
+      if (warned && !warnedNotice) {
+        // Once per warning: the culler restamps it when it is delivered, and a person who
+        // closed the notice has read it. Activity or a keep-alive ends the warning.
+        const message =
+          `Your server will be stopped at ${clock(stopAt)} (in ${minutes(left)}): ${why(state)}. ` +
+          (state.keep_seconds.length ? 'Save your work, or keep it running.' : 'Save your work.');
+        warnedNotice = notice('warning', message);
+      } else if (!warned && warnedNotice) {
+        Notification.dismiss(warnedNotice.id);
+        warnedNotice = null;
+      }
+
+      const last = Math.min(120000, windowMs / 4);
+      if (due && left <= last && !lastNotice) {
+        lastNotice = notice('error', `Your server stops in ${minutes(left)}, at ${clock(stopAt)}. Save your work now.`);
+      } else if (left > last && lastNotice) {
+        // Kept, or used again: this stop is off, and the next one gets its own last notice.
+        Notification.dismiss(lastNotice.id);
+        lastNotice = null;
+      }
+    }
+
+    function showAgain() {
+      if (!state || !state.culler) return;
+      const stopAt = when(state.stop_at);
+      if (stopAt === null) return;
+      notice('warning', `Your server will be stopped at ${clock(stopAt)} (in ${minutes(stopAt - Date.now())}): ${why(state)}.`);
+    }
+    button.addEventListener('click', showAgain);
+
+    function pollMs() {
+      return 1000 * (state && state.poll_seconds ? state.poll_seconds : 60);
+    }
+
+    async function tick() {
+      timer = null;
+      if (document.hidden) {
+        return; // stand by; visibilitychange wakes us
+      }
+      lastAsked = Date.now();
+      try {
+        const result = await ask();
+        if (result.ok) {
+          state = result.body;
+        }
+      } catch (e) {
+        // The server is restarting or gone: JupyterLab says so itself.
+      }
+      render();
+      schedule(pollMs());
+    }
+
+    function schedule(ms) {
+      if (timer !== null) clearTimeout(timer);
+      timer = setTimeout(() => void tick(), ms);
+    }
+
+    document.addEventListener('visibilitychange', () => {
+      if (document.hidden) {
+        if (timer !== null) clearTimeout(timer);
+        timer = null;
+      } else {
+        schedule(Math.max(0, lastAsked + pollMs() - Date.now()));
+      }
+    });
+    // The countdown moves without asking anyone.
+    setInterval(() => {
+      if (!document.hidden) render();
+    }, 15000);
+
+    void app.restored.then(() => tick());
+  }
+
+  async function extension() {
+    const [apputils, services, widgets, statusbar] = await Promise.all([
+      use('@jupyterlab/apputils'),
+      use('@jupyterlab/services'),
+      use('@lumino/widgets'),
+      use('@jupyterlab/statusbar')
+    ]);
+    const mods = { apputils, services, widgets };
+    const plugin = {
+      id: `${NAME}:notice`,
+      description: "The culler's warning, and a button to keep the server running.",
+      autoStart: true,
+      optional: [statusbar.IStatusBar],
+      activate: (app, statusBar) => activate(app, statusBar, mods)
+    };
+    return { __esModule: true, default: [plugin] };
+  }
+
+  window._JUPYTERLAB = window._JUPYTERLAB || {};
+  window._JUPYTERLAB[NAME] = {
+    init: scope => {
+      shared = scope;
+    },
+    get: module => {
+      if (module === './extension') {
+        return extension().then(m => () => m);
+      }
+      return Promise.reject(new Error(`${NAME} has no module ${module}`));
+    }
+  };
+})();

@@ -1,0 +1,223 @@
+"""The notice in JupyterLab (cull-idle-sensor's prebuilt extension), end to end: a real Hub
+behind the real proxy, the culler as a managed service with its page, real JupyterLab servers
+with the sensor, and people's tabs in headless Chromium.
+
+Servers are made idle in the Hub's eyes with the test endpoint (the Hub copies the proxy's
+activity only when asked, ``last_activity_interval`` being an hour here), so the culler warns
+them at its next pass. The sensor asks the culler every ``INTERVAL`` seconds here, where it
+would every 300 s in a deployment. Every wait is for what the tab shows, what the culler
+answers, or what the Hub reports.
+
+The screenshots in docs/ are made here, into a temporary directory unless
+``CULL_IDLE_SCREENSHOTS`` names one (``CULL_IDLE_SCREENSHOTS=docs``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pagehub
+import pytest
+import requests
+from labdriver import Lab
+from pagehub import eventually, me, page_url, server_token
+
+pytestmark = pytest.mark.timeout(420)
+
+ROOT = Path(__file__).resolve().parents[1]
+LIMIT = 40  # --timeout
+WINDOW = 30  # --warn-before
+INTERVAL = 2  # seconds between the sensor's questions to the culler
+DUE = LIMIT - WINDOW + 2  # idle this long: inside the warning window, so warned at the next pass
+
+
+def culler_args(*extra: str) -> tuple[str, ...]:
+    # The token check is not cached, so that every question a sensor asks reaches the Hub.
+    return (f"--timeout={LIMIT}", f"--warn-before={WINDOW}", "--page-auth-cache=0", *extra)
+
+
+@pytest.fixture(scope="module")
+def notice_hub(tmp_path_factory):
+    hub = pagehub.start(
+        tmp_path_factory.mktemp("notice"), *culler_args(), lab_env={"TEST_NOTICE_INTERVAL": str(INTERVAL)}
+    )
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    chosen = os.environ.get("CULL_IDLE_SCREENSHOTS")
+    return ROOT / chosen if chosen else tmp_path_factory.mktemp("screenshots")
+
+
+def metric(hub: Any, name: str) -> float:
+    text = requests.get(page_url(hub, "metrics"), timeout=30).text
+    match = re.search(rf"^{name} (\S+)$", text, re.M)
+    assert match, f"{name} not in the culler's metrics"
+    return float(match.group(1))
+
+
+def make_due(hub: Any, *users: str) -> None:
+    hub.set_times([{"user": u, "server": "", "last_activity_ago": DUE, "started_ago": DUE} for u in users])
+
+
+def keep_alive(hub: Any, user: str) -> None:
+    """Keep ``user``'s server from the culler for the test, as its owner can."""
+    r = requests.post(
+        page_url(hub, "api/keep-alive"),
+        json={"server": "", "seconds": 3600},
+        headers=pagehub.with_token(server_token(hub, user)),
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+
+
+def toast(lab: Lab, text: str, timeout: float = 30) -> Any:
+    """The notification that says ``text``, once it is shown."""
+    found = lab.page.locator(".jp-toast-message", has_text=text).first
+    found.wait_for(state="visible", timeout=timeout * 1000)
+    return found
+
+
+def test_a_warned_server_shows_the_notice_and_its_button_keeps_it_while_another_is_culled(
+    notice_hub, browser, shots
+):
+    keeper = Lab(notice_hub, browser, "nt-keeper")
+    goner = Lab(notice_hub, browser, "nt-goner")
+    try:
+        make_due(notice_hub, "nt-keeper", "nt-goner")
+        # Within one of the sensor's intervals of the warning, in both tabs.
+        toast(keeper, "will be stopped at")
+        toast(goner, "will be stopped at")
+        countdown = keeper.page.locator(".cull-idle-countdown")
+        shown = countdown.inner_text()
+        assert re.fullmatch(r"Stops in (\d+ min|under a minute)", shown), shown
+        keeper.page.screenshot(path=str(shots / "notice.png"))
+        keeper.page.locator("#jp-main-statusbar").screenshot(path=str(shots / "notice-status-bar.png"))
+
+        # Keyboard: the notice's button takes the focus, and Enter presses it.
+        button = keeper.page.get_by_role("button", name="Keep running 1 h").first
+        button.focus()
+        keeper.page.keyboard.press("Enter")
+        toast(keeper, "Kept running until")
+        token = server_token(notice_hub, "nt-keeper")
+        [server] = me(notice_hub, token)["servers"]
+        assert server["kept_until"], server
+        assert countdown.is_hidden()
+
+        # The last notice comes shortly before the stop; then the culler stops that server.
+        toast(goner, "Save your work now", timeout=WINDOW + 10)
+        gone = lambda: not notice_hub.running("nt-goner")  # noqa: E731
+        notice_hub.wait_for(gone, "nt-goner culled", timeout=WINDOW + 30)
+        passes = metric(notice_hub, "cull_idle_passes_total")
+        eventually(lambda: metric(notice_hub, "cull_idle_passes_total") >= passes + 2, "two more passes")
+        assert notice_hub.running("nt-keeper")
+        [server] = me(notice_hub, token)["servers"]
+        assert (server["verdict"], server["reason"]) == ("keep", "kept-alive"), server
+    finally:
+        keeper.close()
+        goner.close()
+
+
+def hide(lab: Lab) -> None:
+    """What a browser does when its tab goes to the background."""
+    lab.page.evaluate(
+        """() => {
+            Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+            Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+            document.dispatchEvent(new Event('visibilitychange'));
+        }"""
+    )
+
+
+def is_question(request: Any) -> bool:
+    return "api/cull-idle/notice" in request.url
+
+
+def next_question(lab: Lab) -> None:
+    """Until ``lab``'s tab asks its server for the notice again. Playwright hands out the
+    other tabs' events meanwhile."""
+    with lab.page.expect_request(is_question, timeout=30_000):
+        pass
+
+
+def test_a_hidden_tab_asks_nothing_that_moves_the_hubs_last_activity(notice_hub, browser):
+    hidden = Lab(notice_hub, browser, "nt-hidden")
+    watcher = Lab(notice_hub, browser, "nt-watcher")
+    keep_alive(notice_hub, "nt-watcher")
+    from_hidden: list[str] = []
+    try:
+        # jupyter-resource-usage polls every 5 s even from a hidden tab (its own way, not the
+        # notice's): its requests are dropped in the browser, so the Hub measures the rest.
+        hidden.page.route("**/api/metrics/v1*", lambda route: route.abort())
+        make_due(notice_hub, "nt-hidden")
+        toast(hidden, "will be stopped at")
+        hide(hidden)
+        # As the tab hides, JupyterLab's pollers finish the round under way, and it saves its
+        # layout once: all over within 5 s (measured), so by the watcher's fourth question.
+        for _ in range(4):
+            next_question(watcher)
+
+        def record(request: Any) -> None:
+            if "api/metrics/v1" not in request.url:
+                from_hidden.append(f"{request.method} {request.url}")
+
+        hidden.page.on("request", record)
+        before = hidden.hub_idle_for()
+        # Five of the visible tab's questions: the hidden one would have asked as often.
+        for _ in range(5):
+            next_question(watcher)
+        assert from_hidden == [], from_hidden
+        after = hidden.hub_idle_for()
+        assert after >= before, (before, after)
+    finally:
+        hidden.close()
+        watcher.close()
+
+
+def test_twenty_tabs_cost_the_hub_one_check_per_interval(notice_hub, browser):
+    first = Lab(notice_hub, browser, "nt-many")
+    keep_alive(notice_hub, "nt-many")
+    tabs = [first.page]
+    asked: list[str] = []
+    try:
+        for i in range(19):
+            tab = first.context.new_page()
+            # A workspace each: JupyterLab moves a second tab off a workspace in use by itself.
+            tab.goto(f"{first.base}lab/workspaces/tab-{i}")
+            tab.wait_for_function("() => window.jupyterapp !== undefined", timeout=90_000)
+            tabs.append(tab)
+        for tab in tabs:
+            tab.on("request", lambda r: asked.append(r.url) if is_question(r) else None)
+        checks = metric(notice_hub, "cull_idle_page_auth_checks_total")
+        while len(asked) < 20 * 5:
+            next_question(first)
+        spent = metric(notice_hub, "cull_idle_page_auth_checks_total") - checks
+        # Each tab asked about once per INTERVAL, so 100 questions took about 5 intervals; the
+        # sensor asked the culler, which asked the Hub, at most once per interval.
+        rounds = len(asked) / 20
+        print(f"20 tabs: {len(asked)} questions, {spent:.0f} Hub checks")
+        assert spent <= rounds + 2, (spent, len(asked))
+    finally:
+        first.close()
+
+
+def test_without_the_page_the_notice_shows_without_buttons(browser, tmp_path):
+    hub = pagehub.start(
+        tmp_path, *culler_args("--page=false"), lab_env={"TEST_NOTICE_INTERVAL": str(INTERVAL)}
+    )
+    try:
+        lab = Lab(hub, browser, "nt-nopage")
+        make_due(hub, "nt-nopage")
+        notice = toast(lab, "will be stopped at")
+        assert "Save your work." in notice.inner_text()
+        assert lab.page.get_by_role("button", name=re.compile("Keep running")).count() == 0
+        # No page, no login, no keep-alives: only api/me, for the servers' tokens.
+        for path in ["admin", "api/admin", "oauth_callback"]:
+            assert requests.get(page_url(hub, path), timeout=30).status_code == 404, path
+        lab.close()
+    finally:
+        hub.stop()
