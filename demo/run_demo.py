@@ -1,11 +1,21 @@
-"""A throw-away JupyterHub on loopback with cull-idle as a Hub-managed service.
+"""A throw-away JupyterHub on loopback that shows a person the whole of cull-idle.
 
-Five demo users get servers: two look idle for an hour, three are fresh. With ``--timeout=30``
-the culler stops the idle two at its first pass and the fresh three about 30 s later. The
-culler's own log lines (from the Hub's log) are printed as they come. Exits 0 once every demo
-server was culled, 1 if that did not happen within the time limit.
+The Hub runs behind configurable-http-proxy, with real JupyterLab servers that have
+cull-idle-sensor (and its notice) installed, and the culler as a Hub-managed service with its
+page, warnings and keep-alives, judging idleness by the work done in each server
+(``--idle-by=work``: an open tab is not work). alice and bob get servers at once; nobody works
+in them, so within two minutes:
 
-    python demo/run_demo.py [--timeout SECONDS] [--limit SECONDS]
+- JupyterLab shows alice (and bob) "Stops in … min" in the status bar, then the warning with
+  "Keep running 1 h" and "Keep running 2 h";
+- a click keeps alice's server; bob's, left alone, is culled;
+- admin-user sees both on the operators' view.
+
+    python demo/run_demo.py [--timeout S] [--warn-before S]   until Ctrl-C
+    python demo/run_demo.py --check                           the same, checked, then exits
+
+``--check`` plays alice through her server's notice endpoint (what the button calls), and
+exits 0 once alice was warned and kept, bob culled, and the operators' view shows it.
 """
 
 from __future__ import annotations
@@ -16,70 +26,199 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import requests
 
-from hubharness.launcher import TestHub, free_port
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from hubharness.launcher import TestHub, free_port  # noqa: E402
+
+SERVICE = "culler-managed"  # the service's name in the harness's config
+RECIPE = ROOT / "deploy" / "jupyterhub" / "page.py"
+USERS = ["alice", "bob"]
+ADMIN = "admin-user"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timeout", type=int, default=30, help="the culler's --timeout (default 30)")
-    parser.add_argument(
-        "--limit", type=float, default=90, help="give up after this many seconds (default 90)"
-    )
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--timeout", type=int, default=90, help="the culler's --timeout (default 90)")
+    parser.add_argument("--warn-before", type=int, default=60, help="the culler's --warn-before (default 60)")
+    parser.add_argument("--check", action="store_true", help="play it through without a person, then exit")
+    parser.add_argument("--limit", type=float, default=300, help="--check gives up after (default 300 s)")
     args = parser.parse_args()
+    if not 0 < args.warn_before < args.timeout:
+        parser.error("--warn-before must be between 0 and --timeout")
+    return args
 
+
+def start_hub(args: argparse.Namespace) -> TestHub:
+    chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
+        "configurable-http-proxy"
+    )
+    if not chp:
+        sys.exit("configurable-http-proxy is not installed (scripts/setup-dev.sh installs it)")
     culler = [
         sys.executable,
         "-m",
         "cull_idle",
         f"--timeout={args.timeout}",
-        "--cull-every=5",
-        "--cull-users",
+        f"--warn-before={args.warn_before}",
+        "--idle-by=work",
+        "--max-keep-alive=7200",
+        "--cull-every=2",
     ]
-    env = {"TEST_MANAGED_CULLER": "\x1f".join(culler)}
-    chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
-        "configurable-http-proxy"
-    )
-    if chp:
-        env.update(TEST_CHP_COMMAND=chp, TEST_CHP_API_PORT=str(free_port()))
-    print(f"Starting JupyterHub ({'configurable-http-proxy' if chp else 'in-memory proxy'}) with the culler:")
-    print("  " + " ".join(["python", *culler[1:]]))
-    hub = TestHub(extra_env=env).start()
+    port = free_port()
+    env = {
+        "TEST_REAL_SERVERS": "1",
+        "TEST_LAB": "1",
+        "TEST_CHP_COMMAND": chp,
+        "TEST_CHP_API_PORT": str(free_port()),
+        "TEST_MANAGED_URL": f"http://127.0.0.1:{port}",
+        "TEST_EXTRA_CONFIG": str(RECIPE),
+        # --idle-by=work asks each server's sensor.
+        "TEST_MANAGED_EXTRA_SCOPES": "access:servers",
+        # The sensor asks the culler every 5 s here, where a deployment's default is 300 s.
+        "TEST_NOTICE_INTERVAL": "5",
+    }
+    hub = TestHub(extra_env=env)
+    culler.append(f"--state-file={hub.dir / 'cull-idle.sqlite'}")
+    hub.env["TEST_MANAGED_CULLER"] = "\x1f".join(culler)
+    print("Starting JupyterHub, configurable-http-proxy and the culler:")
+    print("  " + " ".join(["python", *culler[1:-1]]))
+    hub.start()
+    page = page_url(hub)
+    eventually(lambda: ok(page + "health"), "the culler to answer", 60)
+    hub.create_users(USERS)
+    for user in USERS:
+        hub.start_server(user)
+    return hub
+
+
+def page_url(hub: TestHub, path: str = "") -> str:
+    return f"{hub.public_url}/services/{SERVICE}/{path}"
+
+
+def ok(url: str, **kwargs: Any) -> bool:
     try:
-        users = [f"demo-{i}" for i in range(1, 6)]
-        hub.create_users(users)
-        hub.start_servers([(u, "") for u in users])
-        hub.set_times([{"user": u, "server": "", "last_activity_ago": 3600} for u in users[:2]])
-        print(
-            f"Hub at {hub.api_url}: {len(users)} servers running, "
-            f"{users[0]} and {users[1]} idle for an hour\n"
-        )
-        started = time.monotonic()
-        printed = 0
-        culled_at = None
+        return requests.get(url, timeout=10, **kwargs).ok
+    except requests.RequestException:
+        return False
 
-        def print_new_lines() -> list[str]:
-            nonlocal printed
-            lines = hub.log_path.read_text(errors="replace").splitlines()
-            new = [line for line in lines[printed:] if "cull_idle" in line or "culler-managed" in line]
-            for line in new:
+
+def eventually(condition: Callable[[], Any], what: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def tell(hub: TestHub, args: argparse.Namespace) -> None:
+    quiet = args.timeout - args.warn_before
+    print(
+        f"""
+JupyterHub is at {hub.public_url}/hub/login
+  log in as alice (any password): JupyterLab opens
+  log in as {ADMIN}, in a private window: the operators' view is at {page_url(hub, "admin")}
+  anyone's own page: {page_url(hub)}
+
+The culler judges idleness by work: an open tab is not work, a running cell or a save is.
+About {quiet} s after your last action, alice's status bar shows "Stops in … min" and a
+warning with "Keep running 1 h". Click it: her server is kept. bob's, left alone, is culled
+{args.warn_before} s after its warning. Ctrl-C stops everything.
+"""
+    )
+
+
+class LogTail:
+    """The culler's lines from the Hub's log, as they come."""
+
+    WANTED = ("Warning user", "Culling server", "Keep-alive", "Serving")
+
+    def __init__(self, hub: TestHub) -> None:
+        self.hub = hub
+        self.done = 0
+
+    def print_new(self) -> None:
+        lines = self.hub.log_path.read_text(errors="replace").splitlines()
+        for line in lines[self.done :]:
+            if any(w in line for w in self.WANTED):
                 print(line)
-            printed = len(lines)
-            return new
+        self.done = len(lines)
 
-        while time.monotonic() - started < args.limit:
-            new = print_new_lines()
-            if culled_at is not None and any("Cull pass done" in line for line in new):
-                # The Hub reports a server gone while the pass that stopped it is still
-                # logging; its summary line ends what the demo shows.
-                print(f"\nAll demo servers were culled within {culled_at:.0f}s.")
-                return 0
-            if culled_at is None and not any(hub.running(u) for u in users):
-                culled_at = time.monotonic() - started
-            time.sleep(0.5)
-        print(f"\nNot every demo server was culled within {args.limit:.0f}s; see {hub.log_path}")
+
+def server_token(hub: TestHub, user: str) -> str:
+    r = hub.api("GET", "/testing", params={"server_token": f"{user}/"})
+    r.raise_for_status()
+    token: str = r.json()["token"]
+    return token
+
+
+def check(hub: TestHub, args: argparse.Namespace, tail: LogTail) -> None:
+    """What a person would see, asked where the notice asks, with alice's server's token."""
+    alice = {"Authorization": f"token {server_token(hub, 'alice')}"}
+    notice_url = f"{hub.public_url}/user/alice/api/cull-idle/notice"
+
+    def warned() -> Optional[dict[str, Any]]:
+        tail.print_new()
+        notice: dict[str, Any] = requests.get(notice_url, headers=alice, timeout=10).json()
+        return notice if notice.get("warned_at") else None
+
+    notice = eventually(warned, "alice's notice to show the warning", args.limit)
+    left = time_of(notice["stop_at"]) - time.time()
+    countdown = f"{left / 60:.0f} min" if left >= 60 else "under a minute"
+    buttons = ", ".join(f"Keep running {s // 3600} h" for s in notice["keep_seconds"])
+    print(f"\nalice's JupyterLab: 'Stops in {countdown}', a warning, and buttons: {buttons}")
+    r = requests.post(notice_url, headers=alice, json={"seconds": notice["keep_seconds"][0]}, timeout=10)
+    r.raise_for_status()
+    print(f"alice clicked '{buttons.split(', ')[0]}': kept running until {r.json()['until']}\n")
+
+    def bob_culled() -> bool:
+        tail.print_new()
+        return not hub.running("bob")
+
+    eventually(bob_culled, "bob's server to be culled", args.limit)
+    assert hub.running("alice"), "alice's server was culled although kept"
+    admin_token = hub.api("POST", f"/users/{ADMIN}/tokens", json={"note": "demo check"}).json()["token"]
+    as_admin = {"Authorization": f"token {admin_token}"}
+    view = requests.get(page_url(hub, "api/admin"), headers=as_admin, timeout=10)
+    view.raise_for_status()
+    admin = view.json()
+    kept = [k["user"] for k in admin["keep_alives"]]
+    print(f"\nThe operators' view: {len(admin['passes'])} passes, keep-alives in force: {kept}")
+    assert kept == ["alice"], admin["keep_alives"]
+    print("The demo check passed: alice was warned in JupyterLab and kept, bob was culled.")
+
+
+def time_of(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def main() -> int:
+    args = arguments()
+    hub = start_hub(args)
+    tail = LogTail(hub)
+    try:
+        if args.check:
+            check(hub, args, tail)
+            return 0
+        tell(hub, args)
+        while True:
+            tail.print_new()
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nStopping.")
+        return 0
+    except (AssertionError, TimeoutError) as e:
+        tail.print_new()
+        print(f"\nThe demo check failed: {e}; see {hub.log_path}")
         return 1
     finally:
         hub.stop()

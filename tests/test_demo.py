@@ -1,22 +1,30 @@
-"""The README's demo: a Hub-managed culler (real configurable-http-proxy when installed) culls."""
+"""The README's demo, checked: a Hub with real JupyterLab servers and the culler as a managed
+service with its page; alice is warned in her server's notice and kept, bob is culled, and the
+operators' view shows it (``demo/run_demo.py --check``, with shorter times than a person's)."""
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "run_demo.py"
 
+pytestmark = pytest.mark.timeout(300)
 
-def test_demo_culls_every_server_as_a_managed_service(no_hub_env):
+
+def test_the_demo_warns_keeps_and_culls(no_hub_env):
     result = subprocess.run(
-        [sys.executable, str(DEMO), "--timeout=5", "--limit=60"], capture_output=True, text=True, timeout=120
+        [sys.executable, str(DEMO), "--check", "--timeout=40", "--warn-before=25", "--limit=200"],
+        capture_output=True,
+        text=True,
+        timeout=280,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    # The idle pair goes at the first pass, the fresh three once 5 s have passed: at the first
-    # pass after that, so at 5 to 10 s plus the phase of the passes against their start.
-    assert "Culling server demo-1 (inactive for 01:00:" in out
-    fresh = re.search(r"Culling server demo-3 \(inactive for 00:00:(\d\d)\)", out)
-    assert fresh and 5 <= int(fresh.group(1)) < 60, out
-    assert "All demo servers were culled" in out
+    assert result.returncode == 0, out + result.stderr
+    assert "Warning user alice: server alice will be culled at" in out
+    assert "alice's JupyterLab: 'Stops in" in out and "Keep running 1 h" in out
+    assert "Keep-alive: server alice kept running until" in out
+    assert "Culling server bob" in out
+    assert "Culling server alice" not in out
+    assert "keep-alives in force: ['alice']" in out
