@@ -21,6 +21,8 @@ Sections:
   (bench/page_latency.py; cull-idle only, as the reference has no page).
 - flood: a pass's duration alone and under floods of made-up tokens sent to the page, with a
   control, and the Hub requests the floods caused (bench/auth_flood.py).
+- notice: the Hub requests and the culler's CPU an hour for 1,000 servers with two open
+  JupyterLab tabs each, showing the notice (bench/notice_cost.py).
 """
 
 from __future__ import annotations
@@ -619,6 +621,26 @@ def report(results: dict[str, Any], out: Path, images: list[str]) -> str:
             "the rest were answered 503 at once, or from the remembered refusals.",
             "",
         ]
+    if results.get("notice"):
+        n = results["notice"]
+        lines += [
+            "## 7. The notice in JupyterLab",
+            "",
+            "`python bench/suite.py --sections notice` (or `python bench/notice_cost.py N SECONDS SPEEDUP`):",
+            f"{n['servers']:,} servers with {n['tabs']:,} open tabs, each server played by the sensor's own",
+            "`CullerLink` with its user's token, over the culler's page on a synthetic Hub. Tabs ask their",
+            "server every 60 s, the server asks the culler every 300 s, the culler checks the token with",
+            f"the Hub once per `--page-auth-cache` (30 s). Time ran {n['speedup']:g} times faster; figures",
+            "are per real hour. Target: at most one Hub request per server per 5 minutes.",
+            "",
+            "| per hour | figure |",
+            "| --- | --- |",
+            f"| questions the tabs asked their servers | {n['tab_questions_per_hour']:,} |",
+            f"| Hub requests (token checks) | {n['hub_requests_per_hour']:,} "
+            f"({n['hub_requests_per_server_hour']:g} per server; bound {n['bound_per_hour']:,}) |",
+            f"| the culler's CPU | {n['culler_cpu_seconds_per_hour']:g} s |",
+            "",
+        ]
     notes = HERE / "benchmark-notes.md"
     if notes.exists():
         lines += [notes.read_text().strip(), ""]
@@ -637,11 +659,17 @@ def flood_section(quick: bool) -> dict[str, Any]:
     return auth_flood.measure(1000, 2000, 3) if quick else auth_flood.measure(10_000, 20_000)
 
 
+def notice_section(quick: bool) -> dict[str, Any]:
+    import notice_cost
+
+    return notice_cost.measure(100, 12, 10) if quick else notice_cost.measure(1000, 120, 5)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sections", default="throughput,scan,scale,startup,page,flood")
+    parser.add_argument("--sections", default="throughput,scan,scale,startup,page,flood,notice")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--reference-runs", type=int, default=None, help="runs of the reference (default --runs)"
@@ -669,13 +697,14 @@ def main() -> None:
         "startup": lambda: startup(2 if args.quick else 10),
         "page": lambda: page_section(args.quick),
         "flood": lambda: flood_section(args.quick),
+        "notice": lambda: notice_section(args.quick),
     }
     for name in [] if args.report_only else args.sections.split(","):
         results[name.strip()] = sections[name.strip()]()
-        if name.strip() in ("page", "flood"):
+        if name.strip() in ("page", "flood", "notice"):
             # Its own machine: measured alone, and may be re-run on another one.
             results[name.strip()]["machine"] = machine()
-        if name.strip() not in ("page", "flood") or "machine" not in results:
+        if name.strip() not in ("page", "flood", "notice") or "machine" not in results:
             results["machine"] = machine()
         raw.write_text(json.dumps(results, indent=1))
     images = charts(results, out)

@@ -27,6 +27,7 @@ def test_the_benchmark_suite_runs(tmp_path):
         "## 4. Start-up",
         "## 5. The page",
         "## 6. A flood of made-up tokens",
+        "## 7. The notice in JupyterLab",
     )
     for section in sections:
         assert section in report

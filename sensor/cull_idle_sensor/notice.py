@@ -85,6 +85,7 @@ class CullerLink:
         self.log = log
         self._answer: Optional[dict[str, Any]] = None
         self._asked = float("-inf")
+        self._good = float("-inf")  # when the culler last answered
         self._lock = asyncio.Lock()
         self._complained = False
 
@@ -109,7 +110,13 @@ class CullerLink:
             return absent(self.poll)
         async with self._lock:
             if self._answer is None or time.monotonic() - self._asked >= self.interval:
-                self._answer = await self._ask_me()
+                answer = await self._ask_me()
+                # A culler restarting or busy (503) for a moment does not take a warning away:
+                # the last answer stands for up to two more intervals.
+                stale = time.monotonic() - self._good > 3 * self.interval
+                if answer["culler"] or self._answer is None or stale:
+                    self._answer = answer
+                    self._good = time.monotonic()
                 self._asked = time.monotonic()
             return self._answer
 
