@@ -55,9 +55,10 @@
 
   const STYLE = `
     .cull-idle-countdown {
-      background: var(--jp-warn-color2, #ffe0b2);
+      background: var(--jp-layout-color2, #eee);
       color: var(--jp-ui-font-color0, #000);
       border: 1px solid var(--jp-warn-color1, #f57c00);
+      border-left-width: 4px;
       border-radius: 2px;
       font: inherit;
       font-size: var(--jp-ui-font-size1, 13px);
