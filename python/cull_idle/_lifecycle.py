@@ -210,11 +210,12 @@ def service_address(service_url: Optional[str], prefix: Optional[str]) -> Option
 
 def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str, Any]]:
     """What the page needs from the Hub's environment: the service's OAuth client (the Hub
-    gives a managed service with a url one), and where the browser logs in. ``None`` if it is
-    off, or cannot be served."""
+    gives a managed service with a url one), and where the browser logs in. ``None`` if it
+    cannot be served; with ``--page=false``, the settings of ``api/me`` alone (``html``
+    false), or ``None`` outside a managed service."""
     env = os.environ
     if not settings["page"]:
-        return notice_settings(settings, external)
+        return notice_settings(settings)
     client_id = env.get("JUPYTERHUB_CLIENT_ID")
     callback = env.get("JUPYTERHUB_OAUTH_CALLBACK_URL")
     if not (client_id and callback):
@@ -253,7 +254,7 @@ def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str
     }
 
 
-def notice_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str, Any]]:
+def notice_settings(settings: dict[str, Any]) -> Optional[dict[str, Any]]:
     """With ``--page=false``: no page and no login, but ``api/me`` for tokens, so that servers'
     notices still show the warning (without keep-alives, which need the page)."""
     service = os.environ.get("JUPYTERHUB_SERVICE_NAME")

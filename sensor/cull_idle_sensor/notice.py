@@ -141,7 +141,9 @@ class CullerLink:
         answer = _json(response.body)
         if response.code != 200:
             error = answer.get("error") or f"the culler answered {response.code}"
-            return response.code, {"error": str(error)}
+            # The culler's refusal of the server's token is not the person's: a 401 or 403
+            # here would read as their own session failing.
+            return (response.code if response.code in (400, 404) else 502), {"error": str(error)}
         async with self._lock:
             if self._answer is not None and self._answer.get("culler"):
                 kept = {"kept_until": answer.get("until"), "verdict": "keep", "reason": "kept-alive"}
