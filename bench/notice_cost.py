@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from cull_idle_sensor.notice import TAB_POLL_SECONDS, CullerLink  # noqa: E402
-from page_latency import PREFIX, counts, page_env, wait_for_first_pass  # noqa: E402
+from page_latency import PREFIX, counts, start_page_culler, wait_for_first_pass  # noqa: E402
 from synthetic_hub import start_synthetic_hub  # noqa: E402
 from tornado.httpclient import AsyncHTTPClient  # noqa: E402
 
@@ -105,21 +104,8 @@ def measure(n: int = 1000, seconds: float = 120, speedup: float = 5) -> dict[str
     hub, api_url = start_synthetic_hub(n, "--idle-every", "10", "--stable", "--page", "1000")
     port = free_port()
     with tempfile.TemporaryDirectory() as cwd:
-        culler = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cull_idle",
-                "--timeout=86400",
-                "--cull-every=3600",
-                f"--page-auth-cache={max(1, round(AUTH_CACHE / speedup))}",
-                f"--web-bind=127.0.0.1:{port}",
-                f"--state-file={cwd}/state.sqlite",
-                "--log-level=warning",
-            ],
-            env=page_env(api_url),
-            cwd=cwd,
-        )
+        cache = max(1, round(AUTH_CACHE / speedup))
+        culler = start_page_culler(api_url, port, cwd, f"--page-auth-cache={cache}")
         try:
             wait_for_first_pass(port)
             marks: list[tuple[dict[str, int], float, float]] = []

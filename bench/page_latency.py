@@ -91,28 +91,33 @@ def page_env(api_url: str) -> dict[str, str]:
     }
 
 
+def start_page_culler(api_url: str, port: int, cwd: str, *extra: str) -> subprocess.Popen[bytes]:
+    """The culler serving its page at ``port`` for the synthetic Hub, with a pass an hour and
+    nothing due (``--timeout`` is a day)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cull_idle",
+            "--timeout=86400",
+            "--cull-every=3600",
+            *extra,
+            f"--web-bind=127.0.0.1:{port}",
+            f"--state-file={cwd}/state.sqlite",
+            "--log-level=warning",
+        ],
+        env=page_env(api_url),
+        cwd=cwd,
+    )
+
+
 def measure(n: int = 10_000, views: int = 2000) -> dict[str, Any]:
     """Every figure the module docstring names, as a dict (bench/suite.py's "page" section)."""
     results: dict[str, Any] = {"servers": n, "views": views}
     hub, api_url = start_synthetic_hub(n, "--idle-every", "10", "--stable", "--page", "1000")
     port = free_port()
-    env = page_env(api_url)
     with tempfile.TemporaryDirectory() as cwd:
-        culler = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cull_idle",
-                "--timeout=86400",
-                "--cull-every=3600",
-                "--max-keep-alive=7200",
-                f"--web-bind=127.0.0.1:{port}",
-                f"--state-file={cwd}/state.sqlite",
-                "--log-level=warning",
-            ],
-            env=env,
-            cwd=cwd,
-        )
+        culler = start_page_culler(api_url, port, cwd, "--max-keep-alive=7200")
         try:
             wait_for_first_pass(port)
             status = Path(f"/proc/{culler.pid}/status").read_text()

@@ -26,12 +26,14 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+
+from pagehub import eventually  # noqa: E402
 
 from hubharness.launcher import TestHub, free_port  # noqa: E402
 
@@ -88,11 +90,15 @@ def start_hub(args: argparse.Namespace) -> TestHub:
     print("Starting JupyterHub, configurable-http-proxy and the culler:")
     print("  " + " ".join(["python", *culler[1:-1]]))
     hub.start()
-    page = page_url(hub)
-    eventually(lambda: ok(page + "health"), "the culler to answer", 60)
-    hub.create_users(USERS)
-    for user in USERS:
-        hub.start_server(user)
+    try:
+        page = page_url(hub)
+        eventually(lambda: ok(page + "health"), "the culler to answer", 60)
+        hub.create_users(USERS)
+        for user in USERS:
+            hub.start_server(user)
+    except BaseException:
+        hub.stop()
+        raise
     return hub
 
 
@@ -105,17 +111,6 @@ def ok(url: str, **kwargs: Any) -> bool:
         return requests.get(url, timeout=10, **kwargs).ok
     except requests.RequestException:
         return False
-
-
-def eventually(condition: Callable[[], Any], what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.5)
 
 
 def tell(hub: TestHub, args: argparse.Namespace) -> None:
@@ -203,7 +198,11 @@ def time_of(stamp: str) -> float:
 
 def main() -> int:
     args = arguments()
-    hub = start_hub(args)
+    try:
+        hub = start_hub(args)
+    except AssertionError as e:
+        print(f"The demo did not start: {e}")
+        return 1
     tail = LogTail(hub)
     try:
         if args.check:
@@ -216,7 +215,7 @@ def main() -> int:
     except KeyboardInterrupt:
         print("\nStopping.")
         return 0
-    except (AssertionError, TimeoutError) as e:
+    except AssertionError as e:
         tail.print_new()
         print(f"\nThe demo check failed: {e}; see {hub.log_path}")
         return 1
