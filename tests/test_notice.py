@@ -109,7 +109,8 @@ def test_a_warned_server_shows_the_notice_and_its_button_keeps_it_while_another_
     goner = Lab(notice_hub, browser, "nt-goner")
     try:
         make_due(notice_hub, "nt-keeper", "nt-goner")
-        # Within one of the sensor's intervals of the warning, in both tabs.
+        # The warning reaches both tabs at their servers' next question to the culler (the
+        # wait's 30 s is only the test's patience).
         toast(keeper, "will be stopped at")
         toast(goner, "will be stopped at")
         countdown = keeper.page.locator(".cull-idle-countdown")
