@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from auth_flood import cpu_seconds  # noqa: E402
 from cull_idle_sensor.notice import TAB_POLL_SECONDS, CullerLink  # noqa: E402
 from page_latency import PREFIX, counts, start_page_culler, wait_for_first_pass  # noqa: E402
 from synthetic_hub import start_synthetic_hub  # noqa: E402
@@ -44,11 +45,6 @@ from hubharness.launcher import free_port  # noqa: E402
 INTERVAL = 300.0  # CullIdleSensor.notice_interval's default
 AUTH_CACHE = 30.0  # --page-auth-cache's default
 TABS = 2
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
 
 
 async def play(port: int, n: int, seconds: float, speedup: float, mark: Any) -> dict[str, int]:

@@ -21,9 +21,8 @@ exits 0 once alice was warned and kept, bob culled, and the operators' view show
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -33,12 +32,11 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pagehub import eventually  # noqa: E402
+import pagehub  # noqa: E402
+from pagehub import eventually, page_url, server_token  # noqa: E402
 
-from hubharness.launcher import TestHub, free_port  # noqa: E402
+from hubharness.launcher import TestHub  # noqa: E402
 
-SERVICE = "culler-managed"  # the service's name in the harness's config
-RECIPE = ROOT / "deploy" / "jupyterhub" / "page.py"
 USERS = ["alice", "bob"]
 ADMIN = "admin-user"
 
@@ -55,44 +53,27 @@ def arguments() -> argparse.Namespace:
     return args
 
 
-def start_hub(args: argparse.Namespace) -> TestHub:
-    chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
-        "configurable-http-proxy"
-    )
-    if not chp:
-        sys.exit("configurable-http-proxy is not installed (scripts/setup-dev.sh installs it)")
-    culler = [
-        sys.executable,
-        "-m",
-        "cull_idle",
+def start_hub(args: argparse.Namespace, state: Path) -> TestHub:
+    """The page tests' Hub (tests/pagehub.py: the recipe, the real proxy, the culler as a
+    managed service with a url) with JupyterLab servers, and the demo's settings on top."""
+    settings = [
         f"--timeout={args.timeout}",
         f"--warn-before={args.warn_before}",
         "--idle-by=work",
         "--max-keep-alive=7200",
         "--cull-every=2",
     ]
-    port = free_port()
-    env = {
-        "TEST_REAL_SERVERS": "1",
-        "TEST_LAB": "1",
-        "TEST_CHP_COMMAND": chp,
-        "TEST_CHP_API_PORT": str(free_port()),
-        "TEST_MANAGED_URL": f"http://127.0.0.1:{port}",
-        "TEST_EXTRA_CONFIG": str(RECIPE),
-        # --idle-by=work asks each server's sensor.
-        "TEST_MANAGED_EXTRA_SCOPES": "access:servers",
-        # The sensor asks the culler every 5 s here, where a deployment's default is 300 s.
-        "TEST_NOTICE_INTERVAL": "5",
-    }
-    hub = TestHub(extra_env=env)
-    culler.append(f"--state-file={hub.dir / 'cull-idle.sqlite'}")
-    hub.env["TEST_MANAGED_CULLER"] = "\x1f".join(culler)
     print("Starting JupyterHub, configurable-http-proxy and the culler:")
-    print("  " + " ".join(["python", *culler[1:-1]]))
-    hub.start()
+    print("  python -m cull_idle " + " ".join(settings))
+    hub = pagehub.start(
+        state,
+        *settings,
+        # --idle-by=work asks each server's sensor.
+        extra_scopes=("access:servers",),
+        # The sensor asks the culler every 5 s here, where a deployment's default is 300 s.
+        lab_env={"TEST_NOTICE_INTERVAL": "5"},
+    )
     try:
-        page = page_url(hub)
-        eventually(lambda: ok(page + "health"), "the culler to answer", 60)
         hub.create_users(USERS)
         for user in USERS:
             hub.start_server(user)
@@ -100,17 +81,6 @@ def start_hub(args: argparse.Namespace) -> TestHub:
         hub.stop()
         raise
     return hub
-
-
-def page_url(hub: TestHub, path: str = "") -> str:
-    return f"{hub.public_url}/services/{SERVICE}/{path}"
-
-
-def ok(url: str, **kwargs: Any) -> bool:
-    try:
-        return requests.get(url, timeout=10, **kwargs).ok
-    except requests.RequestException:
-        return False
 
 
 def tell(hub: TestHub, args: argparse.Namespace) -> None:
@@ -145,13 +115,6 @@ class LogTail:
             if any(w in line for w in self.WANTED):
                 print(line)
         self.done = len(lines)
-
-
-def server_token(hub: TestHub, user: str) -> str:
-    r = hub.api("GET", "/testing", params={"server_token": f"{user}/"})
-    r.raise_for_status()
-    token: str = r.json()["token"]
-    return token
 
 
 def check(hub: TestHub, args: argparse.Namespace, tail: LogTail) -> None:
@@ -198,9 +161,14 @@ def time_of(stamp: str) -> float:
 
 def main() -> int:
     args = arguments()
+    with tempfile.TemporaryDirectory(prefix="cull-idle-demo-") as state:
+        return run(args, Path(state))
+
+
+def run(args: argparse.Namespace, state: Path) -> int:
     try:
-        hub = start_hub(args)
-    except AssertionError as e:
+        hub = start_hub(args, state)
+    except (AssertionError, RuntimeError) as e:
         print(f"The demo did not start: {e}")
         return 1
     tail = LogTail(hub)

@@ -24,6 +24,8 @@ import requests
 from labdriver import Lab
 from pagehub import eventually, me, page_url, server_token
 
+from helpers import sample
+
 pytestmark = pytest.mark.timeout(420)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,10 +57,9 @@ def shots(tmp_path_factory):
 
 
 def metric(hub: Any, name: str) -> float:
-    text = requests.get(page_url(hub, "metrics"), timeout=30).text
-    match = re.search(rf"^{name} (\S+)$", text, re.M)
-    assert match, f"{name} not in the culler's metrics"
-    return float(match.group(1))
+    value = sample(requests.get(page_url(hub, "metrics"), timeout=30).text, name)
+    assert value is not None, f"{name} not in the culler's metrics"
+    return value
 
 
 def contrast(element: Any) -> float:

@@ -241,16 +241,23 @@ def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str
         access_scopes = []
     public = env.get("JUPYTERHUB_PUBLIC_URL") or public_hub or env.get("JUPYTERHUB_HOST") or ""
     return {
-        "service_name": service,
+        **_served(settings, service),
         "client_id": client_id,
         "callback_url": callback,
         "authorize_url": authorize,
         "access_scopes": [s for s in access_scopes if isinstance(s, str)],
         "max_keep_alive": float(settings["max_keep_alive"]),
+        "secure_cookies": public.startswith("https:"),
+    }
+
+
+def _served(settings: dict[str, Any], service: str) -> dict[str, Any]:
+    """What ``api/me`` needs with or without the page."""
+    return {
+        "service_name": service,
         "warn_before": float(settings["warn_before"] or 0),
         "admin_groups": list(settings["admin_groups"]),
         "auth_cache_seconds": float(settings["page_auth_cache"]),
-        "secure_cookies": public.startswith("https:"),
     }
 
 
@@ -261,15 +268,12 @@ def notice_settings(settings: dict[str, Any]) -> Optional[dict[str, Any]]:
     if not service:
         return None
     return {
-        "service_name": service,
+        **_served(settings, service),
         "client_id": "",
         "callback_url": "",
         "authorize_url": "",
         "access_scopes": [],
         "max_keep_alive": 0.0,
-        "warn_before": float(settings["warn_before"] or 0),
-        "admin_groups": list(settings["admin_groups"]),
-        "auth_cache_seconds": float(settings["page_auth_cache"]),
         "secure_cookies": False,
         "html": False,
     }

@@ -15,12 +15,12 @@ import json
 import logging
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
 ENDPOINT = "api/cull-idle/notice"
 
@@ -85,7 +85,7 @@ class CullerLink:
         self.log = log
         self._answer: Optional[dict[str, Any]] = None
         self._asked = float("-inf")
-        self._good = float("-inf")  # when the culler last answered
+        self._kept_since = float("-inf")  # when the shared answer was last replaced
         self._lock = asyncio.Lock()
         self._complained = False
 
@@ -113,10 +113,10 @@ class CullerLink:
                 answer = await self._ask_me()
                 # A culler restarting or busy (503) for a moment does not take a warning away:
                 # the last answer stands for up to two more intervals.
-                stale = time.monotonic() - self._good > 3 * self.interval
+                stale = time.monotonic() - self._kept_since > 3 * self.interval
                 if answer["culler"] or self._answer is None or stale:
                     self._answer = answer
-                    self._good = time.monotonic()
+                    self._kept_since = time.monotonic()
                 self._asked = time.monotonic()
             return self._answer
 
@@ -131,12 +131,9 @@ class CullerLink:
         if not self.configured:
             return 404, {"error": "no culler to ask"}
         body = json.dumps({"server": self.server, "seconds": seconds})
-        client = AsyncHTTPClient()
-        try:
-            response = await client.fetch(self._request("POST", "api/keep-alive", body), raise_error=False)
-        except (OSError, HTTPClientError, asyncio.TimeoutError) as e:
-            reason = type(e).__name__
-            self.log.warning("cull-idle-sensor: no answer from the culler to a keep-alive: %s", reason)
+        response = await self._fetch("POST", "api/keep-alive", body)
+        if isinstance(response, str):
+            self.log.warning("cull-idle-sensor: no answer from the culler to a keep-alive: %s", response)
             return 502, {"error": "the culler cannot be reached; try again"}
         answer = _json(response.body)
         if response.code != 200:
@@ -150,8 +147,9 @@ class CullerLink:
                 self._answer = {**self._answer, **kept}
         return 200, answer
 
-    def _request(self, method: str, path: str, body: Optional[str] = None) -> HTTPRequest:
-        return HTTPRequest(
+    async def _fetch(self, method: str, path: str, body: Optional[str] = None) -> Union[HTTPResponse, str]:
+        """The culler's answer, or why there is none (the error's name)."""
+        request = HTTPRequest(
             self.url + path,
             method=method,
             body=body,
@@ -159,13 +157,16 @@ class CullerLink:
             request_timeout=10,
             follow_redirects=False,
         )
+        try:
+            return await AsyncHTTPClient().fetch(request, raise_error=False)
+        except (OSError, HTTPClientError, asyncio.TimeoutError) as e:
+            return type(e).__name__
 
     async def _call(self, method: str, path: str) -> Optional[dict[str, Any]]:
-        try:
-            response = await AsyncHTTPClient().fetch(self._request(method, path), raise_error=False)
-        except (OSError, HTTPClientError, asyncio.TimeoutError) as e:
+        response = await self._fetch(method, path)
+        if isinstance(response, str):
             # No culler here (or not yet): the notice shows nothing, and the log stays quiet.
-            self.log.debug("cull-idle-sensor: the culler does not answer: %s", type(e).__name__)
+            self.log.debug("cull-idle-sensor: the culler does not answer: %s", response)
             return None
         if response.code == 200:
             return _json(response.body)

@@ -124,6 +124,10 @@
       }));
     }
 
+    function warning(stopAt) {
+      return `Your server will be stopped at ${clock(stopAt)} (in ${minutes(stopAt - Date.now())}): ${why(state)}.`;
+    }
+
     // Raise a notice with the keep buttons; `kind` is 'warning' or 'error'.
     function notice(kind, message) {
       const holder = { id: null };
@@ -176,10 +180,8 @@
       if (warned && !warnedNotice) {
         // Once per warning: the culler restamps it when it is delivered, and a person who
         // closed the notice has read it. Activity or a keep-alive ends the warning.
-        const message =
-          `Your server will be stopped at ${clock(stopAt)} (in ${minutes(left)}): ${why(state)}. ` +
-          (state.keep_seconds.length ? 'Save your work, or keep it running.' : 'Save your work.');
-        warnedNotice = notice('warning', message);
+        const advice = state.keep_seconds.length ? 'Save your work, or keep it running.' : 'Save your work.';
+        warnedNotice = notice('warning', `${warning(stopAt)} ${advice}`);
       } else if (!warned && warnedNotice) {
         Notification.dismiss(warnedNotice.id);
         warnedNotice = null;
@@ -199,7 +201,7 @@
       if (!state || !state.culler) return;
       const stopAt = when(state.stop_at);
       if (stopAt === null) return;
-      notice('warning', `Your server will be stopped at ${clock(stopAt)} (in ${minutes(stopAt - Date.now())}): ${why(state)}.`);
+      notice('warning', warning(stopAt));
     }
     button.addEventListener('click', showAgain);
 
