@@ -1,6 +1,7 @@
 """A fast synthetic Hub API for measuring cullers at scale, run as its own process.
 
     python bench/synthetic_hub.py USERS [--idle-every 10] [--page 200] [--faults K] [--stable] [--tabs]
+                                        [--hostile K]
 
 Users are rendered once, up front, and pages of ``GET /hub/api/users?state=ready`` are served
 from memory for any offset and limit (up to ``--page``), so the Hub is never the bottleneck.
@@ -18,7 +19,9 @@ With ``--tabs`` every server has a browser tab open: the Hub sees it active now,
 three hours ago. Each server also answers cull-idle-sensor's ``GET /user/NAME/api/cull-idle/work``
 (counted as "probes", not as Hub requests): every other server has a kernel executing, the rest
 have done nothing since they started. The culler reaches them with ``--server-url`` set to this
-Hub's origin. Any other token that starts with
+Hub's origin, after making each a token (``POST /users/NAME/tokens``, counted as "tokens_made";
+deletions as "tokens_deleted"). With ``--hostile K``, K of the idle servers misbehave when asked
+(see ``SyntheticHub.misbehave``). Any other token that starts with
 ``made-up-`` is refused (403), as the Hub refuses a token it does not know ("refused_checks").
 """
 
@@ -136,9 +139,12 @@ class SyntheticHub:
         faults: int = 0,
         stable: bool = False,
         tabs: bool = False,
+        hostile: int = 0,
     ) -> None:
         self.users = render_users(n, idle_every, tabs)
         self.tabs = tabs
+        #: Every this-many-th server (an idle one) misbehaves when asked; 0: none does.
+        self.hostile_every = n // hostile if hostile else 0
         self.started = iso(datetime.now(timezone.utc) - TAB_STARTED)
         self.ready = ReadyUsers(n)
         self.stable = stable
@@ -152,6 +158,10 @@ class SyntheticHub:
             "visitor_checks": 0,
             "refused_checks": 0,
             "probes": 0,
+            "tokens_made": 0,
+            "tokens_deleted": 0,
+            "first_request_at": 0.0,
+            "first_stop_at": 0.0,
         }
         self.first_request: float | None = None
         self.lock = threading.Lock()
@@ -185,6 +195,8 @@ class SyntheticHub:
 
             def do_GET(self) -> None:
                 if self.path.startswith("/user/"):
+                    if hub.misbehave(self):
+                        return None
                     return self._reply(200, hub.sensor(self.path))
                 if self.path != "/_bench/counts":
                     hub.count(stop=False)
@@ -208,7 +220,7 @@ class SyntheticHub:
                         return self._reply(403, b'{"status": 403, "message": "unknown token"}')
                     scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
                     if hub.tabs:
-                        scopes.append("access:servers")  # to ask servers about their work
+                        scopes.append("tokens")  # to make each server's probe token
                     return self._reply(200, json.dumps({"name": "bench", "scopes": scopes}).encode())
                 if url.path == "/_bench/counts":
                     with hub.lock:
@@ -221,14 +233,36 @@ class SyntheticHub:
                     return self._reply(200, hub.serve_page(offset, limit, base))
                 self._reply(404, b'{"status": 404, "message": "not found"}')
 
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                if self.fault():
+                    return
+                hub.count(stop=False)
+                parts = urlsplit(self.path).path.split("/")
+                if len(parts) == 6 and parts[-1] == "tokens":
+                    # A probe token for one server (POST /users/NAME/tokens).
+                    with hub.lock:
+                        hub.counts["tokens_made"] += 1
+                        made = hub.counts["tokens_made"]
+                    body = {"token": f"probe-{parts[-2]}-{made}", "id": f"a{made}", "expires_at": None}
+                    return self._reply(201, json.dumps(body).encode())
+                self._reply(404, b'{"status": 404, "message": "not found"}')
+
             def do_DELETE(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
                 if self.fault():
                     return
-                hub.count(stop=True)
                 parts = urlsplit(self.path).path.split("/")
+                if len(parts) == 7 and parts[-2] == "tokens":
+                    hub.count(stop=False)
+                    with hub.lock:
+                        hub.counts["tokens_deleted"] += 1
+                    return self._reply(204)
+                hub.count(stop=True)
                 if not hub.stable and len(parts) > 4 and parts[-1] == "server":
                     hub.stop(parts[-2])
                 self._reply(204)
@@ -253,8 +287,43 @@ class SyntheticHub:
         with self.lock:
             if self.first_request is None:
                 self.first_request = time.time()
+                self.counts["first_request_at"] = self.first_request
+            if stop and not self.counts["stops"]:
+                self.counts["first_stop_at"] = time.time()
             self.counts["requests"] += 1
             self.counts["stops"] += stop
+
+    def misbehave(self, handler: BaseHTTPRequestHandler) -> bool:
+        """With ``--hostile``, what a user who runs their server against the culler does: in turn,
+        ``503`` with ``Retry-After: 30``, a body trickled at a byte a second, or a connection held
+        open without an answer. ``False`` for a server that answers as it should."""
+        index = int(handler.path.split("/")[2].rpartition("-")[2])
+        if not self.hostile_every or index % self.hostile_every != 1:
+            return False
+        with self.lock:
+            self.counts["probes"] += 1
+        kind = (index // self.hostile_every) % 3
+        handler.close_connection = True
+        try:
+            if kind == 0:
+                handler.send_response(503)
+                handler.send_header("Retry-After", "30")
+                handler.send_header("Content-Length", "0")
+                handler.end_headers()
+            elif kind == 1:
+                handler.send_response(200)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", "60")
+                handler.end_headers()
+                for _ in range(60):
+                    handler.wfile.write(b" ")
+                    handler.wfile.flush()
+                    time.sleep(1)
+            else:
+                time.sleep(60)
+        except OSError:
+            pass  # the culler gave up on it
+        return True
 
     def sensor(self, path: str) -> bytes:
         """cull-idle-sensor's answer for the server at ``path``: even users compute."""
@@ -336,7 +405,10 @@ def main() -> None:
     idle_every = int(args[args.index("--idle-every") + 1]) if "--idle-every" in args else 10
     page = int(args[args.index("--page") + 1]) if "--page" in args else 200
     faults = int(args[args.index("--faults") + 1]) if "--faults" in args else 0
-    hub = SyntheticHub(n, idle_every, page, faults, stable="--stable" in args, tabs="--tabs" in args)
+    hostile = int(args[args.index("--hostile") + 1]) if "--hostile" in args else 0
+    hub = SyntheticHub(
+        n, idle_every, page, faults, stable="--stable" in args, tabs="--tabs" in args, hostile=hostile
+    )
     hub.prerender()
     threading.Thread(target=hub.server.serve_forever, daemon=True).start()
     print(hub.url, flush=True)

@@ -69,7 +69,7 @@ def start_hub(args: argparse.Namespace, state: Path) -> TestHub:
         state,
         *settings,
         # --idle-by=work asks each server's sensor.
-        extra_scopes=("access:servers",),
+        extra_scopes=("tokens",),
         # The sensor asks the culler every 5 s here, where a deployment's default is 300 s.
         lab_env={"TEST_NOTICE_INTERVAL": "5"},
     )

@@ -213,7 +213,8 @@ pub struct Call<'a> {
     pub json_body: Option<&'a str>,
     /// An `application/x-www-form-urlencoded` body (the OAuth code exchange).
     pub form_body: Option<&'a str>,
-    /// Sent instead of the client's own token: a user's, to ask the Hub whose it is.
+    /// Sent instead of the client's own token: a user's, to ask the Hub whose it is, or a
+    /// probe's token for the one server it is made for.
     pub as_user: Option<&'a str>,
 }
 
@@ -369,7 +370,7 @@ impl HttpClient {
         error
     }
 
-    fn count(&self, label: String) {
+    pub(crate) fn count(&self, label: String) {
         *self
             .failures
             .lock()
@@ -462,15 +463,25 @@ pub fn client_builder(
         SetupError::config("the API token holds characters that cannot be sent in an HTTP header")
     })?;
     auth.set_sensitive(true);
-    install_crypto_provider();
     let mut headers = HeaderMap::new();
     headers.insert(AUTHORIZATION, auth);
+    Ok(builder_with(headers, timeout))
+}
+
+/// A client builder that sends no credential of its own: each request carries the one meant
+/// for its peer (`Call::as_user`), as probes of single-user servers do.
+pub fn anonymous_builder(timeout: Duration) -> reqwest::ClientBuilder {
+    builder_with(HeaderMap::new(), timeout)
+}
+
+fn builder_with(mut headers: HeaderMap, timeout: Duration) -> reqwest::ClientBuilder {
+    install_crypto_provider();
     headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-    Ok(reqwest::Client::builder()
+    reqwest::Client::builder()
         .default_headers(headers)
         .user_agent(concat!("cull-idle/", env!("CARGO_PKG_VERSION")))
         .timeout(timeout)
-        .no_proxy())
+        .no_proxy()
 }
 
 /// `2^attempt * base` (capped), with full jitter in its upper half so that many cullers or

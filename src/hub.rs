@@ -113,10 +113,42 @@ pub trait HubApi: Send + Sync {
         remove: bool,
     ) -> BoxFuture<'a, Result<StopOutcome, HttpError>>;
     fn delete_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<DeleteOutcome, HttpError>>;
+    /// `POST /users/{user}/tokens`: a new token owned by `user`, with only `request`'s scopes.
+    fn create_token<'a>(
+        &'a self,
+        user: &'a str,
+        request: &'a TokenRequest,
+    ) -> BoxFuture<'a, Result<IssuedToken, HttpError>>;
+    /// `DELETE /users/{user}/tokens/{id}`; a token already gone is no error.
+    fn delete_token<'a>(
+        &'a self,
+        user: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), HttpError>>;
     /// At most this many requests are in flight at once.
     fn concurrency(&self) -> usize;
     /// Failed request attempts since the last call, by HTTP status or error kind.
     fn take_error_counts(&self) -> BTreeMap<String, u64>;
+}
+
+/// What a token made for a user may do, and for how long.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenRequest {
+    pub scopes: Vec<String>,
+    /// Seconds; `None` leaves it to the Hub (its `token_expires_in_max_seconds`, else never).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
+    /// Shown to the user beside the token.
+    pub note: String,
+}
+
+/// A token the Hub made: the secret, its id (to delete it) and when it expires.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: ApiToken,
+    pub id: String,
+    /// Seconds since the epoch; `None` if it never expires.
+    pub expires_at: Option<f64>,
 }
 
 pub struct HubClient {
@@ -288,6 +320,48 @@ impl HubClient {
     }
 }
 
+impl HubClient {
+    async fn post_token(
+        &self,
+        user: &str,
+        request: &TokenRequest,
+    ) -> Result<IssuedToken, HttpError> {
+        #[derive(serde::Deserialize)]
+        struct Made {
+            token: String,
+            id: String,
+            #[serde(default)]
+            expires_at: Option<String>,
+        }
+        let path = format!("/users/{}/tokens", encode(user));
+        let body = serde_json::to_string(request).unwrap_or_default();
+        let mut call = self.call(Method::POST, &path, None);
+        call.json_body = Some(&body);
+        let reply = self.success(&call).await?;
+        let made: Made = self.http.decode(&call, &reply.body)?;
+        let expires_at = made
+            .expires_at
+            .as_deref()
+            .and_then(|at| crate::timestamp::parse_timestamp(at).ok());
+        Ok(IssuedToken {
+            token: ApiToken::new(made.token),
+            id: made.id,
+            expires_at,
+        })
+    }
+
+    async fn delete_one_token(&self, user: &str, id: &str) -> Result<(), HttpError> {
+        let path = format!("/users/{}/tokens/{}", encode(user), encode(id));
+        let call = self.call(Method::DELETE, &path, None);
+        let reply = self.http.send(&call).await?;
+        match reply.status {
+            StatusCode::NOT_FOUND => Ok(()),
+            s if s.is_success() => Ok(()),
+            _ => Err(self.http.status_error(&call, &reply)),
+        }
+    }
+}
+
 impl HubApi for HubClient {
     fn version(&self) -> BoxFuture<'_, Result<String, HttpError>> {
         Box::pin(self.get_version())
@@ -318,6 +392,22 @@ impl HubApi for HubClient {
 
     fn delete_user<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<DeleteOutcome, HttpError>> {
         Box::pin(self.delete_one_user(user))
+    }
+
+    fn create_token<'a>(
+        &'a self,
+        user: &'a str,
+        request: &'a TokenRequest,
+    ) -> BoxFuture<'a, Result<IssuedToken, HttpError>> {
+        Box::pin(self.post_token(user, request))
+    }
+
+    fn delete_token<'a>(
+        &'a self,
+        user: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), HttpError>> {
+        Box::pin(self.delete_one_token(user, id))
     }
 
     fn concurrency(&self) -> usize {

@@ -24,6 +24,7 @@ pub mod options;
 pub mod pass;
 pub mod policy;
 pub mod probe;
+pub mod probe_tokens;
 mod py;
 pub mod reasons;
 pub mod setup;

@@ -1,9 +1,16 @@
 //! Asking a single-user server what it is running, for the [`crate::signals`].
 //!
-//! The probe reads jupyter_server's `api/kernels` and `api/terminals` with the culler's token,
-//! which the server's Hub authentication accepts when the token has `access:servers`. It asks
-//! with `no_track_activity=1`, so jupyter_server does not count the probe as activity; the
-//! proxy, if the probe goes through one, does (see `work::carried_idle_since`).
+//! The probe reads jupyter_server's `api/kernels` and `api/terminals` (or the sensor's account)
+//! with a token of the server's own user that opens only that server
+//! ([`crate::probe_tokens`]): the server's user may read all it receives. It asks with
+//! `no_track_activity=1`, so jupyter_server does not count the probe as activity; the proxy, if
+//! the probe goes through one, does (see `work::carried_idle_since`).
+//!
+//! A server may answer slowly, trickle its body, hold the connection open, or ask to be asked
+//! again later: a probe has one deadline for all of it ([`ProbeSettings::timeout`]: connecting,
+//! every request, retries and `Retry-After` waits), and probes have a limit of their own, apart
+//! from the Hub's, so that servers that use their whole deadline delay a pass by one deadline,
+//! not one each.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +22,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use crate::http::{
-    client_builder, ApiToken, Call, ClientShape, HttpClient, HttpError, Peer, Retry,
+    anonymous_builder, ApiToken, Call, ClientShape, ErrorKind, HttpClient, HttpError, Peer, Retry,
 };
 use crate::setup::SetupError;
 use crate::timestamp::parse_timestamp;
@@ -25,6 +32,9 @@ use crate::work::{judge_kernel, KernelWork, ServerWork};
 const CPU_SAMPLE: Duration = Duration::from_secs(1);
 /// Kernel and terminal lists are small; anything bigger is not jupyter_server talking.
 const MAX_BODY_BYTES: usize = 8 << 20;
+/// Servers asked at once. A server that uses its whole deadline holds one place meanwhile, so
+/// up to this many of them delay a pass by one deadline; waiting costs a socket, not the Hub.
+pub const PROBES_IN_FLIGHT: usize = 128;
 
 /// What a probe can read from a server, for the signals that need it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,28 +65,31 @@ pub struct Questions {
 /// Asks a single-user server what it runs. [`ProbeClient`] is the real one; tests answer from
 /// memory.
 pub trait WorkProbe: Send + Sync {
-    /// What the server at `base` (its URL, ending in `/`) runs.
+    /// What the server at `base` (its URL, ending in `/`) runs, asked with `token`, which
+    /// opens that server alone.
     fn probe<'a>(
         &'a self,
         base: &'a str,
+        token: &'a ApiToken,
         questions: Questions,
     ) -> BoxFuture<'a, Result<ServerWork, HttpError>>;
 }
 
 #[derive(Debug, Clone)]
 pub struct ProbeSettings {
-    pub token: ApiToken,
-    /// Per request; short, since a candidate waits for it.
+    /// For the whole probe of one server, retries included; short, since a candidate waits
+    /// for it.
     pub timeout: Duration,
     /// Extra CA certificates to trust besides the system's (the Hub's internal CA).
     pub ca_file: Option<PathBuf>,
     pub retry: Retry,
 }
 
-/// An HTTP client for single-user servers, sharing the Hub client's concurrency limit.
+/// An HTTP client for single-user servers, with a concurrency limit of its own.
 #[derive(Debug)]
 pub struct ProbeClient {
     http: HttpClient,
+    deadline: Duration,
     /// Servers already logged as having no jupyter-resource-usage, so each is logged once.
     without_metrics: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -130,8 +143,8 @@ fn latest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 impl ProbeClient {
-    pub fn new(settings: &ProbeSettings, limiter: Arc<Semaphore>) -> Result<Self, SetupError> {
-        let mut builder = client_builder(&settings.token, settings.timeout)?
+    pub fn new(settings: &ProbeSettings) -> Result<Self, SetupError> {
+        let mut builder = anonymous_builder(settings.timeout)
             .connect_timeout(settings.timeout)
             // A redirect means the token was not accepted (a login page); never follow it.
             .redirect(reqwest::redirect::Policy::none());
@@ -144,7 +157,7 @@ impl ProbeClient {
             builder,
             ClientShape {
                 peer: Peer::Server,
-                limiter,
+                limiter: Arc::new(Semaphore::new(PROBES_IN_FLIGHT)),
                 timeout: settings.timeout,
                 retry: settings.retry,
                 max_body: MAX_BODY_BYTES,
@@ -154,31 +167,53 @@ impl ProbeClient {
         )?;
         Ok(ProbeClient {
             http,
+            deadline: settings.timeout,
             without_metrics: std::sync::Mutex::default(),
         })
     }
 
-    async fn ask(&self, base: &str, questions: Questions) -> Result<ServerWork, HttpError> {
-        let mut work = match self.ask_sensor(base, questions).await? {
-            Some(work) => work,
-            None => self.ask_server(base, questions).await?,
+    /// Everything asked of one server, within one deadline.
+    async fn ask(
+        &self,
+        base: &str,
+        token: &ApiToken,
+        questions: Questions,
+    ) -> Result<ServerWork, HttpError> {
+        let server = Server { base, token };
+        let asking = async {
+            let mut work = match self.ask_sensor(server, questions).await? {
+                Some(work) => work,
+                None => self.ask_server(server, questions).await?,
+            };
+            if questions.cpu {
+                work.cpu_percent = self.cpu_percent(server).await?;
+            }
+            Ok(work)
         };
-        if questions.cpu {
-            work.cpu_percent = self.cpu_percent(base).await?;
-        }
-        Ok(work)
+        tokio::time::timeout(self.deadline, asking)
+            .await
+            .unwrap_or_else(|_| {
+                self.http.count(ErrorKind::Timeout.label().to_owned());
+                Err(HttpError::new(
+                    ErrorKind::Timeout,
+                    Peer::Server,
+                    &Method::GET,
+                    base,
+                    format!("{:.0}s", self.deadline.as_secs_f64()),
+                ))
+            })
     }
 
     /// The sensor's account, or `None` when the server has no sensor (or it was not asked).
     async fn ask_sensor(
         &self,
-        base: &str,
+        server: Server<'_>,
         questions: Questions,
     ) -> Result<Option<ServerWork>, HttpError> {
         if !questions.sensor {
             return Ok(None);
         }
-        let wire: SensorWire = match self.get_json(base, SENSOR_ENDPOINT).await {
+        let wire: SensorWire = match self.get_json(server, SENSOR_ENDPOINT).await {
             Ok(wire) => wire,
             // Servers without the sensor: judged by their kernels and terminals.
             Err(e) if e.http_status() == Some(404) => return Ok(None),
@@ -198,9 +233,13 @@ impl ProbeClient {
     }
 
     /// What jupyter_server's own API says: its kernels, and its terminals if asked.
-    async fn ask_server(&self, base: &str, questions: Questions) -> Result<ServerWork, HttpError> {
+    async fn ask_server(
+        &self,
+        server: Server<'_>,
+        questions: Questions,
+    ) -> Result<ServerWork, HttpError> {
         let (terminals, recent_after) = (questions.terminals, questions.recent_after);
-        let kernels: Vec<KernelWire> = self.get_json(base, "api/kernels").await?;
+        let kernels: Vec<KernelWire> = self.get_json(server, "api/kernels").await?;
         let mut work = ServerWork {
             kernels: count(kernels.len()),
             ..ServerWork::default()
@@ -217,7 +256,7 @@ impl ProbeClient {
         }
         if terminals {
             match self
-                .get_json::<Vec<TerminalWire>>(base, "api/terminals")
+                .get_json::<Vec<TerminalWire>>(server, "api/terminals")
                 .await
             {
                 Ok(list) => {
@@ -245,7 +284,7 @@ impl ProbeClient {
 
     /// The server's CPU use in percent (its processes and their children), or `None` if it
     /// does not say (no jupyter-resource-usage, or `track_cpu_percent` off).
-    async fn cpu_percent(&self, base: &str) -> Result<Option<f64>, HttpError> {
+    async fn cpu_percent(&self, server: Server<'_>) -> Result<Option<f64>, HttpError> {
         #[derive(Deserialize)]
         struct Metrics {
             #[serde(default)]
@@ -254,7 +293,7 @@ impl ProbeClient {
         // jupyter-resource-usage compares with the last time it was asked, and a process it has
         // not seen before reads 0: only a second reading, a moment later, is the real one.
         for attempt in 0..2 {
-            match self.get_json::<Metrics>(base, "api/metrics/v1").await {
+            match self.get_json::<Metrics>(server, "api/metrics/v1").await {
                 Ok(metrics) if attempt == 1 => return Ok(metrics.cpu_percent),
                 Ok(metrics) if metrics.cpu_percent.is_none() => return Ok(None),
                 Ok(_) => tokio::time::sleep(CPU_SAMPLE).await,
@@ -263,6 +302,7 @@ impl ProbeClient {
                         .without_metrics
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let base = server.base;
                     if logged.len() < MAX_LOGGED_WITHOUT_METRICS && logged.insert(base.to_owned()) {
                         log::info!(
                             target: "cull_idle",
@@ -279,10 +319,10 @@ impl ProbeClient {
 
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
-        base: &str,
+        server: Server<'_>,
         endpoint: &str,
     ) -> Result<T, HttpError> {
-        let url = format!("{base}{endpoint}?no_track_activity=1");
+        let url = format!("{}{endpoint}?no_track_activity=1", server.base);
         let call = Call {
             method: Method::GET,
             url: url.clone(),
@@ -290,7 +330,7 @@ impl ProbeClient {
             accept: None,
             json_body: None,
             form_body: None,
-            as_user: None,
+            as_user: Some(server.token.secret()),
         };
         let reply = self.http.send(&call).await?;
         if reply.status != StatusCode::OK {
@@ -306,13 +346,21 @@ impl ProbeClient {
     }
 }
 
+/// The server being asked: where, and with which token.
+#[derive(Clone, Copy)]
+struct Server<'a> {
+    base: &'a str,
+    token: &'a ApiToken,
+}
+
 impl WorkProbe for ProbeClient {
     fn probe<'a>(
         &'a self,
         base: &'a str,
+        token: &'a ApiToken,
         questions: Questions,
     ) -> BoxFuture<'a, Result<ServerWork, HttpError>> {
-        Box::pin(self.ask(base, questions))
+        Box::pin(self.ask(base, token, questions))
     }
 }
 

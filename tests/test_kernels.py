@@ -11,6 +11,7 @@ from typing import Any, Optional
 from unittest import mock
 
 import pytest
+import requests
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
@@ -326,5 +327,89 @@ def test_a_token_without_access_to_servers_is_refused(real_hub):
         ["--timeout=600", "--once", "--keep-busy-kernels"], cli_env(real_hub, real_hub.cull_token)
     )
     assert code == 2, output
-    assert "access:servers" in output and "Traceback" not in output, output
+    assert "the scope tokens" in output and "Traceback" not in output, output
     assert len(output.strip().splitlines()) <= 3, output
+
+
+class Recorder:
+    """A listener that plays a user's server: it records the ``Authorization`` of every request
+    and answers as jupyter_server without the sensor (no kernels)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen: list[tuple[str, str]] = []
+        self.seen = seen
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                seen.append((self.path, self.headers.get("Authorization") or ""))
+                status, body = (404, b"{}") if "cull-idle/work" in self.path else (200, b"[]")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_what_a_server_receives_opens_that_server_alone(khub):
+    """bob runs a listener where the culler asks his server: what it receives is a token of
+    bob's own that opens bob's server and nothing else of the Hub's."""
+    await kernel_in_server(khub, "k-alice", busy=True)
+    await kernel_in_server(khub, "k-bob", busy=False)
+    recorder = Recorder()
+    try:
+        code, output = run(
+            ["--timeout=600", "--once", "--keep-busy-kernels", f"--server-url={recorder.url}", "--dry-run"],
+            cli_env(khub),
+        )
+    finally:
+        recorder.close()
+    assert code == 0, output
+    received = {auth for path, auth in recorder.seen if path.startswith("/user/k-bob/")}
+    assert len(received) == 1, recorder.seen
+    credential = received.pop()
+    assert credential.startswith("token ") and khub.cull_kernels_token not in credential, (
+        "not the culler's token"
+    )
+    as_bob = {"Authorization": credential}
+
+    def hub(method: str, path: str) -> int:
+        return requests.request(method, f"{khub.api_url}{path}", headers=as_bob, timeout=30).status_code
+
+    me = requests.get(f"{khub.api_url}/user", headers=as_bob, timeout=30).json()
+    assert me["name"] == "k-bob" and me["kind"] == "user", me
+    # bob's server, and what the Hub adds to identify its owner: nothing beyond bob's own.
+    assert "access:servers!server=k-bob/" in me["scopes"], me["scopes"]
+    assert all(s.endswith(("!server=k-bob/", "!user=k-bob")) for s in me["scopes"]), me["scopes"]
+    # Nothing of the Hub's: no listing, no other user, no stop, no deletion, no new token.
+    assert hub("GET", "/users") == 403
+    assert hub("GET", "/users/k-alice") in (403, 404)
+    assert hub("DELETE", "/users/k-alice/server") in (403, 404)
+    assert hub("DELETE", "/users/k-bob/server") in (403, 404)
+    assert hub("DELETE", "/users/k-alice") in (403, 404)
+    assert hub("POST", "/users/k-bob/tokens") in (403, 404)
+    assert khub.running("k-alice") and khub.running("k-bob")
+    # alice's server refuses it; bob's own accepts it, which bob could do anyway.
+    alice = requests.get(
+        f"{khub.public_url}/user/k-alice/api/kernels", headers=as_bob, timeout=30, allow_redirects=False
+    )
+    assert alice.status_code in (302, 403), alice.status_code
+    bob = requests.get(f"{khub.public_url}/user/k-bob/api/kernels", headers=as_bob, timeout=30)
+    assert bob.status_code == 200, bob.status_code
+    # The token is bob's, noted as his server's own (so being asked is not bob's activity).
+    tokens = khub.api("GET", "/users/k-bob/tokens").json()["api_tokens"]
+    notes = [t["note"] for t in tokens if "access:servers!server=k-bob/" in t["scopes"]]
+    assert notes and notes[0].startswith("Server at "), tokens

@@ -74,7 +74,7 @@ def probing_hub(tmp_path_factory, servers):
         # Long enough that the flood test's refusals are remembered for the whole test, however
         # slow the machine (the last of the same option wins).
         "--page-auth-cache=120",
-        extra_scopes=("access:servers",),
+        extra_scopes=("tokens",),
     )
     yield hub
     hub.stop()

@@ -223,7 +223,8 @@ async def run_pass(
     asked for its kernels (and terminals) first, and kept while one is busy (or connected);
     ``busy_timeout`` (seconds, 0 for none) is the idle time past which it is culled anyway.
     Servers are reached at ``server_url`` (the proxy's address) plus their path, or else at the
-    ``full_url`` the Hub gives them. The token needs ``access:servers``.
+    ``full_url`` the Hub gives them. The token needs the ``tokens`` scope: each server is asked
+    with a token of its own user that opens that server alone.
 
     With ``cull_users``, ``cull_user_hook`` is asked before an idle user is deleted, with
     ``user`` (the Hub's model), ``inactive`` and ``inactive_limit``; plain or async. ``False``

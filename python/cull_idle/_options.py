@@ -463,7 +463,7 @@ OPTIONS = [
         FROM_CORE,
         "What a server's idle time counts from: hub, the Hub's last activity (which an open "
         "browser tab keeps fresh), or work, the last kernel or terminal activity or what the "
-        "cull-idle-sensor in the server saw (the token needs access:servers).",
+        "cull-idle-sensor in the server saw (the token needs the tokens scope).",
         WORK,
         api="idle_by",
         doc=(
@@ -478,7 +478,7 @@ OPTIONS = [
         parse_bool,
         FROM_CORE,
         "Before stopping an idle server, ask it for its kernels and terminals; keep it while a kernel "
-        "is busy or a terminal was used within the timeout (the token needs access:servers).",
+        "is busy or a terminal was used within the timeout (the token needs the tokens scope).",
         WORK,
         api="keep_busy_kernels",
         doc=(

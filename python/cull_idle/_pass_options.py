@@ -53,11 +53,11 @@ class PassOptions(TypedDict, total=False):
     max_culls_per_pass: int
     #: --idle-by: What a server's idle time counts from: hub, the Hub's last activity (which an open
     #: browser tab keeps fresh), or work, the last kernel or terminal activity or what the cull-idle-
-    #: sensor in the server saw (the token needs access:servers).
+    #: sensor in the server saw (the token needs the tokens scope).
     idle_by: str
     #: --keep-busy-kernels: Before stopping an idle server, ask it for its kernels and terminals; keep
     #: it while a kernel is busy or a terminal was used within the timeout (the token needs
-    #: access:servers).
+    #: the tokens scope).
     keep_busy_kernels: bool
     #: --keep-connected: Likewise keep idle servers whose kernels have open connections (a notebook tab
     #: left open).

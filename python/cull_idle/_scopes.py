@@ -80,8 +80,18 @@ def scope_problems(
     for scope in dict.fromkeys(s["scope"] for s in signals):
         options = "/".join(signal_options(signals, scope))
         needed.append((True, scope, f"{options} (asking servers about their work)"))
-    return [
+    problems = [
         (fatal, f"the token lacks the scope {scope}, needed for {what}")
         for fatal, scope, what in needed
         if scope not in have
     ]
+    if "access:servers" in scopes:
+        problems.append(
+            (
+                False,
+                "the token has access:servers, which opens every user's server and which cull-idle does not "
+                "use (it asks servers with tokens of their own users, made with the tokens scope): remove it "
+                "from the culler's role",
+            )
+        )
+    return problems

@@ -124,6 +124,7 @@ pub async fn run_pass(
     let probes = probes.filter(|_| settings.work.enabled());
     if let Some(probes) = probes {
         probing::lock(probes.memory).begin_pass();
+        probes.tokens.begin_pass();
         if settings.work.by_work {
             probes.begin_work_pass();
         }
@@ -157,6 +158,7 @@ pub async fn run_pass(
     planner.feed.sweep(&mut planner.report);
     let mut report = planner.report;
     if let Some(probes) = probes {
+        probes.end_token_pass(hub, report.complete).await;
         probing::lock(probes.memory).end_pass(report.complete);
         if settings.work.by_work {
             probes.end_work_pass(report.complete);

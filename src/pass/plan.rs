@@ -140,8 +140,7 @@ impl Planner<'_> {
                 .map(|item| serde_json::from_str::<User>(item.get()))
                 .collect();
             if let (Some(probes), true) = (self.probes, self.settings.work.by_work) {
-                let in_flight = self.hub.concurrency();
-                ask_due(probes, self.settings, in_flight, &users, &mut self.work).await;
+                ask_due(probes, self.hub, self.settings, &users, &mut self.work).await;
             }
             for user in users {
                 if !self.plan_user(user, &mut recent).await {
@@ -202,10 +201,9 @@ impl Planner<'_> {
         let settings = self.settings;
         let keep_alives = self.feed.keep_alives();
         if let Some(probes) = self.probes {
-            let in_flight = self.hub.concurrency();
             probe_candidates(
                 probes,
-                in_flight,
+                self.hub,
                 settings,
                 self.started,
                 &mut jobs,

@@ -7,10 +7,12 @@ use std::time::Instant;
 use futures::stream::StreamExt;
 
 use crate::http::HttpError;
+use crate::hub::HubApi;
 use crate::ledger::{work_at, WorkLedger};
 use crate::policy::CullReason;
 use crate::policy::KeepReason;
-use crate::probe::WorkProbe;
+use crate::probe::{Questions, WorkProbe, PROBES_IN_FLIGHT};
+use crate::probe_tokens::{revoke, ProbeTokens};
 use crate::signals::recent_work;
 use crate::signals::WorkRules;
 use crate::state::StateDb;
@@ -22,11 +24,12 @@ use super::jobs::{ServerJob, UserJob};
 use super::report::{log_name, PassReport, ProbeRecord, Skip};
 use super::{PassSettings, LOG};
 
-/// What probing needs beyond the settings: the client, the servers kept busy so far, and with
-/// `--idle-by=work` the work seen of each running server (these live as long as the connection,
-/// across passes).
+/// What probing needs beyond the settings: the client, the tokens it asks servers with, the
+/// servers kept busy so far, and with `--idle-by=work` the work seen of each running server
+/// (these live as long as the connection, across passes).
 pub struct Probes<'a> {
     pub client: &'a dyn WorkProbe,
+    pub tokens: &'a ProbeTokens,
     pub memory: &'a Mutex<BusyMemory>,
     pub ledger: &'a Mutex<WorkLedger>,
     /// Where the ledger is kept across restarts.
@@ -34,6 +37,27 @@ pub struct Probes<'a> {
 }
 
 impl Probes<'_> {
+    /// Ask `user`'s server `server` at `base`, with its own probe token (made first if need be).
+    pub(super) async fn ask(
+        &self,
+        hub: &dyn HubApi,
+        (user, server, base): (&str, &str, &str),
+        questions: Questions,
+        now: f64,
+    ) -> Result<ServerWork, HttpError> {
+        let token = self.tokens.token_for(hub, user, server, now).await?;
+        self.client.probe(base, &token, questions).await
+    }
+
+    /// Delete the probe tokens of servers that a complete pass no longer lists.
+    pub(super) async fn end_token_pass(&self, hub: &dyn HubApi, complete: bool) {
+        let ended = self.tokens.end_pass(complete);
+        if !ended.is_empty() {
+            log::debug!(target: LOG, "Deleting {} probe tokens of servers no longer running", ended.len());
+            revoke(hub, &ended).await;
+        }
+    }
+
     pub(super) fn lock_ledger(&self) -> MutexGuard<'_, WorkLedger> {
         self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -105,11 +129,11 @@ pub(super) fn inactive_before_probes(
     }
 }
 
-/// Ask every idle candidate (concurrently, within `in_flight`) what it runs; keep those whose
-/// work keeps them, and with them their users.
+/// Ask every idle candidate (concurrently, [`PROBES_IN_FLIGHT`] at a time) what it runs; keep
+/// those whose work keeps them, and with them their users.
 pub(super) async fn probe_candidates(
     probes: &Probes<'_>,
-    in_flight: usize,
+    hub: &dyn HubApi,
     settings: &PassSettings,
     started: Instant,
     jobs: &mut Vec<UserJob>,
@@ -124,23 +148,35 @@ pub(super) async fn probe_candidates(
             job.servers
                 .iter()
                 .enumerate()
-                .filter_map(move |(s, server)| Some((j, s, server.probe_at.clone()?, server.limit)))
+                .filter_map(move |(s, server)| {
+                    let at = server.probe_at.clone()?;
+                    Some((
+                        j,
+                        s,
+                        (job.user.clone(), server.name.clone(), at),
+                        server.limit,
+                    ))
+                })
         })
         .collect();
     let mut asking = futures::stream::iter(candidates)
-        .map(|(j, s, at, limit)| async move {
+        .map(|(j, s, (user, name, at), limit)| async move {
             let result = match at {
                 Some(base) => Some(
                     probes
-                        .client
-                        .probe(&base, rules.questions(now - limit))
+                        .ask(
+                            hub,
+                            (&user, &name, &base),
+                            rules.questions(now - limit),
+                            now,
+                        )
                         .await,
                 ),
                 None => None,
             };
             (j, s, result)
         })
-        .buffer_unordered(in_flight);
+        .buffer_unordered(PROBES_IN_FLIGHT);
     let mut kept: Vec<(usize, usize)> = Vec::new();
     while let Some((j, s, result)) = asking.next().await {
         let user = jobs[j].user.clone();

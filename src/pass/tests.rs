@@ -8,11 +8,13 @@ use std::sync::Mutex;
 use futures::future::BoxFuture;
 use reqwest::Method;
 
+use crate::http::ApiToken;
 use crate::http::{ErrorKind, HttpError, Peer};
-use crate::hub::{DeleteOutcome, HubApi, StopOutcome};
+use crate::hub::{DeleteOutcome, HubApi, IssuedToken, StopOutcome, TokenRequest};
 use crate::models::{User, UserPage};
 use crate::options::PassOptions;
 use crate::probe::WorkProbe;
+use crate::probe_tokens::ProbeTokens;
 use crate::work::{BusyMemory, ServerWork};
 
 use super::{run_pass, Hooks, Outcome, PassReport, Probes};
@@ -90,6 +92,16 @@ struct MemoryHub {
     down: bool,
     /// Reports JupyterHub 2.3.1, before `include_stopped_servers`.
     old: bool,
+    tokens: Mutex<MemTokens>,
+}
+
+/// The tokens the Hub made for probes.
+#[derive(Default)]
+struct MemTokens {
+    made: u32,
+    /// Live ones: owner, id, secret, what was asked.
+    live: Vec<(String, String, String, TokenRequest)>,
+    deleted: Vec<String>,
 }
 
 impl MemoryHub {
@@ -209,6 +221,46 @@ impl HubApi for MemoryHub {
         })
     }
 
+    fn create_token<'a>(
+        &'a self,
+        user: &'a str,
+        request: &'a TokenRequest,
+    ) -> BoxFuture<'a, Result<IssuedToken, HttpError>> {
+        Box::pin(async move {
+            let mut tokens = self.tokens.lock().unwrap();
+            tokens.made += 1;
+            let (id, secret) = (
+                format!("a{}", tokens.made),
+                format!("secret-{}", tokens.made),
+            );
+            tokens
+                .live
+                .push((user.to_owned(), id.clone(), secret.clone(), request.clone()));
+            Ok(IssuedToken {
+                token: ApiToken::new(secret),
+                id,
+                expires_at: request
+                    .expires_in
+                    .map(|s| NOW + f64::from(u32::try_from(s).unwrap())),
+            })
+        })
+    }
+
+    fn delete_token<'a>(
+        &'a self,
+        user: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<(), HttpError>> {
+        Box::pin(async move {
+            let mut tokens = self.tokens.lock().unwrap();
+            tokens
+                .live
+                .retain(|(owner, i, _, _)| !(owner == user && i == id));
+            tokens.deleted.push(id.to_owned());
+            Ok(())
+        })
+    }
+
     fn concurrency(&self) -> usize {
         4
     }
@@ -225,6 +277,7 @@ impl WorkProbe for MemoryProbe {
     fn probe<'a>(
         &'a self,
         base: &'a str,
+        _token: &'a ApiToken,
         _questions: crate::probe::Questions,
     ) -> BoxFuture<'a, Result<ServerWork, HttpError>> {
         Box::pin(async move { self.0.get(base).cloned().ok_or_else(|| refused(base)) })
@@ -447,8 +500,10 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
     ]));
     let memory = Mutex::new(BusyMemory::default());
     let ledger = Mutex::default();
+    let tokens = ProbeTokens::default();
     let probes = Probes {
         client: &probe,
+        tokens: &tokens,
         memory: &memory,
         ledger: &ledger,
         store: None,
@@ -492,6 +547,7 @@ fn probing_keeps_busy_servers_and_culls_the_rest() {
 
 #[cfg(test)]
 mod feed;
+mod probe_tokens;
 mod warnings;
 mod work_mode;
 

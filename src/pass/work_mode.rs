@@ -7,10 +7,11 @@ use std::collections::{HashMap, HashSet};
 
 use futures::stream::StreamExt;
 
+use crate::hub::HubApi;
 use crate::ledger::{work_at, WorkLedger};
 use crate::models::{Server, User};
 use crate::policy::KeepReason;
-use crate::probe::server_base;
+use crate::probe::{server_base, PROBES_IN_FLIGHT};
 use crate::signals::{recent_work, Signal};
 use crate::timestamp::{format_duration, parse_timestamp};
 use crate::work::ServerWork;
@@ -29,9 +30,11 @@ pub(super) struct PassWork {
     pub unanswered: HashSet<String>,
 }
 
-/// A server to ask: its key, `started`, idle limit and address.
+/// A server to ask: its key, owner and name, `started`, idle limit and address.
 struct Due {
     key: String,
+    user: String,
+    server: String,
     name: String,
     started: f64,
     limit: f64,
@@ -85,6 +88,8 @@ fn due_servers(
             {
                 due.push(Due {
                     key,
+                    user: user.name.clone(),
+                    server: name.clone(),
                     name: log_name(&user.name, name),
                     started,
                     limit,
@@ -105,11 +110,11 @@ pub(super) fn started_at(server: &Server) -> Option<f64> {
     parse_timestamp(server.started.as_deref()?).ok()
 }
 
-/// Ask the servers of this page that could be due, `in_flight` at a time.
+/// Ask the servers of this page that could be due, [`PROBES_IN_FLIGHT`] at a time.
 pub(super) async fn ask_due(
     probes: &Probes<'_>,
+    hub: &dyn HubApi,
     settings: &PassSettings,
-    in_flight: usize,
     users: &[Result<User, serde_json::Error>],
     pass: &mut PassWork,
 ) {
@@ -124,15 +129,19 @@ pub(super) async fn ask_due(
             let result = match &due.base {
                 Some(base) => Some(
                     probes
-                        .client
-                        .probe(base, rules.questions(now - due.limit))
+                        .ask(
+                            hub,
+                            (&due.user, &due.server, base),
+                            rules.questions(now - due.limit),
+                            now,
+                        )
                         .await,
                 ),
                 None => None,
             };
             (due, result)
         })
-        .buffer_unordered(in_flight.max(1));
+        .buffer_unordered(PROBES_IN_FLIGHT);
     while let Some((due, result)) = asking.next().await {
         match result {
             Some(Ok(work)) => {

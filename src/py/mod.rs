@@ -24,6 +24,7 @@ use crate::ledger::WorkLedger;
 use crate::metrics::Metrics;
 use crate::pass::{run_pass, Arbiter, BoardFeed, Hooks, Probes, Warnings};
 use crate::probe::{ProbeClient, ProbeSettings};
+use crate::probe_tokens::ProbeTokens;
 use crate::state::StateDb;
 use crate::warnings::delivery::{WarnHook, WebhookClient};
 use crate::work::BusyMemory;
@@ -73,6 +74,8 @@ pub struct Connection {
     /// on first use: a TLS client costs start-up time that most deployments never need.
     prober: OnceLock<Arc<ProbeClient>>,
     probe_settings: ProbeSettings,
+    /// The tokens probes carry, one per server asked (`crate::probe_tokens`).
+    probe_tokens: Arc<ProbeTokens>,
     /// Servers kept for their work, across the passes made over this connection.
     memory: Arc<Mutex<BusyMemory>>,
     /// With `--idle-by=work`, the work seen of each running server (`crate::ledger`).
@@ -134,7 +137,6 @@ impl Connection {
         let retry = Retry { retries, backoff };
         let token = ApiToken::new(token);
         let probe_settings = ProbeSettings {
-            token: token.clone(),
             timeout: seconds(py, "probe_timeout", probe_timeout)?,
             ca_file: ca_file.clone(),
             retry,
@@ -189,6 +191,7 @@ impl Connection {
             settings,
             prober: OnceLock::new(),
             probe_settings,
+            probe_tokens: Arc::default(),
             memory: Arc::default(),
             ledger: Arc::default(),
             state,
@@ -242,6 +245,7 @@ impl Connection {
             None
         };
         let memory = Arc::clone(&self.memory);
+        let probe_tokens = Arc::clone(&self.probe_tokens);
         let warn_hook = match warn_hook {
             Some(func) => Some(PyWarnHook {
                 func,
@@ -271,6 +275,7 @@ impl Connection {
                 });
             let probes = probe_client.as_ref().map(|probe_client| Probes {
                 client: probe_client.as_ref(),
+                tokens: &probe_tokens,
                 memory: &memory,
                 ledger: &ledger,
                 store: state.as_deref().filter(|_| settings.work.by_work),
@@ -376,7 +381,7 @@ impl Connection {
             return Ok(Arc::clone(client));
         }
         let client = py
-            .detach(|| ProbeClient::new(&self.probe_settings, self.client.limiter()))
+            .detach(|| ProbeClient::new(&self.probe_settings))
             .map_err(|e| to_py(py, &e.into()))?;
         Ok(Arc::clone(self.prober.get_or_init(|| Arc::new(client))))
     }

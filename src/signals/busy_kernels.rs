@@ -7,7 +7,7 @@ use crate::work::ServerWork;
 pub static SIGNAL: Signal = Signal {
     label: "busy",
     option: "keep-busy-kernels",
-    scope: "access:servers",
+    scope: "tokens",
     reads: Reading::Kernels,
     for_people: "a kernel is busy",
     for_operators: "a kernel is executing, or starting or restarting within the limit",

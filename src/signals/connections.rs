@@ -8,7 +8,7 @@ use crate::work::ServerWork;
 pub static SIGNAL: Signal = Signal {
     label: "connected",
     option: "keep-connected",
-    scope: "access:servers",
+    scope: "tokens",
     reads: Reading::Kernels,
     for_people: "a kernel has a connection open",
     for_operators: "a kernel has an open connection",

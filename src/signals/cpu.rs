@@ -8,7 +8,7 @@ use crate::work::ServerWork;
 pub static SIGNAL: Signal = Signal {
     label: "cpu",
     option: "keep-cpu-above",
-    scope: "access:servers",
+    scope: "tokens",
     reads: Reading::ResourceUsage,
     for_people: "its processes are using CPU",
     for_operators: "its processes use more CPU than the threshold, by jupyter-resource-usage",

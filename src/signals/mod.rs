@@ -209,7 +209,7 @@ pub(crate) mod tests {
                 signal.option.starts_with("keep-") || signal.option.starts_with("idle-by="),
                 "{signal:?}"
             );
-            assert_eq!(signal.scope, "access:servers");
+            assert_eq!(signal.scope, "tokens");
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::work::ServerWork;
 pub static SIGNAL: Signal = Signal {
     label: "worked",
     option: "idle-by=work",
-    scope: "access:servers",
+    scope: "tokens",
     reads: Reading::Kernels,
     for_people: "someone worked in it within its limit",
     for_operators: "with `--idle-by=work`: a kernel, a terminal, or what the sensor counts, active within the limit",

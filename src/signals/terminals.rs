@@ -8,7 +8,7 @@ use crate::work::ServerWork;
 pub static SIGNAL: Signal = Signal {
     label: "busy",
     option: "keep-busy-kernels",
-    scope: "access:servers",
+    scope: "tokens",
     reads: Reading::Terminals,
     for_people: "a terminal is busy",
     for_operators: "a terminal had input or output within the limit",

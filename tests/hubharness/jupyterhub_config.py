@@ -97,7 +97,7 @@ c.JupyterHub.load_roles = [
         "services": ["culler-groups"],
     },
     {"name": "culler", "scopes": culler_scopes, "services": ["culler"]},
-    {"name": "culler-kernels", "scopes": [*culler_scopes, "access:servers"], "services": ["culler-kernels"]},
+    {"name": "culler-kernels", "scopes": [*culler_scopes, "tokens"], "services": ["culler-kernels"]},
     {
         "name": "culler-users",
         "scopes": [*culler_scopes, "delete:users", "read:users"],
@@ -105,7 +105,7 @@ c.JupyterHub.load_roles = [
     },
 ]
 if managed and os.environ.get("TEST_MANAGED_EXTRA_SCOPES"):
-    # Such as access:servers, for a managed culler that asks servers what they run.
+    # Such as tokens, for a managed culler that asks servers what they run.
     extra = os.environ["TEST_MANAGED_EXTRA_SCOPES"].split()
     c.JupyterHub.load_roles.append(
         {"name": "culler-managed-extra", "scopes": extra, "services": ["culler-managed"]}

@@ -46,6 +46,9 @@ impl Planner<'_> {
                 .map(Ok);
         }
         self.report.servers_seen += 1;
+        if let Some(probes) = self.probes {
+            probes.tokens.listed(user, name);
+        }
         let (limit, limit_from) = self
             .settings
             .policy

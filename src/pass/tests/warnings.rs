@@ -77,8 +77,10 @@ impl Culler {
             webhook: None,
             hook_timeout: self.hook_timeout,
         };
+        let tokens = crate::probe_tokens::ProbeTokens::default();
         let probes = probe.map(|client| Probes {
             client,
+            tokens: &tokens,
             memory: &self.memory,
             ledger: &self.ledger,
             store: None,

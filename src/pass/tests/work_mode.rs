@@ -26,6 +26,7 @@ impl WorkProbe for Servers {
     fn probe<'a>(
         &'a self,
         base: &'a str,
+        _token: &'a crate::http::ApiToken,
         _questions: crate::probe::Questions,
     ) -> BoxFuture<'a, Result<ServerWork, HttpError>> {
         self.asked.fetch_add(1, Ordering::Relaxed);
@@ -58,6 +59,7 @@ struct WorkCuller {
     options: PassOptions,
     memory: Mutex<BusyMemory>,
     ledger: Mutex<WorkLedger>,
+    tokens: crate::probe_tokens::ProbeTokens,
 }
 
 impl WorkCuller {
@@ -66,12 +68,14 @@ impl WorkCuller {
             options: options(json),
             memory: Mutex::default(),
             ledger: Mutex::default(),
+            tokens: crate::probe_tokens::ProbeTokens::default(),
         }
     }
 
     fn pass(&self, hub: &MemoryHub, servers: &Servers, later: f64) -> PassReport {
         let probes = Probes {
             client: servers,
+            tokens: &self.tokens,
             memory: &self.memory,
             ledger: &self.ledger,
             store: None,
