@@ -10,7 +10,8 @@ second, and a connection held open without an answer. The culler runs once at
 `--concurrency=10`. Prints, with 0 and with HOSTILE hostile servers: the pass time, the time from
 the culler's first Hub request to its first stop (of a well-behaved server: hostile ones are
 never stopped in the pass, as a server that cannot be asked is judged by the Hub's count, which
-sees the tab), the stops, and the probe tokens made and deleted.
+sees the tab), the stops, the servers that did not answer in time, and the probe tokens made and
+deleted.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def run(n: int, hostile: int, probe_timeout: int) -> dict[str, Any]:
         "pass_seconds": float(found.group(1)) if found else None,
         "first_stop_seconds": round(first_stop, 2) if first_stop is not None else None,
         "stops": seen["stops"],
+        "unanswered": done.stderr.count("Cannot ask server"),
         "tokens_made": seen["tokens_made"],
         "tokens_deleted": seen["tokens_deleted"],
         "exit": done.returncode,

@@ -90,6 +90,8 @@ pub struct ProbeSettings {
 pub struct ProbeClient {
     http: HttpClient,
     deadline: Duration,
+    /// Servers being asked; a probe's deadline starts once it has its place.
+    slots: Semaphore,
     /// Servers already logged as having no jupyter-resource-usage, so each is logged once.
     without_metrics: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -168,6 +170,7 @@ impl ProbeClient {
         Ok(ProbeClient {
             http,
             deadline: settings.timeout,
+            slots: Semaphore::new(PROBES_IN_FLIGHT),
             without_metrics: std::sync::Mutex::default(),
         })
     }
@@ -180,6 +183,7 @@ impl ProbeClient {
         questions: Questions,
     ) -> Result<ServerWork, HttpError> {
         let server = Server { base, token };
+        let _slot = self.slots.acquire().await.expect("never closed");
         let asking = async {
             let mut work = match self.ask_sensor(server, questions).await? {
                 Some(work) => work,

@@ -542,12 +542,14 @@ OPTIONS = [
         "probe-timeout",
         parse_seconds,
         10,
-        "Seconds to wait for a single-user server's answer (each try; 3 retries on failures).",
+        "Seconds a single-user server has to answer a probe, all of it: connecting, every request, "
+        "retries and any Retry-After it asks for; past it, it is judged unanswered.",
         WORK,
         api="connect:probe_timeout",
         doc=(
-            "seconds to wait for a server's answer, each try (3 retries with backoff on timeouts, "
-            "connection errors and `5xx`)"
+            "seconds a server has for the whole probe: connecting, every request, retries (3, with "
+            "backoff, on timeouts, connection errors and `5xx`) and any `Retry-After`; past it the "
+            "server is unanswered"
         ),
     ),
     Option(

@@ -62,8 +62,10 @@ def scopes_table() -> str:
     for scope in dict.fromkeys(s["scope"] for s in every):
         options = ", ".join(f"`{option}`" for option in signal_options(every, scope))
         lines.append(
-            f"| `{scope}` | {options}: asking single-user servers about their work "
-            "(the culler refuses to start without it) |"
+            f"| `{scope}` | {options}: asking single-user servers about their work, each with a token "
+            "of its own user that opens that server alone, made when it is first asked and deleted "
+            "once it stops (the culler refuses to start without it; see "
+            "[what it grants](docs/probe-trust.md)) |"
         )
     lines.append(
         "| `access:services!service=<name>` | not the culler's: on the users' role (and "

@@ -56,8 +56,8 @@ class PassOptions(TypedDict, total=False):
     #: sensor in the server saw (the token needs the tokens scope).
     idle_by: str
     #: --keep-busy-kernels: Before stopping an idle server, ask it for its kernels and terminals; keep
-    #: it while a kernel is busy or a terminal was used within the timeout (the token needs
-    #: the tokens scope).
+    #: it while a kernel is busy or a terminal was used within the timeout (the token needs the tokens
+    #: scope).
     keep_busy_kernels: bool
     #: --keep-connected: Likewise keep idle servers whose kernels have open connections (a notebook tab
     #: left open).

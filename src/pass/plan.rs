@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use crate::http::{ErrorKind, HttpError, Peer};
-use crate::hub::{parse_version, users_query, HubApi};
-use crate::listing::{unsettled_allowance, Cursor, RecentNames};
+use crate::http::HttpError;
+use crate::hub::{parse_version, HubApi};
+use crate::listing::RecentNames;
 use crate::models::User;
 use crate::policy::{decide_user, user_idleness, CullReason, KeepReason, UserFacts};
 
@@ -16,10 +16,11 @@ use super::judge::user_gate;
 use super::probing::{probe_candidates, Probes};
 use super::report::{PassReport, Skip};
 use super::warnings::{Candidate, WarningGate};
-use super::work_mode::{ask_due, skip_with_answer, PassWork};
+use super::work_mode::{skip_with_answer, PassWork};
 
+mod reading;
 mod servers;
-use super::{Arbiter, PassSettings, LARGEST_PAGE, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
+use super::{Arbiter, PassSettings, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
 use crate::state::{Key, Kind};
 use crate::warnings::{stretch, user_due_in};
 
@@ -105,91 +106,6 @@ impl Planner<'_> {
             log::warn!(target: LOG, "{message}; the next pass will try again");
         }
         self.report.record_error(message);
-    }
-
-    /// List one state's users, acting on what is planned whenever enough of it waits.
-    async fn list(&mut self, state: Option<&str>) -> Result<(), HttpError> {
-        self.listing = match state {
-            Some("ready") => Listing::Ready,
-            _ => Listing::Other,
-        };
-        let act_after = self.settings.act_after;
-        let mut offset = 0;
-        let mut limit = Some(self.settings.page_size.unwrap_or(LARGEST_PAGE));
-        let mut pages = 0u64;
-        let mut recent = RecentNames::default();
-        let mut cursor = Cursor::default();
-        let mut reread = 0u64;
-        let mut acting_early = true;
-        loop {
-            let page = self
-                .hub
-                .list_users(state, self.include_stopped, offset, limit)
-                .await?;
-            pages += 1;
-            let page_limit = page.next.as_ref().map_or(1, |next| next.limit.max(1));
-            // The users a correction reads again are among the last listed, at most the users
-            // acted on at once (fewer than `act_after` plus a page) and the unsettled allowance.
-            recent.keep_at_least(
-                (act_after.saturating_add(page.items.len()) as u64)
-                    .saturating_add(unsettled_allowance(page_limit)),
-            );
-            let users: Vec<_> = page
-                .items
-                .iter()
-                .map(|item| serde_json::from_str::<User>(item.get()))
-                .collect();
-            if let (Some(probes), true) = (self.probes, self.settings.work.by_work) {
-                ask_due(probes, self.hub, self.settings, &users, &mut self.work).await;
-            }
-            for user in users {
-                if !self.plan_user(user, &mut recent).await {
-                    reread += 1;
-                }
-            }
-            if self.warnings.waiting() >= act_after {
-                self.deliver_warnings().await;
-            }
-            let next = match page.next {
-                // Rebuilt from offset/limit against our base URL: `next.url` is built from the
-                // Host the Hub saw, which the culler may not be able to reach.
-                Some(next) if next.offset > offset => next,
-                Some(next) => {
-                    return Err(HttpError::new(
-                        ErrorKind::Decode,
-                        Peer::Hub,
-                        &reqwest::Method::GET,
-                        &users_query(state, self.include_stopped, offset, limit),
-                        format!(
-                            "the next page's offset {} does not move forward",
-                            next.offset
-                        ),
-                    ));
-                }
-                None => break,
-            };
-            let mut left = 0;
-            if acting_early && self.jobs.iter().map(UserJob::culls).sum::<usize>() >= act_after {
-                let acted = self.flush(false).await;
-                left = acted.left;
-                if !cursor.unsettle(acted.unsettled, page_limit) {
-                    acting_early = false;
-                    log::warn!(
-                        target: LOG,
-                        "{} users' stops or deletions are still in progress or failed; listing the rest before acting again",
-                        cursor.unsettled()
-                    );
-                }
-            }
-            offset = cursor.resume(next.offset, left, page_limit);
-            limit = Some(page_limit);
-        }
-        log::debug!(
-            target: LOG,
-            "Listed users (state={}) in {pages} pages; {reread} read again after acting",
-            state.unwrap_or("any")
-        );
-        Ok(())
     }
 
     /// Probe and act on the jobs planned so far (with a cap, keep the idlest of them for the

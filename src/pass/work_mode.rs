@@ -5,13 +5,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use futures::stream::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 
+use crate::http::HttpError;
 use crate::hub::HubApi;
 use crate::ledger::{work_at, WorkLedger};
 use crate::models::{Server, User};
 use crate::policy::KeepReason;
-use crate::probe::{server_base, PROBES_IN_FLIGHT};
+use crate::probe::server_base;
 use crate::signals::{recent_work, Signal};
 use crate::timestamp::{format_duration, parse_timestamp};
 use crate::work::ServerWork;
@@ -110,74 +112,146 @@ pub(super) fn started_at(server: &Server) -> Option<f64> {
     parse_timestamp(server.started.as_deref()?).ok()
 }
 
-/// Ask the servers of this page that could be due, [`PROBES_IN_FLIGHT`] at a time.
-pub(super) async fn ask_due(
+/// What asking one server gave: `None` when it could not be asked (no address).
+type Asked = (u64, Due, Option<Result<ServerWork, HttpError>>);
+
+/// The questions under way for pages listed and not yet planned. The listing goes on while a
+/// page waits for its answers, so servers that use their whole deadline on different pages
+/// hold up the pass once, not once per page.
+#[derive(Default)]
+pub(super) struct Asking<'a> {
+    inflight: FuturesUnordered<BoxFuture<'a, Asked>>,
+    /// Questions still open, by page (its number in the listing).
+    open: HashMap<u64, usize>,
+}
+
+impl<'a> Asking<'a> {
+    /// Ask the servers of page `page` (its `users`) that could be due.
+    pub fn start(
+        &mut self,
+        (probes, hub, settings): (&'a Probes<'a>, &'a dyn HubApi, &'a PassSettings),
+        page: u64,
+        users: &[Result<User, serde_json::Error>],
+    ) {
+        let due = due_servers(settings, &mut probes.lock_ledger(), users);
+        if due.is_empty() {
+            return;
+        }
+        self.open.insert(page, due.len());
+        let (rules, now) = (settings.work, settings.now);
+        for due in due {
+            self.inflight.push(Box::pin(async move {
+                let result = match &due.base {
+                    Some(base) => Some(
+                        probes
+                            .ask(
+                                hub,
+                                (&due.user, &due.server, base),
+                                rules.questions(now - due.limit),
+                                now,
+                            )
+                            .await,
+                    ),
+                    None => None,
+                };
+                (page, due, result)
+            }));
+        }
+    }
+
+    /// `work`'s output, taking in the answers that come meanwhile.
+    pub async fn during<T>(
+        &mut self,
+        work: impl std::future::Future<Output = T>,
+        (probes, settings, pass): (&Probes<'_>, &PassSettings, &mut PassWork),
+    ) -> T {
+        let mut work = std::pin::pin!(work);
+        loop {
+            if self.inflight.is_empty() {
+                return work.await;
+            }
+            tokio::select! {
+                biased;
+                out = &mut work => return out,
+                Some(asked) = self.inflight.next() => self.take(asked, probes, settings, pass),
+            }
+        }
+    }
+
+    /// Wait until every question of page `page` is answered.
+    pub async fn finish(
+        &mut self,
+        page: u64,
+        (probes, settings, pass): (&Probes<'_>, &PassSettings, &mut PassWork),
+    ) {
+        while self.open.contains_key(&page) {
+            let Some(asked) = self.inflight.next().await else {
+                break;
+            };
+            self.take(asked, probes, settings, pass);
+        }
+    }
+
+    fn take(
+        &mut self,
+        (page, due, result): Asked,
+        probes: &Probes<'_>,
+        settings: &PassSettings,
+        pass: &mut PassWork,
+    ) {
+        if let Some(open) = self.open.get_mut(&page) {
+            *open -= 1;
+            if *open == 0 {
+                self.open.remove(&page);
+            }
+        }
+        record(probes, settings, due, result, pass);
+    }
+}
+
+/// What asking one server showed, in the ledger and this pass's answers.
+fn record(
     probes: &Probes<'_>,
-    hub: &dyn HubApi,
     settings: &PassSettings,
-    users: &[Result<User, serde_json::Error>],
+    due: Due,
+    result: Option<Result<ServerWork, HttpError>>,
     pass: &mut PassWork,
 ) {
-    let due = due_servers(settings, &mut probes.lock_ledger(), users);
-    if due.is_empty() {
-        return;
-    }
-    let rules = settings.work;
-    let now = settings.now;
-    let mut asking = futures::stream::iter(due)
-        .map(|due| async move {
-            let result = match &due.base {
-                Some(base) => Some(
-                    probes
-                        .ask(
-                            hub,
-                            (&due.user, &due.server, base),
-                            rules.questions(now - due.limit),
-                            now,
-                        )
-                        .await,
-                ),
-                None => None,
-            };
-            (due, result)
-        })
-        .buffer_unordered(PROBES_IN_FLIGHT);
-    while let Some((due, result)) = asking.next().await {
-        match result {
-            Some(Ok(work)) => {
-                let seen = probes.lock_ledger().record(
-                    &due.key,
-                    due.started,
-                    work_at(&rules, &work, now),
-                    now,
-                );
-                log::debug!(
-                    target: LOG,
-                    "Asked server {} what it runs: {}; idle for {} by its work",
-                    due.name, work.summary(), format_duration(Some(seen.idle_for(now)))
-                );
-                let working = rules
-                    .keeping(&work)
-                    .or_else(|| (seen.idle_for(now) < due.limit).then_some(&recent_work::SIGNAL));
-                pass.answered.insert(due.key, (working, work));
-            }
-            Some(Err(e)) => {
-                log::warn!(
-                    target: LOG,
-                    "Cannot ask server {} what it runs ({e}); judging it by the Hub's last activity",
-                    due.name
-                );
-                pass.unanswered.insert(due.key);
-            }
-            None => {
-                log::warn!(
-                    target: LOG,
-                    "Cannot ask server {} what it runs: the Hub gives no full URL for it (set --server-url); \
-                     judging it by the Hub's last activity",
-                    due.name
-                );
-                pass.unanswered.insert(due.key);
-            }
+    let (rules, now) = (settings.work, settings.now);
+    match result {
+        Some(Ok(work)) => {
+            let seen = probes.lock_ledger().record(
+                &due.key,
+                due.started,
+                work_at(&rules, &work, now),
+                now,
+            );
+            log::debug!(
+                target: LOG,
+                "Asked server {} what it runs: {}; idle for {} by its work",
+                due.name, work.summary(), format_duration(Some(seen.idle_for(now)))
+            );
+            let working = rules
+                .keeping(&work)
+                .or_else(|| (seen.idle_for(now) < due.limit).then_some(&recent_work::SIGNAL));
+            pass.answered.insert(due.key, (working, work));
+        }
+        Some(Err(e)) => {
+            log::warn!(
+                target: LOG,
+                "Cannot ask server {} what it runs ({e}); judging it by the Hub's last activity",
+                due.name
+            );
+            pass.unanswered.insert(due.key);
+        }
+        None => {
+            log::warn!(
+                target: LOG,
+                "Cannot ask server {} what it runs: the Hub gives no full URL for it (set --server-url); \
+                 judging it by the Hub's last activity",
+                due.name
+            );
+            pass.unanswered.insert(due.key);
         }
     }
 }

@@ -249,3 +249,73 @@ fn users_no_rule_may_touch_are_not_asked() {
     assert_eq!(servers.asked.load(Ordering::Relaxed), 1);
     assert_eq!(stopped(&hub), ["stop other/"]);
 }
+
+/// Answers at once, but for the users it names, who never answer (their probe gives up after
+/// `DEADLINE` of the runtime's clock).
+struct Stalling(Vec<String>);
+
+const DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl WorkProbe for Stalling {
+    fn probe<'a>(
+        &'a self,
+        base: &'a str,
+        _token: &'a crate::http::ApiToken,
+        _questions: crate::probe::Questions,
+    ) -> BoxFuture<'a, Result<ServerWork, HttpError>> {
+        Box::pin(async move {
+            if self
+                .0
+                .iter()
+                .any(|name| base.contains(&format!("/{name}/")))
+            {
+                tokio::time::sleep(DEADLINE).await;
+                return Err(refused(base));
+            }
+            Ok(used(8000.0))
+        })
+    }
+}
+
+#[test]
+fn servers_that_never_answer_on_different_pages_hold_up_the_pass_once() {
+    // Ten pages of 5 users, with one server on each page that uses its whole deadline.
+    let names: Vec<String> = (0..50).map(|i| format!("u{i:02}")).collect();
+    let hub = open_tabs(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    let stalling = Stalling(names.iter().step_by(5).cloned().collect());
+    let culler =
+        WorkCuller::new(r#"{"inactive_limit": 3600, "idle_by": "work", "api_page_size": 5}"#);
+    let probes = Probes {
+        client: &stalling,
+        tokens: &culler.tokens,
+        memory: &culler.memory,
+        ledger: &culler.ledger,
+        store: None,
+    };
+    let settings = culler.options.settings(NOW, None);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let (report, took) = runtime.block_on(async {
+        let began = tokio::time::Instant::now();
+        let report = run_pass(&hub, &settings, Hooks::default(), Some(&probes), None, None).await;
+        (report, began.elapsed())
+    });
+    assert!(report.complete);
+    // One page after another would take ten deadlines.
+    assert!(took < DEADLINE * 2, "{took:?}");
+    let stopped: Vec<_> = outcomes(&report).into_iter().map(|(u, _, _)| u).collect();
+    assert_eq!(
+        stopped.len(),
+        40,
+        "the idle servers that answered: {stopped:?}"
+    );
+    let unanswered = reasons(&report);
+    assert_eq!(unanswered.len(), 10);
+    assert!(
+        unanswered.iter().all(|(_, why)| *why == "unanswered"),
+        "{unanswered:?}"
+    );
+}
