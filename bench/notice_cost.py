@@ -7,7 +7,7 @@ SECONDS are measured after the tabs have opened (one interval), at the speed-up 
 
 The culler serves its page (``--web-bind``) over the synthetic Hub, where every user has a
 running server. Each server is played by cull-idle-sensor's own ``CullerLink`` (the code that
-answers the tabs in a real server), with the user's token; its two tabs ask it as the notice
+answers the tabs in a real server), with the server's own token; its two tabs ask it as the notice
 does, every 60 s, and the link asks the culler's ``api/me`` once its answer is
 ``notice_interval`` (300 s) old. Servers started at different times, so their first tabs open
 spread over one interval.
@@ -59,7 +59,7 @@ async def play(port: int, n: int, seconds: float, speedup: float, mark: Any) -> 
     tally = {"tab_questions": 0, "culler_questions": 0, "answered": 0}
     links = []
     for i in range(n):
-        link = CullerLink(url, f"visitor-user-{i:07d}", "", interval, quiet)
+        link = CullerLink(url, f"server-user-{i:07d}", "", interval, quiet)
         ask_me = link._ask_me
 
         async def counted(ask_me: Any = ask_me) -> dict[str, Any]:
@@ -128,6 +128,8 @@ def measure(n: int = 1000, seconds: float = 120, speedup: float = 5) -> dict[str
         "seconds": round(elapsed, 1),
         "speedup": speedup,
         **tally,
+        # Questions the culler did not answer (a 503 when its budget of Hub checks is spent).
+        "unanswered": tally["culler_questions"] - tally["answered"],
         "hub_requests": requests,
         "token_checks": checks,
         "hub_requests_per_hour": round(requests / real_hours),

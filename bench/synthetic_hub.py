@@ -13,7 +13,8 @@ and every pass finds the same idle users. Prints its API URL on the first line, 
 until its stdin closes; on exit it prints a JSON line with the counts of requests, stops and
 users listed ("items"), page visitors' tokens checked ("visitor_checks": a token
 ``visitor-NAME`` is user NAME's, and ``visitor-admin`` an admin's), and the time of the first
-request. ``GET /_bench/counts`` gives the counts so far.
+request. ``GET /_bench/counts`` gives the counts so far. A token ``server-NAME`` is the own
+token of user NAME's server.
 
 With ``--tabs`` every server has a browser tab open: the Hub sees it active now, and it started
 three hours ago. Each server also answers cull-idle-sensor's ``GET /user/NAME/api/cull-idle/work``
@@ -213,13 +214,17 @@ class SyntheticHub:
                     return self._reply(200, b'{"version": "6.1.1"}')
                 if url.path == "/hub/api/user":
                     token = (self.headers.get("Authorization") or "").partition(" ")[2]
-                    if token.startswith("visitor-"):
-                        # A page visitor's own token (bench/page_latency.py): who it is.
+                    if token.startswith(("visitor-", "server-")):
+                        # A page visitor's own token (bench/page_latency.py), or a server's
+                        # (bench/notice_cost.py): who it is.
                         hub.count_visitor_check()
-                        name = token[len("visitor-") :]
+                        kind, _, name = token.partition("-")
                         model = {"kind": "user", "name": name, "admin": name == "admin", "groups": []}
-                        # An admin's token with its default scopes may list users.
+                        # An admin's token with its default scopes may list users; a server's
+                        # has the scopes of the page recipe's server_token_scopes.
                         scopes = ["access:services", *(["list:users"] if name == "admin" else [])]
+                        if kind == "server":
+                            scopes += [f"access:servers!server={name}/", f"users:activity!user={name}"]
                         return self._reply(200, json.dumps({**model, "scopes": scopes}).encode())
                     if token.startswith("made-up-"):
                         hub.count_refused_check()

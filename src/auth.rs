@@ -11,6 +11,16 @@
 //! A refused token is remembered for the cache's lifetime by a keyed hash of it, so sending it
 //! again costs the Hub nothing. Only tokens that may use the page are cached, and the caches
 //! give up their least recently used entries, never all at once.
+//!
+//! A single-user server asks with its own token (the notice), which does not change during the
+//! server's life and is revoked when it stops: once approved, it is remembered by a keyed hash
+//! until a pass that began after the approval no longer lists the server, or for
+//! [`SERVER_TOKEN_LIFETIME`], so the notice costs the Hub one request per server, not one per
+//! question.
+//!
+//! When the budget is spent (a flood of made-up tokens) or the Hub cannot be reached, a token the
+//! Hub approved within [`STALE_GRACE`] is still served: people who were let in keep their page,
+//! while a newcomer waits for the flood to pass.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -28,6 +38,13 @@ use crate::hub::HubClient;
 const MAX_CACHED: usize = 10_000;
 /// At most this many refused tokens are remembered (a hash and a time each).
 const MAX_REFUSED: usize = 50_000;
+/// At most this many servers' own tokens are remembered (a hash, a name and times each).
+const MAX_SERVER_TOKENS: usize = 50_000;
+/// How long a server's own token is served without asking the Hub again, while it runs.
+pub const SERVER_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+/// How long after the Hub approved a token it is still served when the Hub cannot be asked
+/// (the budget is spent, or the Hub is down).
+pub const STALE_GRACE: Duration = Duration::from_secs(900);
 /// Requests to the Hub the page may have in flight, for checks, logins and look-ups.
 pub const PAGE_HUB_BUDGET: usize = 8;
 
@@ -90,6 +107,15 @@ impl Identity {
             })
     }
 
+    /// The server whose own token this is: its owner's, with `access:servers!server=USER/NAME`
+    /// (JupyterHub's default `server_token_scopes`). `None` for a person's token.
+    pub fn own_server(&self) -> Option<&str> {
+        let prefix = format!("access:servers!server={}/", self.name);
+        self.scopes
+            .iter()
+            .find_map(|s| s.strip_prefix(prefix.as_str()))
+    }
+
     /// A Hub admin, or a member of one of `admin_groups`.
     pub fn is_operator(&self, admin_groups: &[String]) -> bool {
         self.admin || self.groups.iter().any(|g| admin_groups.contains(g))
@@ -115,10 +141,30 @@ pub enum AuthError {
     Hub(HttpError),
 }
 
+/// A server's own token, approved by the Hub.
+struct ServerToken {
+    who: Arc<Identity>,
+    server: String,
+    at: Instant,
+    /// The same, in seconds since the epoch, to compare with the passes' times.
+    at_unix: f64,
+}
+
 struct Caches {
     allowed: LruCache<String, (Arc<Identity>, Instant)>,
     /// By keyed hash; `true` for a real token without access.
     refused: LruCache<u64, (bool, Instant)>,
+    /// Servers' own tokens, by keyed hash.
+    servers: LruCache<u128, ServerToken>,
+}
+
+/// What is remembered of a token.
+enum Recalled {
+    /// The Hub's verdict, still fresh.
+    Fresh(Verdict),
+    /// Approved, but long enough ago to ask again; served if the Hub cannot be asked.
+    Stale(Arc<Identity>),
+    Nothing,
 }
 
 /// Tokens the Hub has vouched for, or refused, lately; and the budget for asking it.
@@ -126,6 +172,8 @@ pub struct AuthCache {
     ttl: Duration,
     caches: Mutex<Caches>,
     hasher: RandomState,
+    /// With `hasher`, 128 bits of keyed hash for a token that is served on its hash alone.
+    second_hasher: RandomState,
     limits: Budget,
     bucket: Mutex<Bucket>,
     in_flight: Arc<Semaphore>,
@@ -150,8 +198,10 @@ impl AuthCache {
             caches: Mutex::new(Caches {
                 allowed: LruCache::new(MAX_CACHED),
                 refused: LruCache::new(MAX_REFUSED),
+                servers: LruCache::new(MAX_SERVER_TOKENS),
             }),
             hasher: RandomState::new(),
+            second_hasher: RandomState::new(),
             bucket: Mutex::new(Bucket {
                 tokens: limits.burst,
                 at: Instant::now(),
@@ -165,31 +215,66 @@ impl AuthCache {
         self.caches.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What is remembered of `token`, if still fresh.
-    pub fn get(&self, token: &str) -> Option<Verdict> {
+    fn long_hash(&self, token: &str) -> u128 {
+        (u128::from(self.hasher.hash_one(token)) << 64)
+            | u128::from(self.second_hasher.hash_one(token))
+    }
+
+    /// What is remembered of `token`, if still fresh. `seen_stopped(user, server, since)`
+    /// tells whether a pass that began after `since` found that server no longer running.
+    pub fn get(
+        &self,
+        token: &str,
+        seen_stopped: &(dyn Fn(&str, &str, f64) -> bool + Sync),
+    ) -> Option<Verdict> {
+        match self.recall(token, seen_stopped) {
+            Recalled::Fresh(verdict) => Some(verdict),
+            Recalled::Stale(_) | Recalled::Nothing => None,
+        }
+    }
+
+    fn recall(
+        &self,
+        token: &str,
+        seen_stopped: &(dyn Fn(&str, &str, f64) -> bool + Sync),
+    ) -> Recalled {
         let ttl = self.ttl;
         let mut caches = self.caches();
         match caches.allowed.get(token) {
             Some((who, at)) if at.elapsed() < ttl => {
-                return Some(Verdict::Allowed(Arc::clone(who)))
+                return Recalled::Fresh(Verdict::Allowed(Arc::clone(who)))
+            }
+            Some((who, at)) if at.elapsed() < STALE_GRACE => {
+                return Recalled::Stale(Arc::clone(who))
             }
             Some(_) => {
                 caches.allowed.remove(token);
             }
             None => {}
         }
+        let long = self.long_hash(token);
+        if let Some(known) = caches.servers.get(&long) {
+            if seen_stopped(&known.who.name, &known.server, known.at_unix) {
+                // Its token was revoked with it.
+                caches.servers.remove(&long);
+            } else if known.at.elapsed() < SERVER_TOKEN_LIFETIME {
+                return Recalled::Fresh(Verdict::Allowed(Arc::clone(&known.who)));
+            } else {
+                return Recalled::Stale(Arc::clone(&known.who));
+            }
+        }
         let hash = self.hasher.hash_one(token);
         match caches.refused.get(&hash) {
-            Some(&(no_access, at)) if at.elapsed() < ttl => Some(if no_access {
+            Some(&(no_access, at)) if at.elapsed() < ttl => Recalled::Fresh(if no_access {
                 Verdict::NoAccess
             } else {
                 Verdict::Unknown
             }),
             Some(_) => {
                 caches.refused.remove(&hash);
-                None
+                Recalled::Nothing
             }
-            None => None,
+            None => Recalled::Nothing,
         }
     }
 
@@ -197,16 +282,29 @@ impl AuthCache {
         let now = Instant::now();
         let mut caches = self.caches();
         match verdict {
-            Verdict::Allowed(who) => {
-                caches
-                    .allowed
-                    .insert(token.to_owned(), (Arc::clone(who), now));
-            }
+            Verdict::Allowed(who) => match who.own_server() {
+                Some(server) => {
+                    let known = ServerToken {
+                        who: Arc::clone(who),
+                        server: server.to_owned(),
+                        at: now,
+                        at_unix: crate::timestamp::unix_now(),
+                    };
+                    caches.servers.insert(self.long_hash(token), known);
+                }
+                None => {
+                    caches
+                        .allowed
+                        .insert(token.to_owned(), (Arc::clone(who), now));
+                }
+            },
             Verdict::Unknown | Verdict::NoAccess => {
                 let hash = self.hasher.hash_one(token);
                 caches
                     .refused
                     .insert(hash, (matches!(verdict, Verdict::NoAccess), now));
+                caches.allowed.remove(token);
+                caches.servers.remove(&self.long_hash(token));
             }
         }
     }
@@ -232,23 +330,36 @@ impl AuthCache {
     }
 
     /// What the Hub says of `token`: from the caches, or asked within the budget (then
-    /// `asking` is called first). `may_use` tells a token that may use the page.
+    /// `asking` is called first). `may_use` tells a token that may use the page;
+    /// `seen_stopped` is as for [`AuthCache::get`]. A token approved within [`STALE_GRACE`] is
+    /// served when the Hub cannot be asked.
     pub async fn identify(
         &self,
         hub: &HubClient,
         token: &str,
         may_use: impl FnOnce(&Identity) -> bool,
         asking: impl FnOnce(),
+        seen_stopped: &(dyn Fn(&str, &str, f64) -> bool + Sync),
     ) -> Result<Verdict, AuthError> {
-        if let Some(verdict) = self.get(token) {
-            return Ok(verdict);
-        }
-        let _permit = self.budget().await?;
-        asking();
-        let verdict = match hub.identify(token).await.map_err(AuthError::Hub)? {
-            None => Verdict::Unknown,
-            Some(who) if may_use(&who) => Verdict::Allowed(Arc::new(who)),
-            Some(_) => Verdict::NoAccess,
+        let stale = match self.recall(token, seen_stopped) {
+            Recalled::Fresh(verdict) => return Ok(verdict),
+            Recalled::Stale(who) => Some(who),
+            Recalled::Nothing => None,
+        };
+        let asked = async {
+            let _permit = self.budget().await?;
+            asking();
+            hub.identify(token).await.map_err(AuthError::Hub)
+        };
+        let verdict = match (asked.await, stale) {
+            (Ok(None), _) => Verdict::Unknown,
+            (Ok(Some(who)), _) if may_use(&who) => Verdict::Allowed(Arc::new(who)),
+            (Ok(Some(_)), _) => Verdict::NoAccess,
+            (Err(e), Some(who)) => {
+                log::debug!(target: "cull_idle", "Serving a token the Hub approved lately, as it cannot be asked now ({e:?})");
+                return Ok(Verdict::Allowed(who));
+            }
+            (Err(e), None) => return Err(e),
         };
         self.put(token, &verdict);
         Ok(verdict)
@@ -340,6 +451,11 @@ mod tests {
         assert!(!who(&[], false, &["students"]).is_operator(&groups));
     }
 
+    /// Every server is still running.
+    fn running(_: &str, _: &str, _: f64) -> bool {
+        false
+    }
+
     fn allowed(v: Option<Verdict>) -> Option<Arc<Identity>> {
         match v {
             Some(Verdict::Allowed(who)) => Some(who),
@@ -352,10 +468,10 @@ mod tests {
         let cache = AuthCache::new(Duration::from_millis(50));
         let alice = Arc::new(who(&[], false, &[]));
         cache.put("t1", &Verdict::Allowed(Arc::clone(&alice)));
-        assert_eq!(allowed(cache.get("t1")).as_deref(), Some(&*alice));
-        assert!(cache.get("t2").is_none());
+        assert_eq!(allowed(cache.get("t1", &running)).as_deref(), Some(&*alice));
+        assert!(cache.get("t2", &running).is_none());
         let deadline = Instant::now() + Duration::from_secs(5);
-        while cache.get("t1").is_some() {
+        while cache.get("t1", &running).is_some() {
             assert!(Instant::now() < deadline, "never expired");
             std::thread::yield_now();
         }
@@ -363,15 +479,15 @@ mod tests {
         cache.put("first", &Verdict::Allowed(Arc::clone(&alice)));
         for i in 0..MAX_CACHED {
             // The first one is in use all along: it is the last to go.
-            assert!(allowed(cache.get("first")).is_some(), "{i}");
+            assert!(allowed(cache.get("first", &running)).is_some(), "{i}");
             cache.put(&format!("t{i}"), &Verdict::Allowed(Arc::clone(&alice)));
         }
         assert!(cache.caches().allowed.len() <= MAX_CACHED);
         assert!(
-            allowed(cache.get("first")).is_some(),
+            allowed(cache.get("first", &running)).is_some(),
             "least recently used go first"
         );
-        assert!(cache.get("t0").is_none());
+        assert!(cache.get("t0", &running).is_none());
     }
 
     #[test]
@@ -379,8 +495,14 @@ mod tests {
         let cache = AuthCache::new(Duration::from_secs(60));
         cache.put("made-up", &Verdict::Unknown);
         cache.put("no-access", &Verdict::NoAccess);
-        assert!(matches!(cache.get("made-up"), Some(Verdict::Unknown)));
-        assert!(matches!(cache.get("no-access"), Some(Verdict::NoAccess)));
+        assert!(matches!(
+            cache.get("made-up", &running),
+            Some(Verdict::Unknown)
+        ));
+        assert!(matches!(
+            cache.get("no-access", &running),
+            Some(Verdict::NoAccess)
+        ));
         let caches = cache.caches();
         assert_eq!(caches.refused.len(), 2);
         assert!(caches.allowed.is_empty(), "no token is kept for a refusal");
@@ -418,6 +540,94 @@ mod tests {
                 let began = Instant::now();
                 assert!(matches!(cache.budget().await, Err(AuthError::Busy)));
                 assert!(began.elapsed() < Duration::from_millis(50));
+            });
+    }
+
+    fn server_token_of(user: &str, server: &str) -> Arc<Identity> {
+        let mut who = who(&["access:services"], false, &[]);
+        who.name = user.into();
+        who.scopes
+            .push(format!("access:servers!server={user}/{server}"));
+        who.scopes.push(format!("users:activity!user={user}"));
+        Arc::new(who)
+    }
+
+    #[test]
+    fn a_server_s_own_token_is_served_until_its_server_is_seen_stopped() {
+        assert_eq!(server_token_of("bob", "gpu").own_server(), Some("gpu"));
+        assert_eq!(server_token_of("bob", "").own_server(), Some(""));
+        // Another user's server in a person's token is not its own.
+        let mut person = who(&["access:servers!server=bob/"], false, &[]);
+        assert_eq!(person.own_server(), None);
+        person.name = "bob".into();
+        assert_eq!(person.own_server(), Some(""));
+
+        let cache = AuthCache::new(Duration::from_millis(20));
+        cache.put("bob-server", &Verdict::Allowed(server_token_of("bob", "")));
+        cache.put(
+            "alice-person",
+            &Verdict::Allowed(Arc::new(who(&[], false, &[]))),
+        );
+        std::thread::sleep(Duration::from_millis(40));
+        // Past the cache's lifetime: a person's token is asked about again, a server's is not.
+        assert!(cache.get("alice-person", &running).is_none());
+        assert!(allowed(cache.get("bob-server", &running)).is_some());
+        let approved = crate::timestamp::unix_now();
+        // A pass that began before the approval proves nothing; one after, without the server, does.
+        let pass_at =
+            |at: f64| move |_: &str, server: &str, since: f64| server.is_empty() && at > since;
+        assert!(allowed(cache.get("bob-server", &pass_at(approved - 10.0))).is_some());
+        assert!(cache.get("bob-server", &pass_at(approved + 10.0)).is_none());
+        assert!(cache.get("bob-server", &running).is_none(), "forgotten");
+        // Kept by a keyed hash, never as the token itself.
+        assert!(cache.caches().allowed.get("bob-server").is_none());
+    }
+
+    #[test]
+    fn an_approved_token_is_served_while_a_flood_spends_the_budget() {
+        let spent = Budget {
+            in_flight: 1,
+            per_second: 0.0,
+            burst: 0.0,
+            max_wait: Duration::from_millis(10),
+        };
+        let cache = AuthCache::with_budget(Duration::from_millis(20), spent);
+        let alice = Arc::new(who(&["access:services"], false, &[]));
+        cache.put("alice", &Verdict::Allowed(Arc::clone(&alice)));
+        std::thread::sleep(Duration::from_millis(40));
+        // Nothing listens there: the Hub is never reached, as the budget is spent.
+        let settings = crate::hub::HubSettings::new(
+            "http://127.0.0.1:9/hub/api",
+            crate::http::ApiToken::new("t"),
+        );
+        let hub = HubClient::new(&settings).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let asked = std::cell::Cell::new(0);
+                let verdict = cache
+                    .identify(
+                        &hub,
+                        "alice",
+                        |_| true,
+                        || asked.set(asked.get() + 1),
+                        &running,
+                    )
+                    .await;
+                assert!(matches!(verdict, Ok(Verdict::Allowed(ref who)) if **who == *alice));
+                let made_up = cache
+                    .identify(
+                        &hub,
+                        "made-up",
+                        |_| true,
+                        || asked.set(asked.get() + 1),
+                        &running,
+                    )
+                    .await;
+                assert!(matches!(made_up, Err(AuthError::Busy)));
+                assert_eq!(asked.get(), 0);
             });
     }
 }

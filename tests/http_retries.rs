@@ -2,6 +2,8 @@
 //! cue: error statuses, `Retry-After`, a hung and a reset connection, a reply too large to
 //! buffer. The passes' handling of a misbehaving Hub is tested in `tests/test_faults.py`.
 
+mod stub;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,6 +12,8 @@ use _core::http::{client_builder, ApiToken, Call, ClientShape, HttpClient, Peer,
 use reqwest::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use stub::read_head;
 use tokio::sync::Semaphore;
 
 /// What the stub does with the next request.
@@ -63,15 +67,6 @@ async fn stub(cues: Vec<Cue>) -> (String, Seen) {
 async fn hold(mut stream: TcpStream) {
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest).await;
-}
-
-async fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && stream.read_exact(&mut byte).await.is_ok() {
-        head.push(byte[0]);
-    }
-    String::from_utf8_lossy(&head).into_owned()
 }
 
 fn client(timeout: Duration) -> HttpClient {

@@ -3,6 +3,8 @@
 //! Each costs at most one probe deadline, many of them together too, and a probe sends the
 //! token it is given and no other.
 
+mod stub;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,6 +12,8 @@ use _core::http::{ApiToken, ErrorKind, Retry};
 use _core::probe::{ProbeClient, ProbeSettings, Questions, WorkProbe};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use stub::read_head;
 
 #[derive(Clone, Copy)]
 enum Server {
@@ -77,15 +81,6 @@ async fn answer(mut stream: TcpStream, kind: Server, seen: Heads) {
             return;
         }
     }
-}
-
-async fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && stream.read_exact(&mut byte).await.is_ok() {
-        head.push(byte[0]);
-    }
-    String::from_utf8_lossy(&head).into_owned()
 }
 
 const DEADLINE: Duration = Duration::from_secs(1);

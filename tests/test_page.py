@@ -387,7 +387,23 @@ def test_logging_out_ends_the_session_for_every_copy_of_its_cookie(page_hub):
     cookie = session.cookies.get("cull-idle-session", path=f"/services/{SERVICE}/")
     copy = {"Cookie": f"cull-idle-session={cookie}"}
     assert requests.get(page_url(page_hub, "api/me"), headers=copy, timeout=30).status_code == 200
-    assert session.get(page_url(page_hub, "logout"), timeout=30).status_code == 200
+    page = session.get(page_url(page_hub), timeout=30).text
+    assert f'action="/services/{SERVICE}/logout"' in page, "logging out is a form that posts"
+    # Another site can make a browser follow a link, or post without the page's CSRF token:
+    # neither logs anyone out.
+    assert session.get(page_url(page_hub, "logout"), timeout=30).status_code == 405
+    forged = session.post(page_url(page_hub, "logout"), data={"_csrf": "guess"}, timeout=30)
+    assert forged.status_code == 403, forged.status_code
+    cross = session.post(
+        page_url(page_hub, "logout"),
+        data={"_csrf": csrf_of(page)},
+        headers={"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+        timeout=30,
+    )
+    assert cross.status_code == 403, cross.status_code
+    assert requests.get(page_url(page_hub, "api/me"), headers=copy, timeout=30).status_code == 200
+    out = session.post(page_url(page_hub, "logout"), data={"_csrf": csrf_of(page)}, timeout=30)
+    assert out.status_code == 200, out.status_code
     assert requests.get(page_url(page_hub, "api/me"), headers=copy, timeout=30).status_code == 401
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import time
 from typing import Any, Optional, Union
@@ -214,7 +215,13 @@ class NoticeHandler(APIHandler):
     @authorized
     async def post(self) -> None:
         seconds = _json(self.request.body).get("seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        # Python reads NaN and Infinity in JSON, which the culler (and JSON itself) does not.
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, (int, float))
+            or not math.isfinite(seconds)
+            or seconds <= 0
+        ):
             raise web.HTTPError(400, "give seconds, a positive number")
         code, answer = await self.link.keep(float(seconds))
         self.set_status(code)

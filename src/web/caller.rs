@@ -70,7 +70,18 @@ async fn identify(app: &PageApp, headers: &HeaderMap) -> Result<Caller, Refusal>
     let asking = || app.metrics.count_page_auth_check();
     let settings = &app.settings;
     let may_use = |who: &Identity| who.may_access(&settings.service_name, &settings.access_scopes);
-    match app.auth.identify(&app.hub, &token, may_use, asking).await {
+    // A server's own token is revoked when the server stops: forgotten once a pass that began
+    // after its approval no longer lists the server.
+    let seen_stopped = |user: &str, server: &str, since: f64| {
+        let snapshot = app.board.snapshot();
+        snapshot.complete
+            && snapshot.at.is_some_and(|at| at > since)
+            && !snapshot.for_user(user).iter().any(|v| v.server == server)
+    };
+    let identified = app
+        .auth
+        .identify(&app.hub, &token, may_use, asking, &seen_stopped);
+    match identified.await {
         Ok(Verdict::Allowed(who)) => Ok(Caller { who, csrf }),
         Ok(Verdict::Unknown) => Err(Refusal::BadToken),
         Ok(Verdict::NoAccess) => Err(Refusal::NoAccess),
@@ -184,9 +195,14 @@ fn no_access(app: &PageApp) -> String {
 /// A browser's state-changing request is refused unless it comes from this origin and
 /// carries the session's CSRF token; a request with its own token needs neither.
 pub fn allowed_to_change(caller: &Caller, headers: &HeaderMap, sent_csrf: Option<&str>) -> bool {
-    let Some(csrf) = &caller.csrf else {
-        return true;
-    };
+    caller
+        .csrf
+        .as_deref()
+        .is_none_or(|csrf| from_this_page(csrf, headers, sent_csrf))
+}
+
+/// A browser's request comes from this origin and carries its session's `csrf` token.
+pub fn from_this_page(csrf: &str, headers: &HeaderMap, sent_csrf: Option<&str>) -> bool {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site.is_some_and(|site| !matches!(site, "same-origin" | "none")) {
         return false;

@@ -147,14 +147,28 @@ fn head(prefix: &str, title: &str) -> String {
     )
 }
 
-/// The heading, who is logged in, and the links beside it.
-fn header(title: &str, user: &str, links: &[(String, &str)]) -> String {
+/// The heading, who is logged in, the links beside it, and for a browser session (its `csrf`
+/// token) a button to log out, which posts: a link could be followed from any site.
+fn header(
+    title: &str,
+    (user, csrf): (&str, &str),
+    prefix: &str,
+    links: &[(String, &str)],
+) -> String {
     let mut out = format!(
         "<header><h1>{title}</h1><p>Logged in as <strong>{}</strong>",
         escape(user)
     );
     for (href, text) in links {
         let _ = write!(out, " · <a href=\"{href}\">{text}</a>");
+    }
+    if !csrf.is_empty() {
+        let _ = write!(
+            out,
+            " · <form method=\"post\" action=\"{prefix}logout\" class=\"logout\">\
+             <input type=\"hidden\" name=\"_csrf\" value=\"{}\"><button>Log out</button></form>",
+            escape(csrf)
+        );
     }
     out.push_str("</p></header><main>");
     out
@@ -220,8 +234,12 @@ pub fn user_page(page: &UserPage<'_>) -> String {
     if page.operator {
         links.push((format!("{}admin", page.prefix), "Operators' view"));
     }
-    links.push((format!("{}logout", page.prefix), "Log out"));
-    out.push_str(&header("Your servers", page.user, &links));
+    out.push_str(&header(
+        "Your servers",
+        (page.user, page.csrf),
+        page.prefix,
+        &links,
+    ));
     if let Some(notice) = page.notice {
         let _ = write!(
             out,
@@ -266,6 +284,8 @@ pub fn user_page(page: &UserPage<'_>) -> String {
 pub struct AdminPage<'a> {
     pub prefix: &'a str,
     pub user: &'a str,
+    /// The browser session's CSRF token, for its logout; empty for a token's request.
+    pub csrf: &'a str,
     pub snapshot: &'a Snapshot,
     pub passes: &'a [PassSummary],
     pub keep_alives: &'a [KeepAlive],
@@ -291,11 +311,13 @@ fn server_cell(view: &ServerView) -> String {
 pub fn admin_page(page: &AdminPage<'_>) -> String {
     let now = page.now;
     let mut out = head(page.prefix, "What the culler will do");
-    let links = [
-        (page.prefix.to_owned(), "Your servers"),
-        (format!("{}logout", page.prefix), "Log out"),
-    ];
-    out.push_str(&header("What the culler will do", page.user, &links));
+    let links = [(page.prefix.to_owned(), "Your servers")];
+    out.push_str(&header(
+        "What the culler will do",
+        (page.user, page.csrf),
+        page.prefix,
+        &links,
+    ));
     out.push_str(&as_of(page.snapshot, now));
     let due = page.snapshot.due_within(3600.0);
     let _ = write!(

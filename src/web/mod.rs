@@ -128,7 +128,7 @@ fn page_routes(prefix: &str, page: Arc<PageApp>) -> Router {
             post(api::api_keep).delete(api::api_keep),
         )
         .route(&format!("{prefix}api/admin"), get(api::api_admin))
-        .route(&format!("{prefix}logout"), get(session::logout))
+        .route(&format!("{prefix}logout"), post(session::logout))
         .route(&callback, get(session::oauth_callback))
         .route(
             &format!("{prefix}static/page.css"),

@@ -60,6 +60,7 @@ pub async fn admin_page(State(app): State<Arc<PageApp>>, caller: Caller) -> Resp
     let page = html::admin_page(&AdminPage {
         prefix: &app.prefix,
         user: &caller.who.name,
+        csrf: caller.csrf.as_deref().unwrap_or_default(),
         snapshot: &snapshot,
         passes: &passes,
         keep_alives: &kept,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
 use axum_extra::extract::cookie::{Cookie, PrivateCookieJar, SameSite};
 use rand::distr::{Alphanumeric, SampleString};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::timestamp::unix_now;
 
 use super::app::PageApp;
+use super::caller::from_this_page;
 use super::respond::problem;
 
 const SESSION: &str = "cull-idle-session";
@@ -203,10 +205,27 @@ fn refused(jar: PrivateCookieJar, status: StatusCode, text: &str) -> Response {
     (jar, problem(status, text)).into_response()
 }
 
-/// End the browser's session, here and in the browser (the Hub's own login stays): a copy
-/// of the cookie no longer works either.
-pub async fn logout(State(app): State<Arc<PageApp>>, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: Option<String>,
+}
+
+/// `POST {prefix}logout`, from the page's own form: end the browser's session, here and in the
+/// browser (the Hub's own login stays), so that a copy of the cookie no longer works either. A
+/// post from any other site is refused: it could log a person out without their asking.
+pub async fn logout(
+    State(app): State<Arc<PageApp>>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Response {
     if let Some(session) = session_of(&app, &headers) {
+        if !from_this_page(&session.csrf, &headers, form.csrf.as_deref()) {
+            return problem(
+                StatusCode::FORBIDDEN,
+                "This request did not come from the culler's own page; open the page and log out there.",
+            );
+        }
         app.sessions.end(&session.id, session.issued, unix_now());
     }
     let jar = jar(&app, &headers).remove(Cookie::build(SESSION).path(app.prefix.clone()));
