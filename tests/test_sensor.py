@@ -227,7 +227,7 @@ def test_the_notice_is_neither_activity_nor_work_and_is_silent_without_a_culler(
     bad = server.session.post(server.url + "api/cull-idle/notice", json={"seconds": True}, timeout=30)
     assert bad.status_code == 400, bad.text
     for number in ("NaN", "Infinity", "-Infinity", "1e999"):
-        body = '{"seconds": %s}' % number
+        body = f'{{"seconds": {number}}}'
         headers = {"Content-Type": "application/json"}
         bad = server.session.post(server.url + "api/cull-idle/notice", data=body, headers=headers, timeout=30)
         assert bad.status_code == 400, (number, bad.status_code, bad.text)
