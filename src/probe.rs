@@ -159,6 +159,7 @@ impl ProbeClient {
             builder,
             ClientShape {
                 peer: Peer::Server,
+                // Each probe holds a slot and sends one request at a time: never a wait here.
                 limiter: Arc::new(Semaphore::new(PROBES_IN_FLIGHT)),
                 timeout: settings.timeout,
                 retry: settings.retry,
@@ -194,7 +195,13 @@ impl ProbeClient {
             }
             Ok(work)
         };
-        tokio::time::timeout(self.deadline, asking)
+        // The pause between the two CPU readings is the culler's, not the server's.
+        let pause = if questions.cpu {
+            CPU_SAMPLE
+        } else {
+            Duration::ZERO
+        };
+        tokio::time::timeout(self.deadline + pause, asking)
             .await
             .unwrap_or_else(|_| {
                 self.http.count(ErrorKind::Timeout.label().to_owned());

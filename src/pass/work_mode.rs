@@ -117,12 +117,16 @@ type Asked = (u64, Due, Option<Result<ServerWork, HttpError>>);
 
 /// The questions under way for pages listed and not yet planned. The listing goes on while a
 /// page waits for its answers, so servers that use their whole deadline on different pages
-/// hold up the pass once, not once per page.
+/// hold up the pass once, not once per page. Whatever the pass awaits meanwhile (a page of the
+/// listing, the planning of a page, warnings) is awaited [`Asking::during`] the questions, so
+/// that no answer waits unread while its deadline runs.
 #[derive(Default)]
 pub(super) struct Asking<'a> {
     inflight: FuturesUnordered<BoxFuture<'a, Asked>>,
     /// Questions still open, by page (its number in the listing).
     open: HashMap<u64, usize>,
+    /// Answers come in and not yet recorded in the pass's answers.
+    arrived: Vec<Asked>,
 }
 
 impl<'a> Asking<'a> {
@@ -160,11 +164,7 @@ impl<'a> Asking<'a> {
     }
 
     /// `work`'s output, taking in the answers that come meanwhile.
-    pub async fn during<T>(
-        &mut self,
-        work: impl std::future::Future<Output = T>,
-        (probes, settings, pass): (&Probes<'_>, &PassSettings, &mut PassWork),
-    ) -> T {
+    pub async fn during<T>(&mut self, work: impl std::future::Future<Output = T>) -> T {
         let mut work = std::pin::pin!(work);
         loop {
             if self.inflight.is_empty() {
@@ -173,39 +173,38 @@ impl<'a> Asking<'a> {
             tokio::select! {
                 biased;
                 out = &mut work => return out,
-                Some(asked) = self.inflight.next() => self.take(asked, probes, settings, pass),
+                Some(asked) = self.inflight.next() => self.arrive(asked),
             }
         }
     }
 
-    /// Wait until every question of page `page` is answered.
+    /// Wait until every question of page `page` is answered, and record what has come in.
     pub async fn finish(
         &mut self,
         page: u64,
-        (probes, settings, pass): (&Probes<'_>, &PassSettings, &mut PassWork),
+        probes: &Probes<'_>,
+        settings: &PassSettings,
+        pass: &mut PassWork,
     ) {
         while self.open.contains_key(&page) {
             let Some(asked) = self.inflight.next().await else {
                 break;
             };
-            self.take(asked, probes, settings, pass);
+            self.arrive(asked);
+        }
+        for (_, due, result) in self.arrived.drain(..) {
+            record(probes, settings, due, result, pass);
         }
     }
 
-    fn take(
-        &mut self,
-        (page, due, result): Asked,
-        probes: &Probes<'_>,
-        settings: &PassSettings,
-        pass: &mut PassWork,
-    ) {
-        if let Some(open) = self.open.get_mut(&page) {
+    fn arrive(&mut self, asked: Asked) {
+        if let Some(open) = self.open.get_mut(&asked.0) {
             *open -= 1;
             if *open == 0 {
-                self.open.remove(&page);
+                self.open.remove(&asked.0);
             }
         }
-        record(probes, settings, due, result, pass);
+        self.arrived.push(asked);
     }
 }
 

@@ -84,7 +84,7 @@ impl<'a> Planner<'a> {
             let (next, page_limit) = (page.next, page.page_limit);
             self.plan_page(&mut reading, page).await;
             if self.warnings.waiting() >= self.settings.act_after {
-                self.deliver_warnings().await;
+                reading.asking.during(self.deliver_warnings()).await;
             }
             let more = reading.listed.back().map_or(next, |last| last.next);
             if let Some(hub_next) = more.filter(|_| reading.failed.is_none()) {
@@ -104,15 +104,7 @@ impl<'a> Planner<'a> {
     async fn read_page(&mut self, reading: &mut Reading<'a>, (offset, limit): (u64, Option<u64>)) {
         let (hub, settings) = (self.hub, self.settings);
         let fetching = hub.list_users(reading.state, self.include_stopped, offset, limit);
-        let page = match reading.asks {
-            Some(probes) => {
-                reading
-                    .asking
-                    .during(fetching, (probes, settings, &mut self.work))
-                    .await
-            }
-            None => fetching.await,
-        };
+        let page = reading.asking.during(fetching).await;
         reading.fetch_at = None;
         let page = match page {
             Ok(page) => page,
@@ -176,17 +168,24 @@ impl<'a> Planner<'a> {
     /// Plan a listed page's users, once its servers have answered.
     async fn plan_page(&mut self, reading: &mut Reading<'a>, page: Listed) {
         if let Some(probes) = reading.asks {
+            let settings = self.settings;
             reading
                 .asking
-                .finish(page.number, (probes, self.settings, &mut self.work))
+                .finish(page.number, probes, settings, &mut self.work)
                 .await;
         }
         reading.ahead -= page.users.len();
-        for user in page.users {
-            if !self.plan_user(user, &mut reading.recent).await {
-                reading.reread += 1;
+        let (recent, asking) = (&mut reading.recent, &mut reading.asking);
+        let planning = async {
+            let mut reread = 0;
+            for user in page.users {
+                if !self.plan_user(user, recent).await {
+                    reread += 1;
+                }
             }
-        }
+            reread
+        };
+        reading.reread += asking.during(planning).await;
     }
 
     /// Act on what is planned once enough of it waits, before listing on from the Hub's
