@@ -667,7 +667,7 @@ def flood_section(quick: bool) -> dict[str, Any]:
 def notice_section(quick: bool) -> dict[str, Any]:
     import notice_cost
 
-    return notice_cost.measure(100, 12, 10) if quick else notice_cost.measure(10_000, 360, 10)
+    return notice_cost.measure(100, 6, 60) if quick else notice_cost.measure(10_000, 360, 10)
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ if [ "${1:-}" = "--quick" ]; then
     shift
 fi
 scripts/setup-dev.sh
-# The page's browser tests (the slow tier) drive Debian's Chromium: installed here too, so
-# that this one command works on a fresh clone, not only in CI.
+# The slow tier's browser and real-server tests drive Debian's Chromium behind Debian's node
+# configurable-http-proxy: installed here too, so that this one command works on a fresh clone.
 if ! $quick; then
-    scripts/install-chromium.sh
+    scripts/install-system.sh
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate

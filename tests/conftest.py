@@ -45,6 +45,7 @@ SLOW_MODULES = {
     "test_internal_ssl",
     "test_kernels",
     "test_idle_by_work",
+    "test_real_work",
     "test_notice",
     "test_sensor",
     "test_page",

@@ -3,9 +3,7 @@ that its page is reached as users reach it: through the proxy, after the Hub's l
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -15,7 +13,7 @@ from urllib.parse import quote
 import requests
 
 import secret_guard
-from hubharness.launcher import TestHub, free_port, real_servers_env
+from hubharness.launcher import TestHub, free_port, proxy_env, real_servers_env
 
 SERVICE = "culler-managed"
 TIMEOUT = 3600  # --timeout of the culler under test
@@ -31,10 +29,6 @@ def start(
 ) -> TestHub:
     """``lab_env``: real JupyterLab servers with cull-idle-sensor, and this in the Hub's
     environment (see ``real_servers_env``)."""
-    chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
-        "configurable-http-proxy"
-    )
-    assert chp, "configurable-http-proxy (PyPI) is not installed"
     port = free_port()
     command = [
         sys.executable,
@@ -51,8 +45,7 @@ def start(
     ]
     hub = TestHub(
         extra_env={
-            "TEST_CHP_COMMAND": chp,
-            "TEST_CHP_API_PORT": str(free_port()),
+            **proxy_env(),
             "TEST_MANAGED_CULLER": "\x1f".join(command),
             "TEST_MANAGED_URL": f"http://127.0.0.1:{port}",
             "TEST_EXTRA_CONFIG": str(RECIPE),

@@ -1,6 +1,6 @@
 """Kernel-aware culling against real single-user servers (jupyter_server) with real ipykernel
 kernels, spawned as local processes by a real JupyterHub and reached through the real
-configurable-http-proxy (the Python one from PyPI)."""
+configurable-http-proxy (the node one, Debian's)."""
 
 from __future__ import annotations
 

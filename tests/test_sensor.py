@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import pytest
 import requests
+from cull_idle_sensor.activity import TAB_HEADER, _is_document_update
 from cull_idle_sensor.notice import keep_choices
 from cull_idle_sensor.polls import IDLE_POLLS, PollMatcher
 
@@ -57,9 +58,11 @@ class Server:
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {TOKEN}"
 
-    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def call(
+        self, method: str, path: str, expected: tuple[int, ...] = (), **kwargs: Any
+    ) -> requests.Response:
         r = self.session.request(method, self.url + path, timeout=30, **kwargs)
-        assert r.status_code < 400, (method, path, r.status_code, r.text)
+        assert r.status_code < 400 or r.status_code in expected, (method, path, r.status_code, r.text)
         return r
 
     def work(self) -> dict[str, Any]:
@@ -115,6 +118,44 @@ def test_an_idle_tab_s_polls_are_not_work_and_a_save_is(server: Server) -> None:
     assert saved is not None
     account = server.work()
     assert account["last_activity"] == saved and account["kernels"] == 0, account
+
+
+def test_a_tab_that_reports_input_is_judged_by_it_not_by_what_it_sends(server: Server) -> None:
+    tab = {TAB_HEADER: "1"}
+    # Whatever a tab with the extension sends by itself, listed or not: not work.
+    server.call("POST", "some-extension/refresh", headers=tab, json={}, expected=(404,))
+    server.call("GET", "an/unknown/poll", headers=tab, expected=(404,))
+    server.call(
+        "POST", "api/sessions", headers=tab, json={"path": "a.ipynb", "type": "notebook"}, expected=(400,)
+    )
+    assert server.last_request() is None
+    # The same unknown request from anything else (a script, a tab without it) still is.
+    server.call("GET", "an/unknown/poll", expected=(404,))
+    assert server.last_request() is not None
+    status = server.call("GET", "api/status").json()["last_activity"]
+    server.call("POST", "api/cull-idle/input", headers=tab)
+    account = server.work()
+    assert account["last_input"] is not None and account["last_activity"] == account["last_input"], account
+    # The report is not jupyter_server activity: the Hub's own count stays where it was.
+    assert server.call("GET", "api/status").json()["last_activity"] == status
+    # A file written by the tab is the person's data, marked or not.
+    before = server.last_request()
+    server.call(
+        "PUT", "api/contents/n.txt", headers=tab, json={"type": "file", "format": "text", "content": "x"}
+    )
+    assert server.last_request() != before
+    assert requests.post(server.url + "api/cull-idle/input", timeout=30).status_code == 403
+
+
+def test_document_updates_over_the_collaboration_websocket_are_edits() -> None:
+    # y-protocols: [0 sync, 2 update, ...] is an edit; [0, 0|1] the handshake; [1] awareness.
+    assert _is_document_update(b"\x00\x02\x05abcde")
+    assert _is_document_update(b"\x02\x04save\x01")
+    assert not _is_document_update(b"\x00\x00\x01\x00")
+    assert not _is_document_update(b"\x00\x01\x02\x00\x00")
+    assert not _is_document_update(b"\x01\x0a{}")
+    assert not _is_document_update(b"")
+    assert not _is_document_update("text")
 
 
 def test_kernels_count_by_their_own_activity_and_unauthenticated_requests_not_at_all(server: Server) -> None:
@@ -204,7 +245,9 @@ def test_every_idle_poll_names_its_source_and_the_matcher_is_exact() -> None:
     assert all(p.source for p in IDLE_POLLS)
     docs = (Path(__file__).resolve().parents[1] / "docs" / "idleness.md").read_text(encoding="utf-8")
     for poll in IDLE_POLLS:
-        assert f"| `{poll.method}` | `{poll.pattern}` | {poll.source} |" in docs, poll
+        # A pipe in a Markdown table's cell is escaped, even inside backquotes.
+        pattern = poll.pattern.replace("|", "\\|")
+        assert f"| `{poll.method}` | `{pattern}` | {poll.source} |" in docs, poll
     polls = PollMatcher(IDLE_POLLS)
     assert polls.is_idle_poll("GET", "api/kernels")
     assert polls.is_idle_poll("get", "api/contents/a/b.ipynb")
@@ -214,6 +257,11 @@ def test_every_idle_poll_names_its_source_and_the_matcher_is_exact() -> None:
     assert not polls.is_idle_poll("PATCH", "api/contents/a.ipynb")
     assert not polls.is_idle_poll("GET", "lab")
     assert not polls.is_idle_poll("GET", "api/kernelsX")
+    # jupyterlab-git's panel, with the repository at the root or in a folder (measured).
+    for method, path in [("POST", "git/status"), ("POST", "git/a/b/branch"), ("GET", "git/remote/show")]:
+        assert polls.is_idle_poll(method, path), path
+    assert not polls.is_idle_poll("POST", "git/commit")
+    assert not polls.is_idle_poll("POST", "git/branch/delete")
 
 
 def test_the_notice_is_neither_activity_nor_work_and_is_silent_without_a_culler(server: Server) -> None:

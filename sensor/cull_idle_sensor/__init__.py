@@ -1,9 +1,11 @@
 """cull-idle's sensor: when a person or a program last did real work in this Jupyter server.
 
-A jupyter_server extension, enabled by installing it. It watches every request the server
-answers and keeps the time of the last one that was not an idle poll (see :mod:`.polls`), and
-serves ``GET api/cull-idle/work``: that time, together with the kernels' and terminals' own
-activity, for the culler (``cull-idle --idle-by=work``). The endpoint is not counted as
+A jupyter_server extension, enabled by installing it. It keeps the time of the last work it
+saw: a person's input that an open tab reports (``POST api/cull-idle/input``), a document edited
+over jupyter-collaboration's websocket, and a request that is work (not one of the idle polls
+of :mod:`.polls`, nor a tab's own when that tab reports input). It serves
+``GET api/cull-idle/work``: those times, with the kernels' and terminals' own activity, for the
+culler (``cull-idle --idle-by=work``). The endpoint is not counted as
 activity, by jupyter_server or by the sensor.
 """
 
@@ -13,7 +15,7 @@ from typing import Any
 
 from .activity import WorkSensor, load
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 __all__ = ["WorkSensor", "__version__"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import time
@@ -20,6 +21,11 @@ from .notice import CullerLink, NoticeHandler
 from .polls import IDLE_POLLS, Poll, PollMatcher
 
 ENDPOINT = "api/cull-idle/work"
+#: Where an open tab reports that a person used it (the sensor's JupyterLab extension).
+INPUT_ENDPOINT = "api/cull-idle/input"
+#: The header the extension puts on every request its tab makes to this server.
+TAB_HEADER = "X-Cull-Idle-Tab"
+_WRITES = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 
 
 class CullIdleSensor(Configurable):
@@ -81,8 +87,17 @@ def _seconds(value: Any) -> Optional[float]:
     return value.timestamp() if isinstance(value, datetime) else None
 
 
+def _writes_contents(method: str, path: str) -> bool:
+    """A file saved, uploaded, renamed or deleted: the person's own data, whoever sends it."""
+    return method in _WRITES and (path == "api/contents" or path.startswith("api/contents/"))
+
+
 class WorkSensor:
-    """The time of the last request that was work, and the account the culler reads."""
+    """The times of the last work seen, and the account the culler reads.
+
+    Three kinds of evidence: a request that is not an idle poll (from a program, or from a tab
+    without the extension), a person's input that an open tab reports, and a document edited
+    over jupyter-collaboration's websocket."""
 
     def __init__(self, serverapp: Any, matcher: PollMatcher, version: str) -> None:
         self.serverapp = serverapp
@@ -90,6 +105,8 @@ class WorkSensor:
         self.version = version
         self.base_url: str = serverapp.base_url
         self.last_request: Optional[float] = None
+        self.last_input: Optional[float] = None
+        self.last_edit: Optional[float] = None
 
     def saw(self, handler: Any) -> None:
         """Called for every request the server answered."""
@@ -103,7 +120,14 @@ class WorkSensor:
         path = request.path
         if path.startswith(self.base_url):
             path = path[len(self.base_url) :]
-        if self.matcher.is_idle_poll(request.method or "GET", path.lstrip("/")):
+        path = path.lstrip("/")
+        method = (request.method or "GET").upper()
+        # A tab that reports its person's input is judged by that input: whatever it sends by
+        # itself (any extension's polls, known or not) is not evidence of anyone, except a
+        # file written, which is the person's data even when a timer sends it.
+        if request.headers.get(TAB_HEADER) and not _writes_contents(method, path):
+            return
+        if self.matcher.is_idle_poll(method, path):
             return
         self.last_request = time.time()
 
@@ -111,15 +135,27 @@ class WorkSensor:
         """A message from the browser to an app behind jupyter-server-proxy (its websocket)."""
         self.last_request = time.time()
 
+    def saw_input(self) -> None:
+        """A tab reported that a person used it: keys, pointer, wheel, touch, or coming back
+        to it."""
+        self.last_input = time.time()
+
+    def saw_edit(self) -> None:
+        """A client sent a document update over jupyter-collaboration's websocket."""
+        self.last_edit = time.time()
+
     def account(self) -> dict[str, Any]:
         kernels = self._kernels()
         terminals = self._terminals()
-        stamps = [s for s in [self.last_request, *(k[0] for k in kernels), *terminals] if s is not None]
+        own = [self.last_request, self.last_input, self.last_edit]
+        stamps = [s for s in [*own, *(k[0] for k in kernels), *terminals] if s is not None]
         return {
             "sensor": "cull-idle-sensor",
             "version": self.version,
             "last_activity": _stamp(max(stamps) if stamps else None),
             "last_request": _stamp(self.last_request),
+            "last_input": _stamp(self.last_input),
+            "last_edit": _stamp(self.last_edit),
             "kernels": len(kernels),
             "busy_kernels": sum(1 for _, state, _ in kernels if state == "busy"),
             "connections": sum(c for _, _, c in kernels),
@@ -170,6 +206,22 @@ class WorkHandler(APIHandler):
         self.finish(json.dumps(self.sensor.account()))
 
 
+class InputHandler(APIHandler):
+    """``POST api/cull-idle/input``: a person used an open tab of this server. Work for the
+    culler, and never jupyter_server activity: the Hub's own count stays what it was."""
+
+    _track_activity = False
+    auth_resource = "api"
+
+    @web.authenticated
+    @authorized
+    def post(self) -> None:
+        sensor: WorkSensor = self.settings["cull_idle_sensor"]
+        sensor.saw_input()
+        self.set_status(204)
+        self.finish()
+
+
 def _watch_requests(web_app: Any, sensor: WorkSensor) -> None:
     """See every request as tornado logs it. The application's own ``log_request`` is wrapped,
     not ``settings["log_function"]``, which JupyterHub's single-user extension replaces after
@@ -206,6 +258,43 @@ def _watch_proxied_apps(sensor: WorkSensor) -> None:
     ProxyHandler.on_message = on_message
 
 
+def _is_document_update(message: Any) -> bool:
+    """y-protocols' sync update (message 0, sync step 2) or jupyter-collaboration's own
+    request (2, such as "save"). Awareness (1: cursors, and a heartbeat every 15 s) and the sync
+    handshake on every (re)connection are not edits."""
+    if not isinstance(message, (bytes, bytearray, memoryview)) or len(message) < 1:
+        return False
+    data = bytes(message[:2])
+    return (data[0] == 0 and len(data) > 1 and data[1] == 2) or data[0] == 2
+
+
+def _watch_collaboration(sensor_key: str = "cull_idle_sensor") -> None:
+    """With jupyter-collaboration, typing travels over the document's websocket and the server
+    saves the file itself: no request tells of it."""
+    handler_class: Any = None
+    # jupyter-collaboration 3 and later serve it from jupyter_server_ydoc; 1 and 2 from itself.
+    for name in ("jupyter_server_ydoc.handlers", "jupyter_collaboration.handlers"):
+        try:
+            handler_class = importlib.import_module(name).YDocWebSocketHandler
+            break
+        except (ImportError, AttributeError):
+            continue
+    if handler_class is None:
+        return
+    original = handler_class.on_message
+    if getattr(original, "_cull_idle_sensor", False):
+        return
+
+    def on_message(self: Any, message: Any) -> Any:
+        sensor_now: Optional[WorkSensor] = self.settings.get(sensor_key)
+        if sensor_now is not None and _is_document_update(message):
+            sensor_now.saw_edit()
+        return original(self, message)
+
+    on_message._cull_idle_sensor = True  # type: ignore[attr-defined]
+    handler_class.on_message = on_message
+
+
 def load(serverapp: Any, version: str) -> None:
     config = CullIdleSensor(parent=serverapp)
     matcher = PollMatcher([*IDLE_POLLS, *_parse_extra(list(config.extra_idle_polls))])
@@ -214,12 +303,14 @@ def load(serverapp: Any, version: str) -> None:
     web_app.settings["cull_idle_sensor"] = sensor
     _watch_requests(web_app, sensor)
     _watch_proxied_apps(sensor)
+    _watch_collaboration()
     link = CullerLink.from_environment(config.culler_url, config.notice_interval, serverapp.log)
     web_app.settings["cull_idle_notice"] = link
     web_app.add_handlers(
         ".*$",
         [
             (url_path_join(serverapp.base_url, ENDPOINT), WorkHandler),
+            (url_path_join(serverapp.base_url, INPUT_ENDPOINT), InputHandler),
             (url_path_join(serverapp.base_url, NOTICE_ENDPOINT), NoticeHandler),
         ],
     )

@@ -70,9 +70,48 @@ IDLE_POLLS: tuple[Poll, ...] = (
         "a terminal's websocket, reconnected by itself; input and output are the terminal's own activity",
     ),
     Poll("GET", r"api/status/?", "jupyter_server's status, which it does not count as activity either"),
-    Poll("GET", r"api/metrics/v1/?", "jupyter-resource-usage's frontend: memory and CPU, every 5 s"),
+    Poll(
+        "GET",
+        r"api/metrics/v1(/.*)?",
+        "jupyter-resource-usage: memory and CPU every 5 s; its kernel panel, kernel_usage/get_usage/ID",
+    ),
     Poll("GET", r"api/cull-idle/.*", "this sensor's own endpoint, read by the culler and the notice"),
     Poll("POST", r"api/cull-idle/notice", "the notice's keep button: a keep-alive, not work"),
+    Poll(
+        "POST",
+        r"api/cull-idle/input",
+        "this sensor's extension: a person's input, recorded by its own handler",
+    ),
+    # The extensions real single-user images carry (docs/idleness.md, measured with
+    # bench/tab_requests.py and read in their sources).
+    Poll(
+        "POST",
+        r"git/(.+/)?(status|branch|tags|changed_files|show_top_level|show_prefix|remote/fetch)",
+        "jupyterlab-git 0.55 model.ts: _statusPoll every 3 s while its panel is open (19/min each, "
+        "measured), _fetchPoll where the repository has remotes, the repository lookup on cd",
+    ),
+    Poll(
+        "GET",
+        r"git/(.+/)?(stash|remote/show)",
+        "jupyterlab-git 0.55 model.ts: the same _statusPoll (refreshStash, refreshRemotes)",
+    ),
+    Poll(
+        "GET",
+        r"api/collaboration/room/.+",
+        "jupyter-collaboration: a document's or the awareness websocket, reconnected by itself; "
+        "edits count by their messages",
+    ),
+    Poll("GET", r"dask/clusters/?", "dask-labextension clusters.tsx: Poll of the clusters, every 5 s"),
+    Poll(
+        "GET",
+        r"dask/dashboard-check/.+",
+        "dask-labextension dashboard.tsx: Poll of the dashboard's address, every 4 s",
+    ),
+    Poll(
+        "GET",
+        r"proxy/[^/]+/individual-plots\.json",
+        "dask-labextension dashboard.tsx: the same Poll, for a dashboard behind jupyter-server-proxy",
+    ),
 )
 
 

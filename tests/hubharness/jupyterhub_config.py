@@ -1,5 +1,6 @@
 """JupyterHub config for the tests and the demo; everything variable comes from the environment."""
 
+import json
 import os
 import sys
 
@@ -15,7 +16,7 @@ c.JupyterHub.hub_port = int(os.environ["TEST_HUB_PORT"])
 c.JupyterHub.db_url = f"sqlite:///{here}/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret = os.urandom(32)
 if os.environ.get("TEST_CHP_COMMAND"):
-    # The Python configurable-http-proxy from PyPI, as a real Hub would run it.
+    # The node configurable-http-proxy (Debian's), as a real Hub runs it.
     c.ConfigurableHTTPProxy.command = os.environ["TEST_CHP_COMMAND"].split("\x1f")
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{os.environ['TEST_CHP_API_PORT']}"
     c.ConfigurableHTTPProxy.auth_token = os.urandom(16).hex()
@@ -39,7 +40,28 @@ if os.environ.get("TEST_REAL_SERVERS"):
     if os.environ.get("TEST_LAB"):
         # JupyterLab in the browser, scriptable by the tests through its own commands.
         c.Spawner.default_url = "/lab"
-        c.Spawner.args = [*c.Spawner.args, "--LabApp.expose_app_in_browser=True"]
+        c.Spawner.args = [
+            *c.Spawner.args,
+            "--LabApp.expose_app_in_browser=True",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
+        ]
+
+        LEAN_LAB_SETTINGS = os.path.join(here, "lean-lab-settings")
+        os.makedirs(LEAN_LAB_SETTINGS, exist_ok=True)
+        with open(os.path.join(LEAN_LAB_SETTINGS, "page_config.json"), "w") as f:
+            # Disabled whole, JupyterLab loads none of their code (and applies none of their
+            # own disabling of its plugins).
+            real_image_extensions = [
+                "@jupyterlab/git",
+                "@jupyter-lsp/jupyterlab-lsp",
+                "@jupyter/collaboration-extension",
+                "@jupyter/docprovider-extension",
+                "@jupyter-widgets/jupyterlab-manager",
+                "jupyterlab-execute-time",
+                "jupyterlab-jupytext",
+                "nbdime-jupyterlab",
+            ]
+            json.dump({"disabledExtensions": real_image_extensions}, f)
 
         def without_sensor(spawner):
             # The server's own token, for tests that call the page's API as the server does.
@@ -47,6 +69,15 @@ if os.environ.get("TEST_REAL_SERVERS"):
             # Users named bare-* run a server as it is without cull-idle-sensor installed.
             if spawner.user.name.startswith("bare-"):
                 spawner.args = [*spawner.args, "--ServerApp.jpserver_extensions=cull_idle_sensor=False"]
+            # The extensions real images carry are installed, for tests/test_real_work.py (users
+            # rw-*, nb-* and solo-*, the last without collaborative editing). Everyone else's
+            # tabs load without them: those tests are about other things, and twenty tabs of
+            # every extension take minutes to load on 2 cores.
+            name = spawner.user.name
+            if not name.startswith(("rw-", "nb-")):
+                spawner.args = [*spawner.args, "--YDocExtension.disable_rtc=True"]
+            if not name.startswith(("rw-", "nb-", "solo-")):
+                spawner.args = [*spawner.args, f"--LabApp.app_settings_dir={LEAN_LAB_SETTINGS}"]
 
         c.Spawner.pre_spawn_hook = without_sensor
         if os.environ.get("TEST_NOTICE_INTERVAL"):

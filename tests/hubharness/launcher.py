@@ -39,14 +39,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+#: Debian's node-configurable-http-proxy: the proxy JupyterHub users run (the PyPI port sends
+#: the browser's binary websocket frames on as text, which breaks jupyter-collaboration).
+NODE_PROXY_MODULES = "/usr/share/nodejs"
+NODE_PROXY = f"{NODE_PROXY_MODULES}/configurable-http-proxy/bin/configurable-http-proxy"
+
+
+def proxy_env() -> dict[str, str]:
+    """The Hub's environment for the real proxy, for ``TestHub(extra_env=...)``."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    assert node and os.path.exists(NODE_PROXY), (
+        "Debian's node-configurable-http-proxy is not installed (scripts/install-system.sh)"
+    )
+    # Its modules are Debian's; a node from elsewhere (nodesource) finds them by NODE_PATH.
+    modules = os.pathsep.join(p for p in [NODE_PROXY_MODULES, os.environ.get("NODE_PATH", "")] if p)
+    return {
+        "TEST_CHP_COMMAND": "\x1f".join([node, NODE_PROXY]),
+        "TEST_CHP_API_PORT": str(free_port()),
+        "NODE_PATH": modules,
+    }
+
+
 def real_servers_env(**extra: str) -> dict[str, str]:
     """The environment of a Hub that spawns real jupyter_server processes behind the real
-    configurable-http-proxy (PyPI), for ``TestHub(extra_env=...)``."""
-    chp = shutil.which("configurable-http-proxy", path=os.path.dirname(sys.executable)) or shutil.which(
-        "configurable-http-proxy"
-    )
-    assert chp, "configurable-http-proxy (PyPI) is not installed"
-    return {"TEST_REAL_SERVERS": "1", "TEST_CHP_COMMAND": chp, "TEST_CHP_API_PORT": str(free_port()), **extra}
+    configurable-http-proxy, for ``TestHub(extra_env=...)``."""
+    return {"TEST_REAL_SERVERS": "1", **proxy_env(), **extra}
 
 
 class TestHub:
@@ -182,7 +199,7 @@ class TestHub:
             self.api("DELETE", f"/groups/{quote(group['name'], safe='')}")
 
     def start_server(
-        self, user: str, server: str = "", user_options: Optional[dict[str, Any]] = None
+        self, user: str, server: str = "", user_options: Optional[dict[str, Any]] = None, timeout: float = 30
     ) -> None:
         """Start a server; ``user_options`` is the body KubeSpawner's form would send
         (``{"profile": "gpu"}``), which the Hub keeps in the server's model."""
@@ -192,7 +209,7 @@ class TestHub:
         r = self.api("POST", path, json=user_options) if user_options else self.api("POST", path)
         assert r.status_code in (201, 202), (user, server, r.status_code, r.text)
         if r.status_code == 202 and not (user.startswith("pending") or server.startswith("pending")):
-            self.wait_for(lambda: self.running(user, server), f"{user}/{server} to be ready")
+            self.wait_for(lambda: self.running(user, server), f"{user}/{server} to be ready", timeout)
 
     def wait_for(self, condition: Any, what: str, timeout: float = 30) -> None:
         """Poll the Hub until ``condition()`` holds (the Hub offers no event to wait on)."""
@@ -202,9 +219,9 @@ class TestHub:
                 raise AssertionError(f"timed out waiting for {what}")
             time.sleep(0.05)
 
-    def start_servers(self, pairs: list[tuple[str, str]]) -> None:
+    def start_servers(self, pairs: list[tuple[str, str]], timeout: float = 30) -> None:
         with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda p: self.start_server(*p), pairs))
+            list(pool.map(lambda p: self.start_server(*p, timeout=timeout), pairs))
 
     def set_times(self, items: list[dict[str, Any]]) -> None:
         r = self.api("POST", "/testing", json={"items": items})

@@ -8,11 +8,19 @@
  * The tab asks only its own server (api/cull-idle/notice), which asks the culler at most once
  * per its interval for every tab; while the tab is hidden it asks nothing, as JupyterLab's own
  * pollers stand by.
+ *
+ * A second plugin tells the server that a person is at the tab: keys, pointer, wheel, touch,
+ * or coming back to it, reported (api/cull-idle/input) at most once a minute and only when
+ * something happened since the last report. Every request the tab makes to its server carries
+ * a header saying so, and the sensor judges such a tab by its person's input, not by its polls.
  */
 (function () {
   'use strict';
   const NAME = 'cull-idle-sensor';
   const ENDPOINT = 'api/cull-idle/notice';
+  const INPUT_ENDPOINT = 'api/cull-idle/input';
+  const TAB_HEADER = 'X-Cull-Idle-Tab';
+  const INPUT_EVERY_MS = 60000;
   let shared = null;
 
   async function use(pkg) {
@@ -248,6 +256,85 @@
     void app.restored.then(() => tick());
   }
 
+  // A fetch that marks the requests to this server (under baseUrl) as the tab's own.
+  function marked(original, base) {
+    const wrapped = function (input, init) {
+      let request = null;
+      try {
+        request = new Request(input, init);
+      } catch (e) {
+        request = null;
+      }
+      if (request === null || !request.url.startsWith(base)) {
+        return original.call(window, input, init);
+      }
+      request.headers.set(TAB_HEADER, '1');
+      return original.call(window, request);
+    };
+    wrapped.cullIdleMarked = true;
+    return wrapped;
+  }
+
+  function activateInput(app, services) {
+    const { ServerConnection } = services;
+    const settings = app.serviceManager.serverSettings;
+    const base = new URL(settings.baseUrl, window.location.href).href.replace(/\/?$/, '/');
+    const url = base + INPUT_ENDPOINT;
+
+    // JupyterLab's services hold the fetch they were given; extensions that make their own
+    // settings (ServerConnection.makeSettings) take window.fetch when they ask.
+    if (!window.fetch.cullIdleMarked) {
+      window.fetch = marked(window.fetch, base);
+    }
+    if (settings.fetch && !settings.fetch.cullIdleMarked) {
+      try {
+        settings.fetch = marked(settings.fetch, base);
+      } catch (e) {
+        // Frozen settings: their requests count as they did before.
+      }
+    }
+
+    let pending = false; // input since the last report
+    let lastReport = -Infinity;
+    let timer = null;
+    let lastX = null;
+    let lastY = null;
+
+    function report() {
+      timer = null;
+      if (!pending) return;
+      pending = false;
+      lastReport = Date.now();
+      ServerConnection.makeRequest(url, { method: 'POST' }, settings).catch(() => {
+        pending = true; // the next input tries again
+      });
+    }
+
+    function saw(event) {
+      if (!event.isTrusted) return; // only what a person did, not what a script dispatched
+      if (event.type === 'pointermove') {
+        // The browser moves nothing by itself, but a layout change under a still pointer may
+        // repeat its last position: only a move to a new place counts.
+        if (event.screenX === lastX && event.screenY === lastY) return;
+        lastX = event.screenX;
+        lastY = event.screenY;
+      }
+      pending = true;
+      if (timer !== null) return;
+      timer = setTimeout(report, Math.max(0, lastReport + INPUT_EVERY_MS - Date.now()));
+    }
+
+    // Focus moved by a person comes with a key or a pointer; focus moved by the application
+    // (a dialog, a restored layout) is not a person, so focusin is not listened to.
+    for (const type of ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart']) {
+      document.addEventListener(type, saw, { capture: true, passive: true });
+    }
+    window.addEventListener('focus', saw);
+    document.addEventListener('visibilitychange', event => {
+      if (!document.hidden) saw(event);
+    });
+  }
+
   async function extension() {
     const [apputils, services, widgets, statusbar] = await Promise.all([
       use('@jupyterlab/apputils'),
@@ -263,7 +350,13 @@
       optional: [statusbar.IStatusBar],
       activate: (app, statusBar) => activate(app, statusBar, mods)
     };
-    return { __esModule: true, default: [plugin] };
+    const input = {
+      id: `${NAME}:input`,
+      description: 'Tells this server, at most once a minute, that a person used the tab.',
+      autoStart: true,
+      activate: app => activateInput(app, services)
+    };
+    return { __esModule: true, default: [plugin, input] };
   }
 
   window._JUPYTERLAB = window._JUPYTERLAB || {};
