@@ -108,12 +108,14 @@ class LogTail:
     def __init__(self, hub: TestHub) -> None:
         self.hub = hub
         self.done = 0
+        self.printed: list[str] = []
 
     def print_new(self) -> None:
         lines = self.hub.log_path.read_text(errors="replace").splitlines()
         for line in lines[self.done :]:
             if any(w in line for w in self.WANTED):
                 print(line)
+                self.printed.append(line)
         self.done = len(lines)
 
 
@@ -138,7 +140,9 @@ def check(hub: TestHub, args: argparse.Namespace, tail: LogTail) -> None:
 
     def bob_culled() -> bool:
         tail.print_new()
-        return not hub.running("bob")
+        # The culler's line can reach the Hub's log after the Hub has stopped the server.
+        logged = any("Culling server bob" in line for line in tail.printed)
+        return logged and not hub.running("bob")
 
     eventually(bob_culled, "bob's server to be culled", args.limit)
     assert hub.running("alice"), "alice's server was culled although kept"

@@ -259,16 +259,16 @@ def _watch_proxied_apps(sensor: WorkSensor) -> None:
 
 
 def _is_document_update(message: Any) -> bool:
-    """y-protocols' sync update (message 0, sync step 2) or jupyter-collaboration's own
+    """A y-protocols sync message (0) that is an update (2), or jupyter-collaboration's own
     request (2, such as "save"). Awareness (1: cursors, and a heartbeat every 15 s) and the sync
-    handshake on every (re)connection are not edits."""
+    handshake on every (re)connection (sync steps 0 and 1) are not edits."""
     if not isinstance(message, (bytes, bytearray, memoryview)) or len(message) < 1:
         return False
     data = bytes(message[:2])
     return (data[0] == 0 and len(data) > 1 and data[1] == 2) or data[0] == 2
 
 
-def _watch_collaboration(sensor_key: str = "cull_idle_sensor") -> None:
+def _watch_collaboration() -> None:
     """With jupyter-collaboration, typing travels over the document's websocket and the server
     saves the file itself: no request tells of it."""
     handler_class: Any = None
@@ -277,7 +277,7 @@ def _watch_collaboration(sensor_key: str = "cull_idle_sensor") -> None:
         try:
             handler_class = importlib.import_module(name).YDocWebSocketHandler
             break
-        except (ImportError, AttributeError):
+        except Exception:  # noqa: BLE001 - another extension's import must not stop this server
             continue
     if handler_class is None:
         return
@@ -286,7 +286,7 @@ def _watch_collaboration(sensor_key: str = "cull_idle_sensor") -> None:
         return
 
     def on_message(self: Any, message: Any) -> Any:
-        sensor_now: Optional[WorkSensor] = self.settings.get(sensor_key)
+        sensor_now: Optional[WorkSensor] = self.settings.get("cull_idle_sensor")
         if sensor_now is not None and _is_document_update(message):
             sensor_now.saw_edit()
         return original(self, message)

@@ -45,44 +45,57 @@ if os.environ.get("TEST_REAL_SERVERS"):
             "--LabApp.expose_app_in_browser=True",
             "--JupyterNotebookApp.expose_app_in_browser=True",
         ]
-
-        LEAN_LAB_SETTINGS = os.path.join(here, "lean-lab-settings")
-        os.makedirs(LEAN_LAB_SETTINGS, exist_ok=True)
-        with open(os.path.join(LEAN_LAB_SETTINGS, "page_config.json"), "w") as f:
-            # Disabled whole, JupyterLab loads none of their code (and applies none of their
-            # own disabling of its plugins).
-            real_image_extensions = [
-                "@jupyterlab/git",
-                "@jupyter-lsp/jupyterlab-lsp",
-                "@jupyter/collaboration-extension",
-                "@jupyter/docprovider-extension",
-                "@jupyter-widgets/jupyterlab-manager",
-                "jupyterlab-execute-time",
-                "jupyterlab-jupytext",
-                "nbdime-jupyterlab",
-            ]
-            json.dump({"disabledExtensions": real_image_extensions}, f)
-
-        def without_sensor(spawner):
-            # The server's own token, for tests that call the page's API as the server does.
-            testhub.SERVER_TOKENS[f"{spawner.user.name}/{spawner.name}"] = spawner.api_token
-            # Users named bare-* run a server as it is without cull-idle-sensor installed.
-            if spawner.user.name.startswith("bare-"):
-                spawner.args = [*spawner.args, "--ServerApp.jpserver_extensions=cull_idle_sensor=False"]
-            # The extensions real images carry are installed, for tests/test_real_work.py (users
-            # rw-*, nb-* and solo-*, the last without collaborative editing). Everyone else's
-            # tabs load without them: those tests are about other things, and twenty tabs of
-            # every extension take minutes to load on 2 cores.
-            name = spawner.user.name
-            if not name.startswith(("rw-", "nb-")):
-                spawner.args = [*spawner.args, "--YDocExtension.disable_rtc=True"]
-            if not name.startswith(("rw-", "nb-", "solo-")):
-                spawner.args = [*spawner.args, f"--LabApp.app_settings_dir={LEAN_LAB_SETTINGS}"]
-
-        c.Spawner.pre_spawn_hook = without_sensor
         if os.environ.get("TEST_NOTICE_INTERVAL"):
             # How often the sensor asks the culler for the notice (300 s by default).
             c.Spawner.environment["CULL_IDLE_NOTICE_INTERVAL"] = os.environ["TEST_NOTICE_INTERVAL"]
+
+    # The extensions real images carry are installed, for tests/test_real_work.py (users rw-*,
+    # nb-* and solo-*, the last without collaborative editing). Everyone else's servers and tabs
+    # run without them: their tests are about other things, and every extension costs each
+    # server 1.5 s to start and each tab seconds to load, on 2 cores.
+    LEAN_LAB_SETTINGS = os.path.join(here, "lean-lab-settings")
+    os.makedirs(LEAN_LAB_SETTINGS, exist_ok=True)
+    with open(os.path.join(LEAN_LAB_SETTINGS, "page_config.json"), "w") as f:
+        # Disabled whole, JupyterLab loads none of their code (and applies none of their own
+        # disabling of its plugins).
+        real_image_labextensions = [
+            "@jupyterlab/git",
+            "@jupyter-lsp/jupyterlab-lsp",
+            "@jupyter/collaboration-extension",
+            "@jupyter/docprovider-extension",
+            "@jupyter-widgets/jupyterlab-manager",
+            "jupyterlab-execute-time",
+            "jupyterlab-jupytext",
+            "nbdime-jupyterlab",
+        ]
+        json.dump({"disabledExtensions": real_image_labextensions}, f)
+    real_image_server_extensions = [
+        "jupyterlab_git",
+        "jupyter_server_ydoc",
+        "jupyter_server_fileid",
+        "jupyter_lsp",
+        "jupytext",
+        "jupyterlab_jupytext",
+        "nbdime",
+    ]
+
+    def per_user(spawner):
+        name = spawner.user.name
+        # The server's own token, for tests that call the page's API as the server does.
+        testhub.SERVER_TOKENS[f"{name}/{spawner.name}"] = spawner.api_token
+        # Users named bare-* run a server as it is without cull-idle-sensor installed.
+        if name.startswith("bare-"):
+            spawner.args = [*spawner.args, "--ServerApp.jpserver_extensions=cull_idle_sensor=False"]
+        if not name.startswith(("rw-", "nb-")):
+            spawner.args = [*spawner.args, "--YDocExtension.disable_rtc=True"]
+        if not name.startswith(("rw-", "nb-", "solo-")):
+            spawner.args = [
+                *spawner.args,
+                f"--LabApp.app_settings_dir={LEAN_LAB_SETTINGS}",
+                *(f"--ServerApp.jpserver_extensions={e}=False" for e in real_image_server_extensions),
+            ]
+
+    c.Spawner.pre_spawn_hook = per_user
 else:
     c.JupyterHub.spawner_class = testhub.NoProcessSpawner
 c.JupyterHub.authenticator_class = "dummy"
