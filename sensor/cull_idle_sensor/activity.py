@@ -274,10 +274,11 @@ def _watch_collaboration() -> None:
     handler_class: Any = None
     # jupyter-collaboration 3 and later serve it from jupyter_server_ydoc; 1 and 2 from itself.
     for name in ("jupyter_server_ydoc.handlers", "jupyter_collaboration.handlers"):
+        # Any failure, not only ImportError: another extension's import must not stop this server.
         try:
             handler_class = importlib.import_module(name).YDocWebSocketHandler
             break
-        except Exception:  # noqa: BLE001 - another extension's import must not stop this server
+        except Exception:
             continue
     if handler_class is None:
         return
