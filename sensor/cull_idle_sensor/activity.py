@@ -244,18 +244,25 @@ def _watch_proxied_apps(sensor: WorkSensor) -> None:
         from jupyter_server_proxy.handlers import ProxyHandler  # type: ignore[import-not-found,import-untyped,unused-ignore]
     except ImportError:
         return
-    original = ProxyHandler.on_message
+    _watch_messages(ProxyHandler, lambda sensor_now, _: sensor_now.saw_app_input())
+
+
+def _watch_messages(handler_class: Any, saw: Callable[[WorkSensor, Any], None]) -> None:
+    """Show the sensor every message a websocket handler class receives from the browser, once
+    however often the extension loads. The sensor is looked up per message: the class is shared
+    by every application in the process."""
+    original = handler_class.on_message
     if getattr(original, "_cull_idle_sensor", False):
         return
 
     def on_message(self: Any, message: Any) -> Any:
         sensor_now: Optional[WorkSensor] = self.settings.get("cull_idle_sensor")
         if sensor_now is not None:
-            sensor_now.saw_app_input()
+            saw(sensor_now, message)
         return original(self, message)
 
     on_message._cull_idle_sensor = True  # type: ignore[attr-defined]
-    ProxyHandler.on_message = on_message
+    handler_class.on_message = on_message
 
 
 def _is_document_update(message: Any) -> bool:
@@ -282,18 +289,12 @@ def _watch_collaboration() -> None:
             continue
     if handler_class is None:
         return
-    original = handler_class.on_message
-    if getattr(original, "_cull_idle_sensor", False):
-        return
 
-    def on_message(self: Any, message: Any) -> Any:
-        sensor_now: Optional[WorkSensor] = self.settings.get("cull_idle_sensor")
-        if sensor_now is not None and _is_document_update(message):
+    def saw(sensor_now: WorkSensor, message: Any) -> None:
+        if _is_document_update(message):
             sensor_now.saw_edit()
-        return original(self, message)
 
-    on_message._cull_idle_sensor = True  # type: ignore[attr-defined]
-    handler_class.on_message = on_message
+    _watch_messages(handler_class, saw)
 
 
 def load(serverapp: Any, version: str) -> None:
