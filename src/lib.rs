@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod board;
+pub mod errors;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
@@ -27,6 +28,7 @@ pub mod probe;
 pub mod probe_tokens;
 mod py;
 pub mod reasons;
+pub mod session;
 pub mod setup;
 pub mod signals;
 pub mod state;

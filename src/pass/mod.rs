@@ -20,7 +20,7 @@ mod probing;
 pub mod report;
 mod stopped;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod views;
 mod warnings;
 mod work_mode;

@@ -19,7 +19,7 @@ use crate::work::{BusyMemory, ServerWork};
 
 use super::{run_pass, Hooks, Outcome, PassReport, Probes};
 
-const NOW: f64 = 1_795_773_600.0; // 2026-11-27T10:00:00Z
+pub(crate) const NOW: f64 = 1_795_773_600.0; // 2026-11-27T10:00:00Z
 
 #[allow(clippy::cast_possible_truncation)]
 fn ts(seconds_ago: f64) -> String {
@@ -31,7 +31,7 @@ fn ts(seconds_ago: f64) -> String {
 
 /// What the Hub answers to a stop of a server.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Answer {
+pub(crate) enum Answer {
     /// 204, and the server is gone.
     Stop,
     /// 202: still stopping, and still listed as ready.
@@ -42,18 +42,18 @@ enum Answer {
     Fail,
 }
 
-struct MemServer {
+pub(crate) struct MemServer {
     name: String,
-    idle: f64,
+    pub(crate) idle: f64,
     answer: Answer,
     /// Seconds before NOW that the proxy last stamped the route, when not `idle` (a request
     /// that was no one's work, such as the culler's own probe).
     stamped: Option<f64>,
 }
 
-struct MemUser {
+pub(crate) struct MemUser {
     name: String,
-    servers: Vec<MemServer>,
+    pub(crate) servers: Vec<MemServer>,
 }
 
 impl MemUser {
@@ -82,8 +82,8 @@ impl MemUser {
 }
 
 #[derive(Default)]
-struct MemoryHub {
-    users: Mutex<Vec<MemUser>>,
+pub(crate) struct MemoryHub {
+    pub(crate) users: Mutex<Vec<MemUser>>,
     /// Every stop and deletion asked for, in order.
     calls: Mutex<Vec<String>>,
     /// Users sent in pages.
@@ -92,27 +92,27 @@ struct MemoryHub {
     down: bool,
     /// Reports JupyterHub 2.3.1, before `include_stopped_servers`.
     old: bool,
-    tokens: Mutex<MemTokens>,
+    pub(crate) tokens: Mutex<MemTokens>,
 }
 
 /// The tokens the Hub made for probes.
 #[derive(Default)]
-struct MemTokens {
-    made: u32,
+pub(crate) struct MemTokens {
+    pub(crate) made: u32,
     /// Live ones: owner, id, secret, what was asked.
     live: Vec<(String, String, String, TokenRequest)>,
     deleted: Vec<String>,
 }
 
 impl MemoryHub {
-    fn with(users: Vec<MemUser>) -> Self {
+    pub(crate) fn with(users: Vec<MemUser>) -> Self {
         MemoryHub {
             users: Mutex::new(users),
             ..MemoryHub::default()
         }
     }
 
-    fn calls(&self) -> Vec<String> {
+    pub(crate) fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
     }
 
@@ -271,7 +271,7 @@ impl HubApi for MemoryHub {
 }
 
 /// Answers probes from a table of server URLs; anything else cannot be reached.
-struct MemoryProbe(HashMap<String, ServerWork>);
+pub(crate) struct MemoryProbe(pub(crate) HashMap<String, ServerWork>);
 
 impl WorkProbe for MemoryProbe {
     fn probe<'a>(
@@ -295,7 +295,7 @@ fn refused(base: &str) -> HttpError {
     )
 }
 
-fn user(name: &str, servers: &[(&str, f64, Answer)]) -> MemUser {
+pub(crate) fn user(name: &str, servers: &[(&str, f64, Answer)]) -> MemUser {
     MemUser {
         name: name.to_owned(),
         servers: servers
@@ -310,11 +310,11 @@ fn user(name: &str, servers: &[(&str, f64, Answer)]) -> MemUser {
     }
 }
 
-fn options(json: &str) -> PassOptions {
+pub(crate) fn options(json: &str) -> PassOptions {
     PassOptions::from_json(json).unwrap()
 }
 
-fn block_on<F: std::future::Future>(work: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(work: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -328,7 +328,7 @@ fn pass(hub: &MemoryHub, options: &PassOptions, act_after: Option<usize>) -> Pas
 }
 
 /// The stops the Hub was asked for, in order.
-fn stopped(hub: &MemoryHub) -> Vec<String> {
+pub(crate) fn stopped(hub: &MemoryHub) -> Vec<String> {
     hub.calls()
         .into_iter()
         .filter(|c| c.starts_with("stop"))

@@ -12,14 +12,17 @@ use crate::warnings::delivery::{WarnHook, Warning};
 
 use super::report::PyCullWarning;
 
-/// An arbiter backed by a Python coroutine function `(inactive, inactive_limit, server_json,
-/// user_json)` that already handles sync/async hooks and their exceptions.
-pub struct PyArbiter {
+/// An operator's hook: a Python coroutine function, awaited on the event loop that started the
+/// pass, that already handles sync/async hooks and their exceptions. As an [`Arbiter`] it is
+/// called `(inactive, inactive_limit, server_json, user_json)`; as a [`WarnHook`],
+/// `(warning, user_json, server_json)`, `warning` a `CullWarning`, and answers whether it
+/// worked.
+pub struct PyHook {
     pub func: Py<PyAny>,
     pub locals: TaskLocals,
 }
 
-impl Arbiter for PyArbiter {
+impl Arbiter for PyHook {
     fn allow<'a>(
         &'a self,
         inactive: f64,
@@ -55,14 +58,7 @@ async fn truthy(
     }))
 }
 
-/// A warning hook backed by a Python coroutine function `(warning, user_json, server_json)`,
-/// `warning` a `CullWarning`, that already handles sync/async hooks, and answers whether it worked.
-pub struct PyWarnHook {
-    pub func: Py<PyAny>,
-    pub locals: TaskLocals,
-}
-
-impl WarnHook for PyWarnHook {
+impl WarnHook for PyHook {
     fn warn<'a>(&'a self, warning: &'a Warning) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
         Box::pin(async move {
             let answer = truthy(&self.locals, |py| {

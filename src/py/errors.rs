@@ -5,43 +5,10 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
-use crate::http::{ErrorKind, HttpError};
+use crate::errors::CoreError;
+use crate::http::ErrorKind;
 use crate::options::OptionsError;
 use crate::setup::SetupError;
-use crate::state::StateError;
-
-/// Why a call into the core failed.
-#[derive(Debug)]
-pub enum CoreError {
-    Options(OptionsError),
-    Http(HttpError),
-    Setup(SetupError),
-    State(StateError),
-}
-
-impl From<SetupError> for CoreError {
-    fn from(e: SetupError) -> Self {
-        CoreError::Setup(e)
-    }
-}
-
-impl From<StateError> for CoreError {
-    fn from(e: StateError) -> Self {
-        CoreError::State(e)
-    }
-}
-
-impl From<OptionsError> for CoreError {
-    fn from(e: OptionsError) -> Self {
-        CoreError::Options(e)
-    }
-}
-
-impl From<HttpError> for CoreError {
-    fn from(e: HttpError) -> Self {
-        CoreError::Http(e)
-    }
-}
 
 /// A settings error raised before any request (`ConfigError`).
 pub fn config_error(py: Python<'_>, message: impl Into<String>) -> PyErr {
@@ -52,7 +19,7 @@ pub fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
     let (class, message) = match error {
         CoreError::Options(e) => ("ConfigError", e.to_string()),
         // A state file that cannot be used is a setting to fix, not a reason to start afresh.
-        CoreError::State(e) => ("ConfigError", e.to_string()),
+        CoreError::State(_) | CoreError::KeepAlives(_) => ("ConfigError", error.to_string()),
         CoreError::Setup(e @ SetupError::Config(_)) => ("ConfigError", e.to_string()),
         CoreError::Setup(e @ SetupError::File { path, errno, .. }) => {
             return PyOSError::new_err((*errno, e.to_string(), path.display().to_string()));

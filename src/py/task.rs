@@ -11,7 +11,9 @@ use tokio::task::AbortHandle;
 
 use crate::pass::report::PassReport;
 
-use super::errors::{to_py, CoreError};
+use crate::errors::CoreError;
+
+use super::errors::to_py;
 use super::report::PyCullReport;
 
 /// What a task gives when it is done.

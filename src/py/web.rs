@@ -8,7 +8,7 @@ use crate::metrics::Metrics;
 use crate::web::app::{PageApp, PageSettings};
 use crate::web::{normalise_prefix, router, WebServer as Server};
 
-use super::errors::config_error;
+use super::errors::{config_error, to_py};
 use super::Connection;
 
 /// A runtime of the web server's own, with one thread, so that visitors (or a flood of them)
@@ -65,20 +65,26 @@ impl WebServer {
         let metrics = Arc::new(Metrics::new());
         let where_served = normalise_prefix(prefix);
         if let Some(hub) = &hub {
-            hub.count_passes_in(&metrics);
+            hub.session.count_passes_in(&metrics);
         }
         let page = match (page, hub) {
             (Some(json), Some(hub)) => {
                 let settings: PageSettings = serde_json::from_str(json)
                     .map_err(|e| config_error(py, format!("bad page settings: {e}")))?;
-                let state = hub.page_share(py, settings.max_keep_alive)?;
+                let session = Arc::clone(&hub.session);
+                let state = session
+                    .page_share(settings.max_keep_alive, crate::timestamp::unix_now())
+                    .map_err(|e| to_py(py, &e))?;
                 if let Some(kept) = &state.keep_alives {
                     metrics.watch_keep_alives(Arc::clone(kept));
                 }
                 Some(Arc::new(PageApp::new(
                     settings,
                     where_served.clone(),
-                    hub.page_client(py)?,
+                    Arc::new(
+                        py.detach(|| session.page_client())
+                            .map_err(|e| to_py(py, &e))?,
+                    ),
                     state.board,
                     state.keep_alives,
                     Arc::clone(&metrics),
