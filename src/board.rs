@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::policy::LimitFrom;
 use crate::reasons::{CullReason, KeepKind, Verdict, Why};
+use crate::signals::IdleBy;
 
 /// How many passes the operators' view lists.
 pub const HISTORY: usize = 20;
@@ -19,7 +20,7 @@ pub struct ServerView {
     pub user: String,
     /// `""` for the default server.
     pub server: String,
-    /// Seconds idle when the pass looked, as the Hub counts it or by the work seen (`by_work`).
+    /// Seconds idle when the pass looked, as the Hub counts it or by the work seen (`idle_by`).
     pub inactive: Option<f64>,
     pub last_activity: Option<String>,
     /// This server's idle limit, in seconds (a group's, when one applies).
@@ -41,7 +42,7 @@ pub struct ServerView {
     /// The keep-alive in force, if any.
     pub kept_until: Option<f64>,
     /// `inactive` is by the work seen inside the server (`--idle-by=work`).
-    pub by_work: bool,
+    pub idle_by: IdleBy,
 }
 
 /// One pass, as the operators' view lists it.
@@ -182,7 +183,7 @@ pub fn view(
         stop_reason: due.map(|(reason, _)| reason),
         warned_at: None,
         kept_until: None,
-        by_work: false,
+        idle_by: IdleBy::Hub,
     }
 }
 

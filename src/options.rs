@@ -16,40 +16,19 @@ use crate::signals::WorkRules;
 #[error("{0}")]
 pub struct OptionsError(pub String);
 
-/// Everything a pass is told, as the Python API names it.
+/// Everything a pass is told, as the Python API names it: the policy's and the work rules'
+/// own fields under their own names, and how the pass goes about it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PassOptions {
-    pub inactive_limit: f64,
-    pub max_age: f64,
-    pub cull_users: bool,
-    pub cull_admin_users: bool,
-    pub cull_default_servers: bool,
-    pub cull_named_servers: bool,
-    pub remove_named_servers: bool,
-    /// 0: off.
-    pub remove_stopped_named_servers: f64,
+    #[serde(flatten)]
+    pub policy: Policy,
+    #[serde(flatten)]
+    pub work: WorkRules,
     /// 0 asks for the Hub's largest page.
     pub api_page_size: u64,
     pub dry_run: bool,
-    pub user_timeout: Option<f64>,
-    pub exclude_users: Vec<String>,
-    pub exclude_groups: Vec<String>,
-    /// As the Python API gives them: a mapping of group names to seconds.
-    #[serde(serialize_with = "as_mapping")]
-    pub group_timeouts: Vec<(String, f64)>,
-    /// A mapping of profile names (`user_options["profile"]`) to seconds.
-    #[serde(serialize_with = "as_mapping")]
-    pub profile_timeouts: Vec<(String, f64)>,
     /// 0: no cap.
     pub max_culls_per_pass: u64,
-    pub keep_busy_kernels: bool,
-    pub keep_connected: bool,
-    pub busy_timeout: f64,
-    /// 0: off.
-    pub keep_cpu_above: f64,
-    /// What a server's idle time is measured by: `"hub"` (its `last_activity`, the reference's
-    /// way) or `"work"` (kernels, terminals and the sensor; see [`crate::ledger`]).
-    pub idle_by: String,
     pub server_url: Option<String>,
     pub details: bool,
     /// Warn this many seconds before a server is culled; 0 turns warnings off.
@@ -62,30 +41,12 @@ impl Default for PassOptions {
     /// The policy's and the work rules' own defaults, and no cap, no dry run, the Hub's largest
     /// page and a detailed report.
     fn default() -> Self {
-        let policy = Policy::default();
-        let work = WorkRules::default();
         PassOptions {
-            inactive_limit: policy.inactive_limit,
-            max_age: policy.max_age,
-            cull_users: policy.cull_users,
-            cull_admin_users: policy.cull_admin_users,
-            cull_default_servers: policy.cull_default_servers,
-            cull_named_servers: policy.cull_named_servers,
-            remove_named_servers: policy.remove_named_servers,
-            remove_stopped_named_servers: policy.remove_stopped_named_servers,
+            policy: Policy::default(),
+            work: WorkRules::default(),
             api_page_size: 0,
             dry_run: false,
-            user_timeout: policy.user_timeout,
-            exclude_users: policy.exclude_users,
-            exclude_groups: policy.exclude_groups,
-            group_timeouts: policy.group_timeouts,
-            profile_timeouts: policy.profile_timeouts,
             max_culls_per_pass: 0,
-            keep_busy_kernels: work.keep_busy_kernels,
-            keep_connected: work.keep_connected,
-            busy_timeout: work.busy_timeout,
-            keep_cpu_above: work.keep_cpu_above,
-            idle_by: if work.by_work { "work" } else { "hub" }.to_owned(),
             server_url: None,
             details: true,
             warn_before: 0.0,
@@ -151,13 +112,6 @@ impl Fields {
     }
 }
 
-fn as_mapping<S: serde::Serializer>(
-    pairs: &[(String, f64)],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
-}
-
 fn non_negative(key: &str, seconds: f64) -> Result<f64, OptionsError> {
     if seconds.is_finite() && seconds >= 0.0 {
         Ok(seconds)
@@ -181,38 +135,43 @@ impl PassOptions {
     pub fn from_map(map: Map<String, Value>) -> Result<Self, OptionsError> {
         let mut f = Fields(map);
         let d = PassOptions::default();
-        let groups = f.limits("group_timeouts", "group")?;
-        let profiles = f.limits("profile_timeouts", "profile")?;
-        let options = PassOptions {
-            inactive_limit: f.seconds("inactive_limit")?.unwrap_or(d.inactive_limit),
-            max_age: f.seconds("max_age")?.unwrap_or(d.max_age),
-            cull_users: f.flag("cull_users", d.cull_users)?,
-            cull_admin_users: f.flag("cull_admin_users", d.cull_admin_users)?,
-            cull_default_servers: f.flag("cull_default_servers", d.cull_default_servers)?,
-            cull_named_servers: f.flag("cull_named_servers", d.cull_named_servers)?,
-            remove_named_servers: f.flag("remove_named_servers", d.remove_named_servers)?,
+        let (p, w) = (&d.policy, &d.work);
+        let policy = Policy {
+            inactive_limit: f.seconds("inactive_limit")?.unwrap_or(p.inactive_limit),
+            max_age: f.seconds("max_age")?.unwrap_or(p.max_age),
+            cull_users: f.flag("cull_users", p.cull_users)?,
+            cull_admin_users: f.flag("cull_admin_users", p.cull_admin_users)?,
+            cull_default_servers: f.flag("cull_default_servers", p.cull_default_servers)?,
+            cull_named_servers: f.flag("cull_named_servers", p.cull_named_servers)?,
+            remove_named_servers: f.flag("remove_named_servers", p.remove_named_servers)?,
             remove_stopped_named_servers: f
                 .seconds("remove_stopped_named_servers")?
-                .unwrap_or(d.remove_stopped_named_servers),
-            api_page_size: f.count("api_page_size")?.unwrap_or(d.api_page_size),
-            dry_run: f.flag("dry_run", d.dry_run)?,
+                .unwrap_or(p.remove_stopped_named_servers),
             user_timeout: f.seconds("user_timeout")?,
             exclude_users: f.names("exclude_users")?,
             exclude_groups: f.names("exclude_groups")?,
-            group_timeouts: groups,
-            profile_timeouts: profiles,
-            max_culls_per_pass: f.count("max_culls_per_pass")?.unwrap_or(0),
-            keep_busy_kernels: f.flag("keep_busy_kernels", d.keep_busy_kernels)?,
-            keep_connected: f.flag("keep_connected", d.keep_connected)?,
-            busy_timeout: f.seconds("busy_timeout")?.unwrap_or(d.busy_timeout),
+            group_timeouts: f.limits("group_timeouts", "group")?,
+            profile_timeouts: f.limits("profile_timeouts", "profile")?,
+        };
+        let work = WorkRules {
+            keep_busy_kernels: f.flag("keep_busy_kernels", w.keep_busy_kernels)?,
+            keep_connected: f.flag("keep_connected", w.keep_connected)?,
+            busy_timeout: f.seconds("busy_timeout")?.unwrap_or(w.busy_timeout),
             keep_cpu_above: f
                 .take::<f64>("keep_cpu_above", "a percentage")?
                 .map(|v| non_negative("keep_cpu_above", v))
                 .transpose()?
-                .unwrap_or(d.keep_cpu_above),
+                .unwrap_or(w.keep_cpu_above),
             idle_by: f
                 .take("idle_by", "\"hub\" or \"work\"")?
-                .unwrap_or(d.idle_by),
+                .unwrap_or(w.idle_by),
+        };
+        let options = PassOptions {
+            policy,
+            work,
+            api_page_size: f.count("api_page_size")?.unwrap_or(d.api_page_size),
+            dry_run: f.flag("dry_run", d.dry_run)?,
+            max_culls_per_pass: f.count("max_culls_per_pass")?.unwrap_or(0),
             server_url: f.take("server_url", "a URL")?,
             details: f.flag("details", d.details)?,
             warn_before: f.seconds("warn_before")?.unwrap_or(d.warn_before),
@@ -236,47 +195,37 @@ impl PassOptions {
 
     /// Work mode sees through open tabs; two options would undo that.
     fn check_idle_by(&self) -> Result<(), OptionsError> {
-        match self.idle_by.as_str() {
-            "work" if self.keep_connected => Err(OptionsError(
+        if !self.work.by_work() {
+            return Ok(());
+        }
+        if self.work.keep_connected {
+            return Err(OptionsError(
                 "keep_connected keeps every server with an open notebook tab, which idle_by=\"work\" \
                  exists to see through; use one or the other"
                     .into(),
-            )),
-            "work" if self.busy_timeout > 0.0 => Err(OptionsError(
+            ));
+        }
+        if self.work.busy_timeout > 0.0 {
+            return Err(OptionsError(
                 "busy_timeout bounds servers by the Hub's count, which idle_by=\"work\" does not use; \
                  bound a server's life with max_age instead"
                     .into(),
-            )),
-            "hub" | "work" => Ok(()),
-            other => Err(OptionsError(format!(
-                "idle_by must be \"hub\" or \"work\", not {other:?}"
-            ))),
+            ));
         }
+        Ok(())
     }
 
     /// A busy-timeout within the idle limit would cull a busy server as soon as it is idle
     /// enough to be asked.
     fn check_busy_timeout(&self) -> Result<(), OptionsError> {
-        let probing = self.work_rules().enabled();
-        if probing && self.busy_timeout > 0.0 && self.busy_timeout <= self.inactive_limit {
+        let (busy_timeout, limit) = (self.work.busy_timeout, self.policy.inactive_limit);
+        if self.work.enabled() && busy_timeout > 0.0 && busy_timeout <= limit {
             return Err(OptionsError(format!(
-                "busy_timeout ({}s) must be longer than the timeout ({}s), or no busy server \
-                 would ever be kept",
-                self.busy_timeout, self.inactive_limit
+                "busy_timeout ({busy_timeout}s) must be longer than the timeout ({limit}s), or no \
+                 busy server would ever be kept"
             )));
         }
         Ok(())
-    }
-
-    /// The options the signals read.
-    fn work_rules(&self) -> WorkRules {
-        WorkRules {
-            keep_busy_kernels: self.keep_busy_kernels,
-            keep_connected: self.keep_connected,
-            busy_timeout: self.busy_timeout,
-            keep_cpu_above: self.keep_cpu_above,
-            by_work: self.idle_by == "work",
-        }
     }
 
     /// A warning window at or above an idle limit would warn a server (or user) as soon as it
@@ -293,17 +242,18 @@ impl PassOptions {
                     )))
                 })
         };
-        let groups = self
+        let policy = &self.policy;
+        let groups = policy
             .group_timeouts
             .iter()
             .map(|(group, limit)| (format!("the timeout of group {group:?}"), *limit));
         let server_limits: Vec<(String, f64)> =
-            std::iter::once(("the timeout".to_owned(), self.inactive_limit))
+            std::iter::once(("the timeout".to_owned(), policy.inactive_limit))
                 .chain(groups.clone())
                 .collect();
         if self.warn_before > 0.0 {
             too_long("warn_before", self.warn_before, &server_limits)?;
-            let profiles: Vec<(String, f64)> = self
+            let profiles: Vec<(String, f64)> = policy
                 .profile_timeouts
                 .iter()
                 .map(|(profile, limit)| (format!("the timeout of profile {profile:?}"), *limit))
@@ -311,8 +261,8 @@ impl PassOptions {
             too_long("warn_before", self.warn_before, &profiles)?;
         }
         let users_window = self.warn_users_before.unwrap_or(self.warn_before);
-        if self.cull_users && users_window > 0.0 {
-            let user_limits: Vec<(String, f64)> = match self.user_timeout {
+        if policy.cull_users && users_window > 0.0 {
+            let user_limits: Vec<(String, f64)> = match policy.user_timeout {
                 Some(limit) => vec![("user_timeout".to_owned(), limit)],
                 None => server_limits,
             };
@@ -324,28 +274,14 @@ impl PassOptions {
     /// The settings of one pass, made at `now` (seconds since the epoch).
     pub fn settings(&self, now: f64, act_after: Option<usize>) -> PassSettings {
         PassSettings {
-            policy: Policy {
-                inactive_limit: self.inactive_limit,
-                max_age: self.max_age,
-                cull_users: self.cull_users,
-                cull_admin_users: self.cull_admin_users,
-                cull_default_servers: self.cull_default_servers,
-                cull_named_servers: self.cull_named_servers,
-                remove_named_servers: self.remove_named_servers,
-                remove_stopped_named_servers: self.remove_stopped_named_servers,
-                user_timeout: self.user_timeout,
-                exclude_users: self.exclude_users.clone(),
-                exclude_groups: self.exclude_groups.clone(),
-                group_timeouts: self.group_timeouts.clone(),
-                profile_timeouts: self.profile_timeouts.clone(),
-            },
+            policy: self.policy.clone(),
             page_size: Some(self.api_page_size).filter(|&n| n > 0),
             now,
             dry_run: self.dry_run,
             max_culls: usize::try_from(self.max_culls_per_pass)
                 .ok()
                 .filter(|&n| n > 0),
-            work: self.work_rules(),
+            work: self.work,
             server_url: self.server_url.clone(),
             details: self.details,
             act_after: act_after.map_or(ACT_AFTER, |n| n.max(1)),
@@ -433,6 +369,10 @@ mod tests {
         assert!(error(r#"{"server_url": "proxy"}"#).contains("http://"));
         assert_eq!(error(r#"{"timout": 5}"#), "unknown option timout");
         assert!(error(r#"{"dry_run": "yes"}"#).contains("true or false"));
+        assert_eq!(
+            error(r#"{"idle_by": "tabs"}"#),
+            r#"idle_by must be "hub" or "work", not "tabs""#
+        );
         assert!(error("[]").contains("JSON object"));
     }
 

@@ -9,7 +9,7 @@ use crate::reasons::{KeepKind, Why};
 use crate::signals::Signal;
 use crate::timestamp::parse_timestamp;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Policy {
     /// Idle limit in seconds (`--timeout`).
     pub inactive_limit: f64,
@@ -30,11 +30,21 @@ pub struct Policy {
     /// Members of these Hub groups are never culled nor deleted.
     pub exclude_groups: Vec<String>,
     /// Per-group idle limits for servers; a user in several of these groups gets the largest.
+    #[serde(serialize_with = "as_mapping")]
     pub group_timeouts: Vec<(String, f64)>,
     /// `--profile-timeout`: the idle limit of servers started with a profile
     /// (`user_options["profile"]`, as KubeSpawner's `profile_list` stores its slug). It wins over
     /// the user's groups and `--timeout`: the profile is what the server costs.
+    #[serde(serialize_with = "as_mapping")]
     pub profile_timeouts: Vec<(String, f64)>,
+}
+
+/// Limits by name serialize as the mapping the Python API gives them as.
+fn as_mapping<S: serde::Serializer>(
+    pairs: &[(String, f64)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(pairs.iter().map(|(k, v)| (k, v)))
 }
 
 impl Policy {

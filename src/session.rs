@@ -239,7 +239,7 @@ impl<H: HubApi> Session<H> {
         } else {
             None
         };
-        let state = if settings.warns() || settings.work.by_work {
+        let state = if settings.warns() || settings.work.by_work() {
             Some(self.state()?)
         } else {
             None
@@ -259,7 +259,7 @@ impl<H: HubApi> Session<H> {
             tokens: &self.probe_tokens,
             memory: &self.memory,
             ledger: &self.ledger,
-            store: state.as_deref().filter(|_| settings.work.by_work),
+            store: state.as_deref().filter(|_| settings.work.by_work()),
         });
         let report = run_pass(
             self.hub.as_ref(),

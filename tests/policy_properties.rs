@@ -139,7 +139,7 @@ proptest! {
         kernels in 1u32..50, busy in 1u32..50, connections in 0u32..50, keep_connected in any::<bool>(),
     ) {
         let work = ServerWork { kernels: kernels.max(busy), busy_kernels: busy, connections, ..ServerWork::default() };
-        let rules = WorkRules { keep_busy_kernels: true, keep_connected, busy_timeout: 0.0, keep_cpu_above: 0.0, by_work: false };
+        let rules = WorkRules { keep_busy_kernels: true, keep_connected, busy_timeout: 0.0, keep_cpu_above: 0.0, idle_by: _core::signals::IdleBy::Hub };
         prop_assert!(rules.keeping(&work).is_some());
         prop_assert!(WorkRules::default().keeping(&work).is_none());
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
+from typing import Literal, get_args
 
 from . import _core
 from ._defaults import DEFAULT_API_URL
@@ -133,10 +134,15 @@ def parse_secret_url(value: Any) -> str:
     return text
 
 
-def parse_idle_by(value: Any) -> str:
-    if value not in ("hub", "work"):
-        raise BadValue(f"expected hub or work, not {value!r}")
-    return str(value)
+#: What a server's idle time counts from, as the core's ``IdleBy`` names it.
+IdleBy = Literal["hub", "work"]
+
+
+def parse_idle_by(value: Any) -> IdleBy:
+    for known in get_args(IdleBy):
+        if value == known:
+            return known  # type: ignore[no-any-return]
+    raise BadValue(f"expected hub or work, not {value!r}")
 
 
 def parse_log_format(value: Any) -> str:

@@ -9,14 +9,17 @@ import json
 import sys
 import textwrap
 from pathlib import Path
+from typing import get_args
 
 from . import _core
 from ._options import (
     OPTIONS,
+    IdleBy,
     Option,
     parse_bool,
     parse_count,
     parse_group_timeouts,
+    parse_idle_by,
     parse_names,
     parse_profile_timeouts,
     parse_seconds,
@@ -169,6 +172,8 @@ def _python_type(option: Option) -> str:
         kind = "Mapping[str, float]"
     elif option.parse is parse_seconds:
         kind = "float"
+    elif option.parse is parse_idle_by:
+        kind = "Literal[" + ", ".join(json.dumps(name) for name in get_args(IdleBy)) + "]"
     else:
         kind = "str"
     return f"Optional[{kind}]" if option.default is None else kind
@@ -184,7 +189,7 @@ def pass_options_source() -> str:
         "from __future__ import annotations",
         "",
         "from collections.abc import Iterable, Mapping",
-        "from typing import Optional, TypedDict",
+        "from typing import Literal, Optional, TypedDict",
         "",
         "",
         "class PassOptions(TypedDict, total=False):",

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Optional, TypedDict
+from typing import Literal, Optional, TypedDict
 
 
 class PassOptions(TypedDict, total=False):
@@ -54,7 +54,7 @@ class PassOptions(TypedDict, total=False):
     #: --idle-by: What a server's idle time counts from: hub, the Hub's last activity (which an open
     #: browser tab keeps fresh), or work, the last kernel or terminal activity or what the cull-idle-
     #: sensor in the server saw (the token needs the tokens scope).
-    idle_by: str
+    idle_by: Literal["hub", "work"]
     #: --keep-busy-kernels: Before stopping an idle server, ask it for its kernels and terminals; keep
     #: it while a kernel is busy or a terminal was used within the timeout (the token needs the tokens
     #: scope).

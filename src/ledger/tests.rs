@@ -1,5 +1,6 @@
 use super::*;
 use crate::signals::tests::work;
+use crate::signals::IdleBy;
 
 const LIMIT: f64 = 3600.0;
 const WINDOW: f64 = 600.0;
@@ -38,7 +39,7 @@ fn a_server_is_asked_once_as_it_could_enter_the_window_and_not_again_until_it_co
 #[test]
 fn work_is_now_while_a_kernel_executes_or_the_cpu_is_busy_else_its_last_stamp() {
     let rules = WorkRules {
-        by_work: true,
+        idle_by: IdleBy::Work,
         keep_cpu_above: 50.0,
         ..WorkRules::default()
     };

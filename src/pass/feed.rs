@@ -98,7 +98,7 @@ impl<'a> FeedRecorder<'a> {
                 now,
             );
             view.kept_until = facts.kept_until.filter(|&t| t > now);
-            view.by_work = facts.by_work;
+            view.idle_by = facts.idle_by;
             draft.insert(view);
         }
     }

@@ -1,6 +1,7 @@
 //! The work a pass has planned: stops and deletions by user, and the per-pass cap on them.
 
 use crate::policy::{CullReason, KeepReason};
+use crate::signals::IdleBy;
 use crate::timestamp::format_duration;
 
 use super::report::{PassReport, ProbeRecord, Skip};
@@ -14,7 +15,7 @@ pub(super) struct ServerFacts {
     pub inactive: Option<f64>,
     pub kept_until: Option<f64>,
     /// `inactive` is by the work seen (`--idle-by=work`), not by the Hub's count.
-    pub by_work: bool,
+    pub idle_by: IdleBy,
 }
 
 pub(super) struct ServerJob {

@@ -125,7 +125,7 @@ pub async fn run_pass(
     if let Some(probes) = probes {
         probing::lock(probes.memory).begin_pass();
         probes.tokens.begin_pass();
-        if settings.work.by_work {
+        if settings.work.by_work() {
             probes.begin_work_pass();
         }
     }
@@ -160,7 +160,7 @@ pub async fn run_pass(
     if let Some(probes) = probes {
         probes.end_token_pass(hub, report.complete).await;
         probing::lock(probes.memory).end_pass(report.complete);
-        if settings.work.by_work {
+        if settings.work.by_work() {
             probes.end_work_pass(report.complete);
         }
     }

@@ -238,7 +238,7 @@ fn judge_probe(
             );
             Some(KeepReason::NoServerUrl)
         }
-        Some(Ok(work)) if settings.work.by_work => {
+        Some(Ok(work)) if settings.work.by_work() => {
             let keep = judge_work(probes, settings, user, server, &work);
             server.probe = Some(Box::new(ProbeRecord {
                 work: Some(work),
@@ -246,7 +246,7 @@ fn judge_probe(
             }));
             keep
         }
-        Some(Err(e)) if settings.work.by_work => {
+        Some(Err(e)) if settings.work.by_work() => {
             server.probe = Some(Box::new(ProbeRecord {
                 work: None,
                 error: Some(e.to_string()),

@@ -3,6 +3,7 @@
 
 use crate::models::Server;
 use crate::policy::{decide_stopped, CullReason, KeepReason};
+use crate::signals::IdleBy;
 use crate::timestamp::parse_timestamp;
 use crate::warnings::stretch;
 
@@ -42,7 +43,7 @@ pub(super) fn judge_stopped(
         due: stopped_for.map(|s| (CullReason::LongStopped, (after - s).max(0.0))),
         inactive: stopped_for,
         kept_until: None,
-        by_work: false,
+        idle_by: IdleBy::Hub,
     };
     Some((decision, facts))
 }

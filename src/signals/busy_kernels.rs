@@ -11,7 +11,7 @@ pub static SIGNAL: Signal = Signal {
     reads: Reading::Kernels,
     for_people: "a kernel is busy",
     for_operators: "a kernel is executing, or starting or restarting within the limit",
-    enabled: |rules: &WorkRules| rules.keep_busy_kernels || rules.by_work,
+    enabled: |rules: &WorkRules| rules.keep_busy_kernels || rules.by_work(),
     keeps: |_: &WorkRules, work: &ServerWork| work.busy_kernels > 0,
 };
 

@@ -65,8 +65,21 @@ pub static ALL: &[&Signal] = &[
     &connections::SIGNAL,
 ];
 
+/// What a server's idle time is measured by (`--idle-by`), named as the command line, the
+/// Python API, the page's JSON and the notice spell it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IdleBy {
+    /// The Hub's `last_activity`, the reference's way.
+    #[default]
+    Hub,
+    /// The work seen inside the server: kernels, terminals and the sensor (see
+    /// [`crate::ledger`]).
+    Work,
+}
+
 /// The options of kernel-aware culling that the signals read.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct WorkRules {
     /// `--keep-busy-kernels`: busy kernels and recently used terminals keep a server.
     pub keep_busy_kernels: bool,
@@ -76,12 +89,16 @@ pub struct WorkRules {
     pub busy_timeout: f64,
     /// Keep a server whose CPU use is above this percentage (`--keep-cpu-above`); 0: off.
     pub keep_cpu_above: f64,
-    /// `--idle-by=work`: a server is idle from its last real work, not from the Hub's
-    /// `last_activity`, which an open tab's polls keep fresh (see [`crate::ledger`]).
-    pub by_work: bool,
+    /// With [`IdleBy::Work`], a server is idle from its last real work, not from the Hub's
+    /// `last_activity`, which an open tab's polls keep fresh.
+    pub idle_by: IdleBy,
 }
 
 impl WorkRules {
+    pub fn by_work(&self) -> bool {
+        self.idle_by == IdleBy::Work
+    }
+
     /// Whether any signal is on, so that servers are asked at all.
     pub fn enabled(&self) -> bool {
         ALL.iter().any(|signal| (signal.enabled)(self))
@@ -99,9 +116,9 @@ impl WorkRules {
                 .any(|signal| signal.reads == reading && (signal.enabled)(self))
         };
         Questions {
-            terminals: reads(Reading::Terminals) || self.by_work,
+            terminals: reads(Reading::Terminals) || self.by_work(),
             cpu: reads(Reading::ResourceUsage),
-            sensor: self.by_work,
+            sensor: self.by_work(),
             recent_after,
         }
     }
@@ -158,14 +175,14 @@ pub(crate) mod tests {
         keep_connected: false,
         busy_timeout: 0.0,
         keep_cpu_above: 0.0,
-        by_work: false,
+        idle_by: IdleBy::Hub,
     };
     pub(crate) const CONNECTED: WorkRules = WorkRules {
         keep_busy_kernels: false,
         keep_connected: true,
         busy_timeout: 0.0,
         keep_cpu_above: 0.0,
-        by_work: false,
+        idle_by: IdleBy::Hub,
     };
 
     #[test]
@@ -194,7 +211,7 @@ pub(crate) mod tests {
         assert!(cpu.enabled() && cpu.questions(0.0).cpu);
         assert!(!WorkRules::default().enabled());
         let by_work = WorkRules {
-            by_work: true,
+            idle_by: IdleBy::Work,
             ..WorkRules::default()
         };
         let q = by_work.questions(0.0);

@@ -13,13 +13,14 @@ pub static SIGNAL: Signal = Signal {
     reads: Reading::Kernels,
     for_people: "someone worked in it within its limit",
     for_operators: "with `--idle-by=work`: a kernel, a terminal, or what the sensor counts, active within the limit",
-    enabled: |rules: &WorkRules| rules.by_work,
+    enabled: |rules: &WorkRules| rules.by_work(),
     keeps: |_: &WorkRules, work: &ServerWork| work.recent_work,
 };
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::{work, BUSY};
+    use super::super::IdleBy;
     use super::*;
 
     #[test]
@@ -29,7 +30,7 @@ mod tests {
             ..work(0, 3, 0)
         };
         let by_work = WorkRules {
-            by_work: true,
+            idle_by: IdleBy::Work,
             ..WorkRules::default()
         };
         assert_eq!(by_work.keeping(&recent), Some(&SIGNAL));

@@ -12,7 +12,7 @@ pub static SIGNAL: Signal = Signal {
     reads: Reading::Terminals,
     for_people: "a terminal is busy",
     for_operators: "a terminal had input or output within the limit",
-    enabled: |rules: &WorkRules| rules.keep_busy_kernels || rules.by_work,
+    enabled: |rules: &WorkRules| rules.keep_busy_kernels || rules.by_work(),
     keeps: |_: &WorkRules, work: &ServerWork| work.recent_terminals > 0,
 };
 

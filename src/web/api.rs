@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::board::{PassSummary, ServerView};
 use crate::reasons::{CullReason, Verdict, Why};
+use crate::signals::IdleBy;
 use crate::timestamp::format_utc;
 
 use super::app::PageApp;
@@ -36,8 +37,7 @@ pub struct ServerJson<'a> {
     stop_reason: Option<CullReason>,
     warned_at: Option<String>,
     kept_until: Option<String>,
-    /// `"work"`: idle by the work seen inside the server; `"hub"`: by the Hub's count.
-    idle_by: &'static str,
+    idle_by: IdleBy,
 }
 
 pub fn server_json(view: &ServerView) -> ServerJson<'_> {
@@ -56,7 +56,7 @@ pub fn server_json(view: &ServerView) -> ServerJson<'_> {
         stop_reason: view.stop_reason,
         warned_at: view.warned_at.map(format_utc),
         kept_until: view.kept_until.map(format_utc),
-        idle_by: if view.by_work { "work" } else { "hub" },
+        idle_by: view.idle_by,
     }
 }
 

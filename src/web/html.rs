@@ -7,6 +7,7 @@ use std::fmt::Write;
 use crate::board::{PassSummary, ServerView, Snapshot};
 use crate::keepalive::KeepAlive;
 use crate::reasons::{CullReason, Verdict};
+use crate::signals::IdleBy;
 use crate::timestamp::format_utc;
 
 /// `&`, `<`, `>`, `"` and `'` escaped, for text and attribute values alike.
@@ -67,7 +68,7 @@ fn idle_for(view: &ServerView) -> String {
     let idle = view
         .inactive
         .map_or_else(|| "unknown".to_owned(), human_duration);
-    if view.by_work {
+    if view.idle_by == IdleBy::Work {
         format!("no kernel or terminal activity for {idle}")
     } else {
         format!("{idle}, as the Hub counts it")
@@ -472,7 +473,7 @@ mod tests {
             1000.0,
         );
         assert_eq!(idle_for(&view), "50 minutes, as the Hub counts it");
-        view.by_work = true;
+        view.idle_by = IdleBy::Work;
         assert_eq!(
             idle_for(&view),
             "no kernel or terminal activity for 50 minutes"

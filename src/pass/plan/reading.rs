@@ -56,7 +56,7 @@ impl<'a> Planner<'a> {
             Some("ready") => Listing::Ready,
             _ => Listing::Other,
         };
-        let asks = self.probes.filter(|_| self.settings.work.by_work);
+        let asks = self.probes.filter(|_| self.settings.work.by_work());
         let lookahead = if asks.is_some() { LOOKAHEAD_USERS } else { 0 };
         let mut reading = Reading {
             state,

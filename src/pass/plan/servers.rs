@@ -5,6 +5,7 @@ use serde_json::value::RawValue;
 
 use crate::models::Server;
 use crate::policy::{assess_server, default_arbiter, idle_rule_applies, KeepReason};
+use crate::signals::IdleBy;
 use crate::state::{Key, Kind};
 use crate::warnings::{server_due_in, stretch, stretch_since};
 
@@ -110,7 +111,7 @@ impl Planner<'_> {
         // With --idle-by=work, the server's key in the pass's answers and the ledger.
         let work_key = self
             .probes
-            .filter(|_| self.settings.work.by_work)
+            .filter(|_| self.settings.work.by_work())
             .map(|_| memory_key(user, name));
         let mut judged_by_work = false;
         match (self.probes, idleness.inactive, work_key.as_deref()) {
@@ -154,7 +155,11 @@ impl Planner<'_> {
             },
             inactive: idleness.inactive,
             kept_until: kept.as_ref().map(|k| k.until),
-            by_work: judged_by_work,
+            idle_by: if judged_by_work {
+                IdleBy::Work
+            } else {
+                IdleBy::Hub
+            },
         };
         // With --idle-by=work a server answered this pass is judged already: no second probe.
         let answered = work_key
