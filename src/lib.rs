@@ -28,6 +28,7 @@ pub mod probe;
 pub mod probe_tokens;
 mod py;
 pub mod reasons;
+pub mod scopes;
 pub mod session;
 pub mod setup;
 pub mod signals;
@@ -47,11 +48,13 @@ mod _core {
     #[pymodule_export]
     use super::py::report::{PyAction, PyCullReport, PyCullWarning, PySkip};
     #[pymodule_export]
-    use super::py::task::Task;
+    use super::py::docs::{reasons, scopes, signals, Reason, Scope, Signal};
+    #[pymodule_export]
+    use super::py::task::{Task, TokenScopes};
     #[pymodule_export]
     use super::py::web::WebServer;
     #[pymodule_export]
-    use super::py::{reasons, signals, Connection};
+    use super::py::Connection;
 
     use pyo3::prelude::*;
 

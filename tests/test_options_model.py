@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import re
 import warnings
 from typing import get_type_hints
@@ -55,25 +54,25 @@ def test_the_generated_readme_table_and_keywords_are_current():
 
 def test_every_reason_the_core_has_is_in_the_readme_with_its_words():
     readme = _options_docs.README.read_text(encoding="utf-8")
-    reasons = json.loads(_core.reasons())
-    labels = {r["label"] for r in reasons}
+    reasons = _core.reasons()
+    labels = {r.label for r in reasons}
     expected = {"idle", "max-age", "long-stopped", "active", "busy", "cpu", "kept-alive", "warned"}
     assert expected <= labels
     for reason in reasons:
-        assert f"{reason['kind']}: `{reason['label']}`" in readme, reason
-        assert reason["people"] in readme
+        assert f"{reason.kind}: `{reason.label}`" in readme, reason
+        assert reason.people in readme
 
 
 def test_the_signals_name_their_options_and_scopes():
     from cull_idle._scopes import scope_problems, signals_in_use
 
-    signals = json.loads(_core.signals())
+    signals = _core.signals()
     declared = {o.name for o in _options.OPTIONS}
-    assert {s["option"].partition("=")[0] for s in signals} <= declared
+    assert {s.option.partition("=")[0] for s in signals} <= declared
     used = signals_in_use({"keep_cpu_above": 50.0, "keep_busy_kernels": False, "idle_by": "hub"})
-    assert [s["option"] for s in used] == ["keep-cpu-above"]
+    assert [s.option for s in used] == ["keep-cpu-above"]
     by_work = signals_in_use({"keep_cpu_above": 0, "keep_busy_kernels": False, "idle_by": "work"})
-    assert [s["option"] for s in by_work] == ["idle-by=work"]
+    assert [s.option for s in by_work] == ["idle-by=work"]
     [(fatal, message)] = scope_problems(
         ["list:users", "read:servers", "read:users:activity", "delete:servers"], signals=used
     )

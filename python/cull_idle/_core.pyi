@@ -1,6 +1,6 @@
 from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional, final
+from typing import Any, Callable, Literal, Optional, final
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -9,19 +9,62 @@ __all__ = [
     "CullReport",
     "CullWarning",
     "PassOptions",
+    "Reason",
+    "Scope",
+    "Signal",
     "Skip",
     "Task",
+    "TokenScopes",
     "WebServer",
     "__version__",
     "reasons",
+    "scopes",
     "signals",
 ]
 __version__: str
 
 DEFAULT_CONCURRENCY: int
 
-def reasons() -> str: ...
-def signals() -> str: ...
+@final
+class Reason:
+    @property
+    def kind(self) -> Literal["cull", "keep"]: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def operators(self) -> str: ...
+    @property
+    def people(self) -> str: ...
+    @property
+    def metric(self) -> bool: ...
+
+@final
+class Signal:
+    @property
+    def label(self) -> str: ...
+    @property
+    def option(self) -> str: ...
+    @property
+    def scope(self) -> str: ...
+    @property
+    def for_operators(self) -> str: ...
+
+@final
+class Scope:
+    @property
+    def name(self) -> str: ...
+    @property
+    def needed_when(self) -> Literal["always", "cull-users", "groups"]: ...
+    @property
+    def fatal(self) -> bool: ...
+    @property
+    def needed_for(self) -> str: ...
+    @property
+    def doc(self) -> str: ...
+
+def reasons() -> list[Reason]: ...
+def signals() -> list[Signal]: ...
+def scopes() -> list[Scope]: ...
 
 @final
 class PassOptions:
@@ -154,6 +197,11 @@ class Task:
     def fileno(self) -> int: ...
     def cancel(self) -> None: ...
     def result(self) -> Optional[object]: ...
+
+@final
+class TokenScopes:
+    @property
+    def reported(self) -> Optional[list[str]]: ...
 
 @final
 class WebServer:

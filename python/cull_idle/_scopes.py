@@ -3,7 +3,6 @@ for the features in use."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional
 
@@ -19,18 +18,19 @@ async def token_scopes(hub: _core.Connection, started: Optional[_core.Task] = No
     :class:`~cull_idle.HubAuthError` when it refuses the token, and :class:`~cull_idle.HubError`
     for other failures.
     """
-    scopes: Optional[list[str]] = json.loads(str(await finished(started or hub.start_token_scopes())))
-    return scopes
+    result = await finished(started or hub.start_token_scopes())
+    if not isinstance(result, _core.TokenScopes):
+        raise TypeError(f"the scope check ended with {type(result).__name__} (an internal error in cull-idle)")
+    return result.reported
 
 
-def signals() -> list[dict[str, str]]:
+def signals() -> list[_core.Signal]:
     """The core's signals (ways of seeing work inside servers), each with its ``option``,
     ``scope`` and ``label``."""
-    found: list[dict[str, str]] = json.loads(_core.signals())
-    return found
+    return _core.signals()
 
 
-def signals_in_use(settings: Mapping[str, Any]) -> list[dict[str, str]]:
+def signals_in_use(settings: Mapping[str, Any]) -> list[_core.Signal]:
     """The signals that the settings turn on."""
 
     def on(option: str) -> bool:
@@ -38,13 +38,13 @@ def signals_in_use(settings: Mapping[str, Any]) -> list[dict[str, str]]:
         setting = settings.get(name.replace("-", "_"))
         return bool(setting) and (not value or setting == value)
 
-    return [s for s in signals() if on(s["option"])]
+    return [s for s in signals() if on(s.option)]
 
 
-def signal_options(some: Sequence[Mapping[str, str]], scope: Optional[str] = None) -> list[str]:
+def signal_options(some: Sequence[_core.Signal], scope: Optional[str] = None) -> list[str]:
     """The options (``--keep-busy-kernels``) of these signals, once each; of those needing
     ``scope``, if given."""
-    return list(dict.fromkeys(f"--{s['option']}" for s in some if scope in (None, s["scope"])))
+    return list(dict.fromkeys(f"--{s.option}" for s in some if scope in (None, s.scope)))
 
 
 def scope_problems(
@@ -52,7 +52,7 @@ def scope_problems(
     *,
     cull_users: bool = False,
     uses_groups: bool = False,
-    signals: Sequence[Mapping[str, str]] = (),
+    signals: Sequence[_core.Signal] = (),
 ) -> list[tuple[bool, str]]:
     """Missing scopes for the features in use: ``(fatal, message)`` pairs, where ``fatal`` says
     that running without the scope is unsafe."""
@@ -64,20 +64,9 @@ def scope_problems(
         have |= {"read:users:groups", "read:users:activity"}
     if "servers" in have or "admin:servers" in have:
         have |= {"read:servers", "delete:servers"}
-    needed = [
-        (False, "list:users", "listing users"),
-        (False, "read:servers", "seeing servers"),
-        (False, "read:users:activity", "seeing users' activity"),
-        (False, "delete:servers", "stopping servers"),
-    ]
-    if cull_users:
-        needed += [
-            (False, "delete:users", "--cull-users (deleting users)"),
-            (False, "read:users", "--cull-users with users' `created` time (max-age, never-active users)"),
-        ]
-    if uses_groups:
-        needed.append((True, "read:users:groups", "--exclude-groups/--group-timeout (seeing users' groups)"))
-    for scope in dict.fromkeys(s["scope"] for s in signals):
+    wanted = {"always": True, "cull-users": cull_users, "groups": uses_groups}
+    needed = [(s.fatal, s.name, s.needed_for) for s in _core.scopes() if wanted[s.needed_when]]
+    for scope in dict.fromkeys(s.scope for s in signals):
         options = "/".join(signal_options(signals, scope))
         needed.append((True, scope, f"{options} (asking servers about their work)"))
     problems = [

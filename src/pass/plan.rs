@@ -8,6 +8,7 @@ use crate::hub::{parse_version, HubApi};
 use crate::listing::RecentNames;
 use crate::models::User;
 use crate::policy::{decide_user, user_idleness, CullReason, KeepReason, UserFacts};
+use crate::scopes::{self, Need};
 
 use super::act::act;
 use super::feed::FeedRecorder;
@@ -99,8 +100,9 @@ impl Planner<'_> {
         if error.http_status() == Some(403) {
             log::error!(
                 target: LOG,
-                "{message}. The culler's token needs the scopes list:users, read:users:activity, read:servers and \
-                 delete:servers (with --cull-users also delete:users and read:users)"
+                "{message}. The culler's token needs the scopes {} (with --cull-users also {})",
+                scopes::listed(Need::Always),
+                scopes::listed(Need::CullUsers),
             );
         } else {
             log::warn!(target: LOG, "{message}; the next pass will try again");

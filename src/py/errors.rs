@@ -8,6 +8,7 @@ use pyo3::types::PyType;
 use crate::errors::CoreError;
 use crate::http::ErrorKind;
 use crate::options::OptionsError;
+use crate::scopes::{self, Need};
 use crate::setup::SetupError;
 
 /// A settings error raised before any request (`ConfigError`).
@@ -29,7 +30,8 @@ pub fn to_py(py: Python<'_>, error: &CoreError) -> PyErr {
                 "HubAuthError",
                 format!(
                     "{e}; the Hub refused the culler's token: check JUPYTERHUB_API_TOKEN, and that its role \
-                     has the scopes list:users, read:users:activity, read:servers and delete:servers"
+                     has the scopes {}",
+                    scopes::listed(Need::Always)
                 ),
             ),
             ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Tls | ErrorKind::Transport => {

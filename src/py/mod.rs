@@ -4,6 +4,7 @@
 
 pub mod arbiter;
 pub mod convert;
+pub mod docs;
 pub mod errors;
 pub mod options;
 pub mod report;
@@ -29,20 +30,6 @@ use options::PyPassOptions;
 use task::{Output, Task};
 
 pub static LOG_RESET: OnceLock<pyo3_log::ResetHandle> = OnceLock::new();
-
-/// Every reason a server or user is kept or culled, with its words, as JSON: for the README's
-/// table and the metrics' label values.
-#[pyfunction]
-pub fn reasons() -> String {
-    serde_json::to_string(&crate::reasons::docs()).unwrap_or_default()
-}
-
-/// The signals of kernel-aware culling: each one's option, scope and label, as JSON, for the
-/// start-up scope check and the README.
-#[pyfunction]
-pub fn signals() -> String {
-    serde_json::to_string(&crate::signals::docs()).unwrap_or_default()
-}
 
 fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value)
@@ -170,7 +157,7 @@ impl Connection {
         })
     }
 
-    /// Start reading the token's scopes (`GET /user`); the task's result is a JSON list.
+    /// Start reading the token's scopes (`GET /user`); the task's result is a `TokenScopes`.
     fn start_token_scopes(&self) -> PyResult<Task> {
         let session = Arc::clone(&self.session);
         Task::spawn(async move {
@@ -179,9 +166,7 @@ impl Connection {
                 .token_scopes()
                 .await
                 .map_err(CoreError::from)?;
-            Ok(Output::Json(
-                serde_json::to_string(&scopes).unwrap_or_default(),
-            ))
+            Ok(Output::Scopes(scopes))
         })
     }
 

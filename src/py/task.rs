@@ -18,8 +18,8 @@ use super::report::PyCullReport;
 
 /// What a task gives when it is done.
 pub enum Output {
-    /// A JSON document (the token's scopes).
-    Json(String),
+    /// The token's scopes, as the Hub reports them (`None` from Hubs that report none).
+    Scopes(Option<Vec<String>>),
     /// A pass's report, made into Python objects when it is taken.
     Report(Box<PassReport>),
 }
@@ -70,7 +70,7 @@ impl Task {
         self.abort.abort();
     }
 
-    /// The result (JSON text, or a pass's `CullReport`), or `None` while running or after a
+    /// The result (`TokenScopes`, or a pass's `CullReport`), or `None` while running or after a
     /// cancellation; a failure raises the matching `cull_idle` exception.
     fn result(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         let taken = self
@@ -79,9 +79,9 @@ impl Task {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         match taken {
-            Some(Ok(Output::Json(json))) => Ok(Some(
-                pyo3::types::PyString::new(py, &json).into_any().unbind(),
-            )),
+            Some(Ok(Output::Scopes(reported))) => {
+                Ok(Some(Py::new(py, TokenScopes { reported })?.into_any()))
+            }
             Some(Ok(Output::Report(report))) => Ok(Some(
                 Py::new(py, PyCullReport::new(py, &report)?)?.into_any(),
             )),
@@ -89,6 +89,13 @@ impl Task {
             None => Ok(None),
         }
     }
+}
+
+/// The token's scopes as the Hub reported them: `reported` is `None` from Hubs that report
+/// none.
+#[pyclass(frozen, get_all, module = "cull_idle._core")]
+pub struct TokenScopes {
+    reported: Option<Vec<String>>,
 }
 
 struct DoneSignal(UnixStream);
