@@ -1,11 +1,13 @@
-"""What PyPI gets: the wheel and the sdist that scripts/build-dist.sh makes, installed as users do.
+"""What PyPI gets: the wheels and the sdists that scripts/build-dist.sh makes, installed as users do.
 
 The wheel goes into a fresh venv whose PATH has no cargo or rustc, and the sdist into one that
-builds it with cargo; each then answers ``--version`` and culls against the suite's real Hub.
+builds it with cargo; each then answers ``--version`` and culls against the suite's real Hub. The
+sensor's wheel goes into a fresh venv beside JupyterLab, whose lists must show it enabled.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,7 +28,7 @@ CARGO_VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_te
 BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-SOURCES = ["src", "python", "Cargo.toml", "Cargo.lock", "pyproject.toml", "README.md", "LICENSE"]
+SOURCES = ["src", "python", "sensor", "Cargo.toml", "Cargo.lock", "pyproject.toml", "README.md", "LICENSE"]
 # scripts/test.sh builds dist/ before pytest; a run of pytest alone rebuilds what is stale.
 pytestmark = pytest.mark.timeout(1800)
 
@@ -46,16 +48,21 @@ def newest_source() -> float:
 
 @pytest.fixture(scope="module")
 def dist() -> dict[str, Path]:
-    """The wheel and sdist of the sources as they are, from scripts/build-dist.sh."""
-    wheel = artifact(f"cull_idle-{CARGO_VERSION}-*.whl")
-    sdist = artifact(f"cull_idle-{CARGO_VERSION}.tar.gz")
-    if wheel is None or sdist is None or min(wheel.stat().st_mtime, sdist.stat().st_mtime) < newest_source():
+    """The wheels and sdists of the sources as they are, from scripts/build-dist.sh."""
+    patterns = {
+        "wheel": f"cull_idle-{CARGO_VERSION}-*.whl",
+        "sdist": f"cull_idle-{CARGO_VERSION}.tar.gz",
+        "sensor": f"cull_idle_sensor-{CARGO_VERSION}-py3-none-any.whl",
+        "sensor_sdist": f"cull_idle_sensor-{CARGO_VERSION}.tar.gz",
+    }
+    found = {name: artifact(pattern) for name, pattern in patterns.items()}
+    if any(path is None or path.stat().st_mtime < newest_source() for path in found.values()):
         env = {**os.environ, "CARGO_NET_OFFLINE": "true"}
         subprocess.run([str(ROOT / "scripts" / "build-dist.sh")], check=True, cwd=ROOT, env=env)
-        wheel = artifact(f"cull_idle-{CARGO_VERSION}-*.whl")
-        sdist = artifact(f"cull_idle-{CARGO_VERSION}.tar.gz")
-    assert wheel and sdist, sorted(DIST.iterdir())
-    return {"wheel": wheel, "sdist": sdist}
+        found = {name: artifact(pattern) for name, pattern in patterns.items()}
+    built = {name: path for name, path in found.items() if path is not None}
+    assert built.keys() == patterns.keys(), sorted(DIST.iterdir())
+    return built
 
 
 def new_venv(path: Path) -> Path:
@@ -69,6 +76,12 @@ def run(
     return subprocess.run(
         [str(python), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=python.parent
     )
+
+
+def pinned(name: str) -> str:
+    """``name==version`` as requirements-dev.txt pins it, for pip's cache to answer."""
+    lines = (ROOT / "requirements-dev.txt").read_text().splitlines()
+    return next(line for line in lines if line.startswith(f"{name}=="))
 
 
 def installed_culler_culls(python: Path, hub, env: dict[str, str]) -> None:
@@ -103,14 +116,14 @@ def test_the_wheel_is_manylinux2014_abi3_and_small(dist):
     assert f"\nVersion: {CARGO_VERSION}\n" in metadata
 
 
-def test_twine_passes_the_wheel_and_sdist(dist):
+def test_twine_passes_the_wheels_and_sdists(dist):
     checked = subprocess.run(
-        [sys.executable, "-m", "twine", "check", "--strict", str(dist["wheel"]), str(dist["sdist"])],
+        [sys.executable, "-m", "twine", "check", "--strict", *map(str, dist.values())],
         capture_output=True,
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert checked.stdout.count("PASSED") == 2, checked.stdout
+    assert checked.stdout.count("PASSED") == 4, checked.stdout
 
 
 def test_the_wheel_installs_and_culls_where_there_is_no_rust(dist, hub, tmp_path):
@@ -129,13 +142,8 @@ def test_the_wheel_installs_and_culls_where_there_is_no_rust(dist, hub, tmp_path
 
 def test_the_sdist_builds_with_cargo_installs_and_culls(dist, hub, tmp_path):
     python = new_venv(tmp_path / "venv")
-    maturin = next(
-        line
-        for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
-        if line.startswith("maturin==")
-    )
     # The build backend, from pip's cache where the suite's own venv got it.
-    backend = run(python, ["-m", "pip", "install", maturin], dict(os.environ), timeout=300)
+    backend = run(python, ["-m", "pip", "install", pinned("maturin")], dict(os.environ), timeout=300)
     assert backend.returncode == 0, backend.stdout + backend.stderr
     # The sdist is built by cargo as pip builds it, offline. Its dev profile shares the suite's
     # compiled dependencies (CARGO_TARGET_DIR); the release profile is the wheel's, tested above.
@@ -150,6 +158,29 @@ def test_the_sdist_builds_with_cargo_installs_and_culls(dist, hub, tmp_path):
     installed_culler_culls(python, hub, {"PATH": f"{python.parent}:{BARE_PATH}", "HOME": str(tmp_path)})
 
 
+def test_the_sensor_wheel_installs_enabled_beside_jupyterlab(dist, tmp_path):
+    python = new_venv(tmp_path / "venv")
+    env = {"PATH": f"{python.parent}:{BARE_PATH}", "HOME": str(tmp_path)}
+    wanted = [str(dist["sensor"]), pinned("jupyterlab")]
+    install = run(python, ["-m", "pip", "install", *wanted], {**env, "HOME": os.environ["HOME"]}, timeout=600)
+    assert install.returncode == 0, install.stdout + install.stderr
+
+    def listed(*args: str) -> str:
+        shown = subprocess.run(
+            [str(python.parent / "jupyter"), *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        return re.sub(r"\x1b\[[0-9;]*m", "", shown.stdout + shown.stderr)
+
+    server = listed("server", "extension", "list")
+    assert re.search(r"^\s+cull_idle_sensor enabled$", server, re.M), server
+    assert re.search(rf"^\s+cull_idle_sensor {re.escape(CARGO_VERSION)} OK$", server, re.M), server
+    lab = listed("labextension", "list")
+    assert re.search(rf"^\s+cull-idle-sensor v{re.escape(CARGO_VERSION)} enabled OK", lab, re.M), lab
+    imported = run(python, ["-c", "import cull_idle_sensor; print(cull_idle_sensor.__version__)"], env)
+    assert imported.stdout == f"{CARGO_VERSION}\n", imported
+
+
 def test_one_version_from_cargo_toml():
     from importlib.metadata import version
 
@@ -159,3 +190,8 @@ def test_one_version_from_cargo_toml():
     assert version("cull-idle") == CARGO_VERSION
     shown = subprocess.run([sys.executable, "-m", "cull_idle", "--version"], capture_output=True, text=True)
     assert shown.stdout == f"cull-idle {CARGO_VERSION}\n"
+    # The sensor ships at the same version, which is written nowhere else.
+    assert version("cull-idle-sensor") == CARGO_VERSION
+    sensor = ROOT / "sensor"
+    assert "version" not in json.loads((sensor / "labextension" / "package.json").read_text())
+    assert 'dynamic = ["version"]' in (sensor / "pyproject.toml").read_text()

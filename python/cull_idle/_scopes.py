@@ -20,7 +20,7 @@ async def token_scopes(hub: _core.Connection, started: Optional[_core.Task] = No
     """
     result = await finished(started or hub.start_token_scopes())
     if not isinstance(result, _core.TokenScopes):
-        raise TypeError(f"the scope check ended with {type(result).__name__} (an internal error in cull-idle)")
+        raise TypeError(f"the scope check gave {type(result).__name__} (an internal error in cull-idle)")
     return result.reported
 
 

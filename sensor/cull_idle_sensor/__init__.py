@@ -11,11 +11,16 @@ activity, by jupyter_server or by the sensor.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .activity import WorkSensor, load
 
-__version__ = "0.4.0"
+try:
+    # cull-idle's version, written once (its Cargo.toml) and given to the package when built.
+    __version__ = version("cull-idle-sensor")
+except PackageNotFoundError:  # imported from a source tree, not installed
+    __version__ = "0+unknown"
 __all__ = ["WorkSensor", "__version__"]
 
 
