@@ -113,6 +113,15 @@ def tests_write_only_to_temporary_directories():
 
 
 @pytest.fixture(scope="session")
+def oldest_lab(tmp_path_factory) -> Path:
+    """The python of a venv with the oldest JupyterLab the notice supports and the sensor's
+    wheel (tests/oldest_lab.py)."""
+    import oldest_lab
+
+    return oldest_lab.make(tmp_path_factory.mktemp("oldest-lab") / "venv")
+
+
+@pytest.fixture(scope="session")
 def page_hub(tmp_path_factory):
     """A Hub with the culler as a managed service serving its page (tests/pagehub.py), shared
     by the page's tests, which each use users of their own."""

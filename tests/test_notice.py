@@ -22,6 +22,7 @@ import pagehub
 import pytest
 import requests
 from labdriver import Lab
+from oldest_lab import OLDEST_JUPYTERLAB
 from pagehub import eventually, me, page_url, server_token
 
 from helpers import sample
@@ -42,10 +43,9 @@ def culler_args(*extra: str) -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="module")
-def notice_hub(tmp_path_factory):
-    hub = pagehub.start(
-        tmp_path_factory.mktemp("notice"), *culler_args(), lab_env={"TEST_NOTICE_INTERVAL": str(INTERVAL)}
-    )
+def notice_hub(tmp_path_factory, oldest_lab):
+    lab_env = {"TEST_NOTICE_INTERVAL": str(INTERVAL), "TEST_OLDEST_LAB_PYTHON": str(oldest_lab)}
+    hub = pagehub.start(tmp_path_factory.mktemp("notice"), *culler_args(), lab_env=lab_env)
     yield hub
     hub.stop()
 
@@ -155,6 +155,23 @@ def test_a_warned_server_shows_the_notice_and_its_button_keeps_it_while_another_
     finally:
         keeper.close()
         goner.close()
+
+
+def test_the_notice_works_in_the_oldest_jupyterlab_it_supports(notice_hub, browser):
+    # The newest supported is the suite's own, in the test above.
+    lab = Lab(notice_hub, browser, "old-keeper")
+    try:
+        assert lab.page.evaluate("() => window.jupyterapp.version") == OLDEST_JUPYTERLAB
+        make_due(notice_hub, "old-keeper")
+        toast(lab, "will be stopped at")
+        shown = lab.page.locator(".cull-idle-countdown").inner_text()
+        assert re.fullmatch(r"Stops in (\d+ min|under a minute)", shown), shown
+        lab.page.get_by_role("button", name="Keep running 1 h").first.click()
+        toast(lab, "Kept running until")
+        [server] = me(notice_hub, server_token(notice_hub, "old-keeper"))["servers"]
+        assert server["kept_until"], server
+    finally:
+        lab.close()
 
 
 def hide(lab: Lab) -> None:

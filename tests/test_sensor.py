@@ -289,3 +289,82 @@ def test_the_keep_buttons_follow_the_culler_s_bound() -> None:
     assert keep_choices(1800) == [1800]
     assert keep_choices(7200) == [3600, 7200]
     assert keep_choices(86400 * 7) == [3600, 7200, 14400]
+
+
+# Loads the notice's hand-made federation container in node, with a shared scope as JupyterLab
+# gives it, and prints which version of each package it took and what it warned.
+LOADER = r"""
+const fs = require('fs');
+global.window = {};
+const picked = {};
+function offered(pkg, versions, loaded) {
+  const entries = {};
+  for (const version of versions) {
+    entries[version] = {
+      get: () => Promise.resolve(() => { picked[pkg] = version; return { IStatusBar: {} }; }),
+    };
+    if (version === loaded) entries[version].loaded = 1;
+  }
+  return entries;
+}
+const [source, scopeJson] = process.argv.slice(1);
+const warnings = [];
+console.warn = message => warnings.push(message);
+eval(fs.readFileSync(source, 'utf8'));
+const container = window._JUPYTERLAB['cull-idle-sensor'];
+const scope = {};
+for (const [pkg, [versions, loaded]] of Object.entries(JSON.parse(scopeJson))) {
+  scope[pkg] = offered(pkg, versions, loaded);
+}
+container.init(scope);
+container.get('./extension').then(factory => {
+  const plugins = factory().default.map(plugin => plugin.id);
+  process.stdout.write(JSON.stringify({ picked, warnings, plugins }));
+});
+"""
+NOTICE_SOURCE = Path(__file__).resolve().parents[1] / "sensor" / "labextension" / "static" / "remoteEntry.js"
+
+
+def load_notice(scope: dict[str, Any]) -> dict[str, Any]:
+    ran = subprocess.run(
+        ["node", "-e", LOADER, str(NOTICE_SOURCE), json.dumps(scope)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    loaded: dict[str, Any] = json.loads(ran.stdout)
+    return loaded
+
+
+def test_the_notice_takes_jupyterlab_s_packages_as_its_loader_picks_them() -> None:
+    loaded = load_notice(
+        {
+            # The newest by number, not by text ("4.9.0" sorts after "4.10.1").
+            "@jupyterlab/apputils": [["4.9.0", "4.10.1", "4.10.0"], None],
+            # A release is newer than its pre-release.
+            "@jupyterlab/services": [["7.9.0", "7.10.0", "7.10.0-beta.1"], None],
+            # A singleton already loaded is the one in use, whatever else is offered.
+            "@jupyterlab/statusbar": [["4.10.0", "4.2.0"], "4.2.0"],
+            "@lumino/widgets": [["2.3.0"], None],
+        }
+    )
+    assert loaded["picked"] == {
+        "@jupyterlab/apputils": "4.10.1",
+        "@jupyterlab/services": "7.10.0",
+        "@jupyterlab/statusbar": "4.2.0",
+        "@lumino/widgets": "2.3.0",
+    }
+    assert loaded["warnings"] == []
+    assert loaded["plugins"] == ["cull-idle-sensor:notice", "cull-idle-sensor:input"]
+    # Outside the versions it was written for (a JupyterLab 5): it goes on, and says so.
+    newer = load_notice(
+        {
+            "@jupyterlab/apputils": [["5.0.0"], None],
+            "@jupyterlab/services": [["8.0.0"], None],
+            "@jupyterlab/statusbar": [["5.0.0"], None],
+            "@lumino/widgets": [["3.0.0"], None],
+        }
+    )
+    assert len(newer["warnings"]) == 4, newer
+    assert any("written for @lumino/widgets ^2.0, given 3.0.0" in w for w in newer["warnings"]), newer

@@ -91,6 +91,9 @@ if os.environ.get("TEST_REAL_SERVERS"):
             spawner.args = [*spawner.args, "--ServerApp.jpserver_extensions=cull_idle_sensor=False"]
         if not name.startswith(("rw-", "nb-")):
             spawner.args = [*spawner.args, "--YDocExtension.disable_rtc=True"]
+        # Users named old-* run the oldest JupyterLab the notice supports (tests/oldest_lab.py).
+        if name.startswith("old-"):
+            spawner.cmd = [os.environ["TEST_OLDEST_LAB_PYTHON"], "-m", "jupyterhub.singleuser"]
         if not name.startswith(("rw-", "nb-", "solo-")):
             spawner.args = [
                 *spawner.args,

@@ -23,13 +23,58 @@
   const INPUT_EVERY_MS = 60000;
   let shared = null;
 
+  // What the notice takes from JupyterLab, and the versions it was written against: JupyterLab
+  // 4.0 to 4.6 (Notebook 7 shares the same packages).
+  const REQUIRED = {
+    '@jupyterlab/apputils': [4, 0],
+    '@jupyterlab/services': [7, 0],
+    '@jupyterlab/statusbar': [4, 0],
+    '@lumino/widgets': [2, 0]
+  };
+
+  // "4.10.2-beta.1" as numbers, a pre-release below its release, for comparing.
+  function parse(version) {
+    const [release, pre] = String(version).split('-', 2);
+    const numbers = release.split('.').map(n => parseInt(n, 10) || 0);
+    return { numbers, pre: pre || null };
+  }
+
+  function older(a, b) {
+    const [x, y] = [parse(a), parse(b)];
+    for (let i = 0; i < Math.max(x.numbers.length, y.numbers.length); i++) {
+      const [m, n] = [x.numbers[i] || 0, y.numbers[i] || 0];
+      if (m !== n) return m < n;
+    }
+    if (x.pre === y.pre) return false;
+    if (x.pre === null || y.pre === null) return x.pre !== null;
+    return x.pre < y.pre;
+  }
+
+  // The caret range ^major.minor: the same major, and no older.
+  function satisfies(version, [major, minor]) {
+    const [m, n] = parse(version).numbers;
+    return m === major && (n || 0) >= minor;
+  }
+
+  // As JupyterLab's own loader (webpack's module federation) picks a shared singleton: the
+  // version already loaded, else the newest by number, not by text (4.10 is newer than 4.9).
+  function pick(versions) {
+    const keys = Object.keys(versions);
+    const loaded = keys.filter(key => versions[key].loaded || versions[key].lib);
+    return (loaded.length ? loaded : keys).reduce((a, b) => (older(a, b) ? b : a));
+  }
+
   async function use(pkg) {
     const versions = shared && shared[pkg];
-    if (!versions) {
+    if (!versions || !Object.keys(versions).length) {
       throw new Error(`${NAME}: JupyterLab does not share ${pkg}`);
     }
-    // JupyterLab's core packages are singletons: one version is there.
-    const entry = versions[Object.keys(versions).sort().pop()];
+    const version = pick(versions);
+    if (!satisfies(version, REQUIRED[pkg])) {
+      // What JupyterLab's loader does for an unsatisfied singleton: go on, and say so.
+      console.warn(`${NAME}: written for ${pkg} ^${REQUIRED[pkg].join('.')}, given ${version}`);
+    }
+    const entry = versions[version];
     const factory = await entry.get();
     entry.loaded = 1;
     return factory();
