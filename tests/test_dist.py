@@ -66,9 +66,24 @@ def dist() -> dict[str, Path]:
     return built
 
 
-def new_venv(path: Path) -> Path:
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+def new_venv(path: Path, base: str = sys.executable) -> Path:
+    subprocess.run([base, "-m", "venv", str(path)], check=True)
     return path / "bin" / "python"
+
+
+# The oldest and newest CPython the package claims (pyproject.toml's classifiers), beside the
+# suite's own: where pyenv has them, as on the machines this suite runs on.
+CLAIMED = ("3.9", "3.13")
+
+
+def interpreter(minor: str) -> str:
+    if sys.version.startswith(f"{minor}."):
+        return sys.executable
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(root.glob(f"versions/{minor}.*/bin/python{minor}"))
+    if not found:
+        pytest.skip(f"CPython {minor} is not installed (pyenv)")
+    return str(found[-1])
 
 
 def run(
@@ -121,8 +136,10 @@ def test_twine_passes_the_wheels_and_sdists(dist):
     assert checked.stdout.count("PASSED") == 4, checked.stdout
 
 
-def test_the_wheel_installs_and_culls_where_there_is_no_rust(dist, hub, tmp_path):
-    python = new_venv(tmp_path / "venv")
+@pytest.mark.parametrize("minor", [f"{sys.version_info[0]}.{sys.version_info[1]}", *CLAIMED])
+def test_the_wheel_installs_and_culls_where_there_is_no_rust(dist, hub, tmp_path, minor):
+    python = new_venv(tmp_path / "venv", interpreter(minor))
+    assert run(python, ["-c", "import sys; print(sys.version)"], {}).stdout.startswith(f"{minor}.")
     env = {"PATH": f"{python.parent}:{BARE_PATH}", "HOME": str(tmp_path)}
     assert shutil.which("cargo", path=env["PATH"]) is None
     assert shutil.which("rustc", path=env["PATH"]) is None
