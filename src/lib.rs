@@ -33,6 +33,7 @@ pub mod session;
 pub mod setup;
 pub mod signals;
 pub mod state;
+pub mod stretch;
 pub mod timestamp;
 pub mod tls;
 pub mod warnings;
@@ -44,11 +45,11 @@ use pyo3::prelude::*;
 #[pymodule(gil_used = false)]
 mod _core {
     #[pymodule_export]
+    use super::py::docs::{reasons, scopes, signals, Reason, Scope, Signal};
+    #[pymodule_export]
     use super::py::options::PyPassOptions;
     #[pymodule_export]
     use super::py::report::{PyAction, PyCullReport, PyCullWarning, PySkip};
-    #[pymodule_export]
-    use super::py::docs::{reasons, scopes, signals, Reason, Scope, Signal};
     #[pymodule_export]
     use super::py::task::{Task, TokenScopes};
     #[pymodule_export]

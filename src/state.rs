@@ -6,6 +6,7 @@
 //! the entries it did not see again (culled, active again, or gone), so the file stays as small
 //! as the number of servers inside the warning window.
 
+use crate::stretch::Stretch;
 use std::fs::File;
 use std::sync::{Mutex, PoisonError};
 
@@ -92,8 +93,8 @@ pub struct Key {
 /// A warning given, as remembered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
-    /// The Hub's activity times when the warning was given; other times mean another stretch.
-    pub stretch: String,
+    /// The idle stretch the warning was given for.
+    pub stretch: Stretch,
     pub warned_at: f64,
     pub cull_at: f64,
     /// Its delivery has ended (arrived, or failed after retries); until then it counts as not
@@ -268,7 +269,7 @@ impl StateDb {
             )?
             .query_row(params![key.kind.label(), key.user, key.server], |row| {
                 Ok(Entry {
-                    stretch: row.get(0)?,
+                    stretch: Stretch::from_text(&row.get::<_, String>(0)?),
                     warned_at: row.get(1)?,
                     cull_at: row.get(2)?,
                     delivered: row.get(3)?,
@@ -299,7 +300,7 @@ impl StateDb {
                             key.kind.label(),
                             key.user,
                             key.server,
-                            entry.stretch,
+                            entry.stretch.to_text(),
                             reason,
                             entry.warned_at,
                             entry.cull_at,
@@ -388,7 +389,7 @@ mod tests {
         Write::Warned {
             key: key(user),
             entry: Entry {
-                stretch: "a".into(),
+                stretch: Stretch::by_hub(Some("a"), None),
                 warned_at: at,
                 cull_at: at + 60.0,
                 delivered: false,

@@ -2,6 +2,7 @@
 
 use crate::policy::{CullReason, KeepReason};
 use crate::signals::IdleBy;
+use crate::stretch::Stretch;
 use crate::timestamp::format_duration;
 
 use super::report::{PassReport, ProbeRecord, Skip};
@@ -9,7 +10,7 @@ use super::report::{PassReport, ProbeRecord, Skip};
 /// What the warning gate and the page need to know of a server the policy has judged.
 pub(super) struct ServerFacts {
     /// Names its idle stretch (see `warn::stretch`).
-    pub stretch: String,
+    pub stretch: Stretch,
     /// When the policy will cull it, and why.
     pub due: Option<(CullReason, f64)>,
     pub inactive: Option<f64>,

@@ -23,7 +23,8 @@ mod reading;
 mod servers;
 use super::{Arbiter, PassSettings, LOG, STATE_FILTER_SINCE, STOPPED_SINCE};
 use crate::state::{Key, Kind};
-use crate::warnings::{stretch, user_due_in};
+use crate::stretch::Stretch;
+use crate::warnings::user_due_in;
 
 pub(super) struct Planner<'a> {
     pub hub: &'a dyn HubApi,
@@ -300,7 +301,7 @@ impl Planner<'_> {
                     user: user.name.clone(),
                     server: String::new(),
                 },
-                stretch: stretch(user.last_activity.as_deref(), user.created.as_deref()),
+                stretch: Stretch::by_hub(user.last_activity.as_deref(), user.created.as_deref()),
                 due_now: decision.as_ref().ok().copied(),
                 due: user_due_in(policy, limit, &facts, now),
                 inactive: idleness.inactive,

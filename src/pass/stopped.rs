@@ -4,8 +4,8 @@
 use crate::models::Server;
 use crate::policy::{decide_stopped, CullReason, KeepReason};
 use crate::signals::IdleBy;
+use crate::stretch::Stretch;
 use crate::timestamp::parse_timestamp;
-use crate::warnings::stretch;
 
 use super::jobs::{ServerFacts, ServerJob};
 use super::PassSettings;
@@ -39,7 +39,7 @@ pub(super) fn judge_stopped(
         note: None,
     });
     let facts = ServerFacts {
-        stretch: stretch(server.last_activity.as_deref(), server.started.as_deref()),
+        stretch: Stretch::by_hub(server.last_activity.as_deref(), server.started.as_deref()),
         due: stopped_for.map(|s| (CullReason::LongStopped, (after - s).max(0.0))),
         inactive: stopped_for,
         kept_until: None,

@@ -15,6 +15,7 @@ use futures::stream::{self, StreamExt};
 
 use crate::policy::{CullReason, KeepReason};
 use crate::state::{Entry, Key, Kind, StateDb, Write};
+use crate::stretch::Stretch;
 use crate::timestamp::{format_duration, format_utc};
 use crate::warnings::delivery::{WarnHook, Warning, WebhookClient};
 use crate::warnings::{gate, Gate};
@@ -51,7 +52,7 @@ struct Book {
 /// A server or user that a gate looks at.
 pub(super) struct Candidate<'a> {
     pub key: Key,
-    pub stretch: String,
+    pub stretch: Stretch,
     /// The pass would cull it now, and why.
     pub due_now: Option<CullReason>,
     /// When the policy (with the default arbiter) will cull it, and why.

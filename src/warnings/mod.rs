@@ -9,6 +9,7 @@ pub mod delivery;
 
 use crate::policy::{idle_rule_applies, CullReason, Idleness, Policy, UserFacts};
 use crate::state::Entry;
+use crate::stretch::Stretch;
 use crate::timestamp::parse_timestamp;
 
 /// The seconds from now until the policy culls this server if it stays idle, and why; `None`
@@ -88,9 +89,9 @@ pub fn gate(
     window: f64,
     now: f64,
     entry: Option<&Entry>,
-    stretch: &str,
+    stretch: &Stretch,
 ) -> Gate {
-    let entry = entry.filter(|e| same_stretch(&e.stretch, stretch));
+    let entry = entry.filter(|e| e.stretch.same(stretch));
     match (due_in, entry) {
         (_, Some(entry)) if entry.delivered => {
             // The window counts from the warning, whatever the hook or the clock did since.
@@ -105,31 +106,6 @@ pub fn gate(
             cull_at: (now + due_in.max(window)).max(entry.map_or(0.0, |e| e.cull_at)),
         },
         _ => Gate::Quiet,
-    }
-}
-
-/// What identifies an idle stretch: the Hub's activity times as it sent them.
-pub fn stretch(last_activity: Option<&str>, started: Option<&str>) -> String {
-    format!("{}|{}", last_activity.unwrap_or(""), started.unwrap_or(""))
-}
-
-/// A server's idle stretch by when it began, in the culler's count: the same whether that is
-/// the Hub's `last_activity` or, for a server kept busy before, the time the culler's own
-/// probes are looked through to (their proxy stamps move `last_activity`).
-pub fn stretch_since(idle_since: f64, started: Option<&str>) -> String {
-    format!("since {idle_since:.6}|{}", started.unwrap_or(""))
-}
-
-/// Whether two stretches are one. Times reached by different sums of the same clock readings
-/// differ in their last bits, so those compare within a millisecond.
-pub fn same_stretch(a: &str, b: &str) -> bool {
-    fn since(s: &str) -> Option<(f64, &str)> {
-        let (head, tail) = s.strip_prefix("since ")?.split_once('|')?;
-        Some((head.parse::<f64>().ok()?, tail))
-    }
-    match (since(a), since(b)) {
-        (Some((x, a_tail)), Some((y, b_tail))) => (x - y).abs() < 1e-3 && a_tail == b_tail,
-        _ => a == b,
     }
 }
 
@@ -151,9 +127,13 @@ mod tests {
         }
     }
 
+    fn s() -> Stretch {
+        Stretch::by_hub(Some("s"), None)
+    }
+
     fn entry(warned_at: f64, cull_at: f64) -> Entry {
         Entry {
-            stretch: "s".into(),
+            stretch: s(),
             warned_at,
             cull_at,
             delivered: true,
@@ -245,26 +225,29 @@ mod tests {
         let window = 600.0;
         // Inside the window, not warned: warn; the cull is when the policy says.
         assert_eq!(
-            gate(Some(300.0), window, 1000.0, None, "s"),
+            gate(Some(300.0), window, 1000.0, None, &s()),
             Gate::Warn { cull_at: 1600.0 }
         );
         // Outside the window: nothing.
-        assert_eq!(gate(Some(900.0), window, 1000.0, None, "s"), Gate::Quiet);
-        assert_eq!(gate(None, window, 1000.0, None, "s"), Gate::Quiet);
+        assert_eq!(gate(Some(900.0), window, 1000.0, None, &s()), Gate::Quiet);
+        assert_eq!(gate(None, window, 1000.0, None, &s()), Gate::Quiet);
         // Past its limit with no warning: warned now, culled a full window later.
         assert_eq!(
-            gate(Some(0.0), window, 1000.0, None, "s"),
+            gate(Some(0.0), window, 1000.0, None, &s()),
             Gate::Warn { cull_at: 1600.0 }
         );
         let given = entry(1000.0, 1600.0);
         assert_eq!(
-            gate(Some(0.0), window, 1599.0, Some(&given), "s"),
+            gate(Some(0.0), window, 1599.0, Some(&given), &s()),
             Gate::Wait { cull_at: 1600.0 }
         );
-        assert_eq!(gate(Some(0.0), window, 1600.0, Some(&given), "s"), Gate::Go);
+        assert_eq!(
+            gate(Some(0.0), window, 1600.0, Some(&given), &s()),
+            Gate::Go
+        );
         // Warned, but not due now (the hook's limit, or a clock step): wait, never warn again.
         assert_eq!(
-            gate(Some(50.0), window, 1700.0, Some(&given), "s"),
+            gate(Some(50.0), window, 1700.0, Some(&given), &s()),
             Gate::Wait { cull_at: 1600.0 }
         );
     }
@@ -273,10 +256,15 @@ mod tests {
     fn a_new_stretch_is_warned_again() {
         let given = entry(1000.0, 1600.0);
         assert_eq!(
-            gate(Some(0.0), 600.0, 5000.0, Some(&given), "other"),
+            gate(
+                Some(0.0),
+                600.0,
+                5000.0,
+                Some(&given),
+                &Stretch::by_hub(Some("other"), None)
+            ),
             Gate::Warn { cull_at: 5600.0 }
         );
-        assert_eq!(stretch(Some("a"), None), "a|");
     }
 
     #[test]
@@ -287,12 +275,12 @@ mod tests {
         };
         // Long past the window it would have allowed: warned again, culled a window later.
         assert_eq!(
-            gate(Some(0.0), 600.0, 5000.0, Some(&pending), "s"),
+            gate(Some(0.0), 600.0, 5000.0, Some(&pending), &s()),
             Gate::Warn { cull_at: 5600.0 }
         );
         // Delivered again soon after: the time it may already have announced stands.
         assert_eq!(
-            gate(Some(0.0), 600.0, 1010.0, Some(&pending), "s"),
+            gate(Some(0.0), 600.0, 1010.0, Some(&pending), &s()),
             Gate::Warn { cull_at: 1610.0 }
         );
         let announced = Entry {
@@ -300,7 +288,7 @@ mod tests {
             ..entry(1000.0, 9000.0)
         };
         assert_eq!(
-            gate(Some(0.0), 600.0, 1010.0, Some(&announced), "s"),
+            gate(Some(0.0), 600.0, 1010.0, Some(&announced), &s()),
             Gate::Warn { cull_at: 9000.0 }
         );
     }
@@ -310,23 +298,9 @@ mod tests {
         // Warned with a 3600 s window; the culler restarts with a 600 s one.
         let given = entry(1000.0, 4600.0);
         assert_eq!(
-            gate(Some(0.0), 600.0, 2000.0, Some(&given), "s"),
+            gate(Some(0.0), 600.0, 2000.0, Some(&given), &s()),
             Gate::Wait { cull_at: 4600.0 }
         );
-        assert_eq!(gate(Some(0.0), 600.0, 4600.0, Some(&given), "s"), Gate::Go);
-    }
-
-    #[test]
-    fn one_stretch_by_its_start_whatever_sum_reached_it() {
-        let t = 1_795_773_600.123_456;
-        let (now, later) = (t + 3000.0, t + 4321.987);
-        let a = stretch_since(now - (now - t), Some("x"));
-        let b = stretch_since(later - (later - t), Some("x"));
-        assert!(same_stretch(&a, &b), "{a} {b}");
-        assert!(same_stretch(&format!("{a}|kept 5"), &format!("{b}|kept 5")));
-        assert!(!same_stretch(&a, &stretch_since(t + 1.0, Some("x"))));
-        assert!(!same_stretch(&a, &stretch_since(t, Some("y"))));
-        assert!(!same_stretch(&format!("{a}|kept 5"), &b));
-        assert!(same_stretch("a|b", "a|b") && !same_stretch("a|b", "a|c"));
+        assert_eq!(gate(Some(0.0), 600.0, 4600.0, Some(&given), &s()), Gate::Go);
     }
 }

@@ -7,7 +7,8 @@ use crate::models::Server;
 use crate::policy::{assess_server, default_arbiter, idle_rule_applies, KeepReason};
 use crate::signals::IdleBy;
 use crate::state::{Key, Kind};
-use crate::warnings::{server_due_in, stretch, stretch_since};
+use crate::stretch::Stretch;
+use crate::warnings::server_due_in;
 
 use super::super::act::log_cull;
 use super::super::jobs::{ServerFacts, ServerJob};
@@ -106,7 +107,8 @@ impl Planner<'_> {
             }
             _ => {}
         })?;
-        let mut stretch_text = stretch(server.last_activity.as_deref(), server.started.as_deref());
+        let mut stretch =
+            Stretch::by_hub(server.last_activity.as_deref(), server.started.as_deref());
         let hub_inactive = idleness.inactive;
         // With --idle-by=work, the server's key in the pass's answers and the ledger.
         let work_key = self
@@ -127,12 +129,12 @@ impl Planner<'_> {
         if let Some(inactive) = idleness.inactive {
             // By when it began, so that the proxy's stamps of the culler's own probes, looked
             // through above, leave the stretch (and its warning) as it was.
-            stretch_text = stretch_since(now - inactive, server.started.as_deref());
+            stretch = Stretch::since(now - inactive, server.started.as_deref());
         }
         let kept = self.feed.keep_alive(user, name);
         if let Some(kept) = &kept {
             // From the moment it was kept, a new stretch: an earlier warning allows no cull.
-            stretch_text = format!("{stretch_text}|kept {}", kept.set_at);
+            stretch = stretch.kept_since(kept.set_at);
         }
         let kept_for = kept.as_ref().map(|k| k.until - now).filter(|&s| s > 0.0);
         let policy = &self.settings.policy;
@@ -147,7 +149,7 @@ impl Planner<'_> {
             _ => None,
         };
         let facts = ServerFacts {
-            stretch: stretch_text,
+            stretch,
             due: if self.warnings.warns_for(Kind::Server).is_some() || self.feed.shown() {
                 server_due_in(policy, limit, name, &idleness, kept_for)
             } else {
