@@ -90,19 +90,37 @@ pub enum DeleteOutcome {
     Gone,
 }
 
+/// The users a listing asks for, by their servers (JupyterHub 1.3's `state` filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserState {
+    /// With a ready server.
+    Ready,
+    /// With no server running, nor starting or stopping.
+    Inactive,
+}
+
+impl UserState {
+    pub fn query_value(self) -> &'static str {
+        match self {
+            UserState::Ready => "ready",
+            UserState::Inactive => "inactive",
+        }
+    }
+}
+
 /// The Hub as a pass sees it. [`HubClient`] is the real one; tests use one in memory.
 pub trait HubApi: Send + Sync {
     /// The Hub's version (`GET /`, which needs no scope).
     fn version(&self) -> BoxFuture<'_, Result<String, HttpError>>;
     /// One page of `GET /users`.
     /// With `include_stopped`, stopped servers are in the models too (JupyterHub 3.0).
-    fn list_users<'a>(
-        &'a self,
-        state: Option<&'a str>,
+    fn list_users(
+        &self,
+        state: Option<UserState>,
         include_stopped: bool,
         offset: u64,
         limit: Option<u64>,
-    ) -> BoxFuture<'a, Result<UserPage, HttpError>>;
+    ) -> BoxFuture<'_, Result<UserPage, HttpError>>;
     /// `GET /users/{name}`, or `None` if the user no longer exists.
     fn get_user<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<User>, HttpError>>;
     /// Stop a server (`""` is the default one), optionally removing a named one.
@@ -265,7 +283,7 @@ impl HubClient {
 
     async fn get_users(
         &self,
-        state: Option<&str>,
+        state: Option<UserState>,
         include_stopped: bool,
         offset: u64,
         limit: Option<u64>,
@@ -367,13 +385,13 @@ impl HubApi for HubClient {
         Box::pin(self.get_version())
     }
 
-    fn list_users<'a>(
-        &'a self,
-        state: Option<&'a str>,
+    fn list_users(
+        &self,
+        state: Option<UserState>,
         include_stopped: bool,
         offset: u64,
         limit: Option<u64>,
-    ) -> BoxFuture<'a, Result<UserPage, HttpError>> {
+    ) -> BoxFuture<'_, Result<UserPage, HttpError>> {
         Box::pin(self.get_users(state, include_stopped, offset, limit))
     }
 
@@ -466,14 +484,14 @@ pub fn server_path(user: &str, server: &str) -> String {
 }
 
 pub fn users_query(
-    state: Option<&str>,
+    state: Option<UserState>,
     include_stopped: bool,
     offset: u64,
     limit: Option<u64>,
 ) -> String {
     let mut query = Vec::new();
     if let Some(state) = state {
-        query.push(format!("state={state}"));
+        query.push(format!("state={}", state.query_value()));
     }
     if include_stopped {
         query.push("include_stopped_servers=1".to_owned());
@@ -526,11 +544,11 @@ mod tests {
     fn user_queries() {
         assert_eq!(users_query(None, false, 0, None), "/users");
         assert_eq!(
-            users_query(Some("ready"), false, 0, Some(200)),
+            users_query(Some(UserState::Ready), false, 0, Some(200)),
             "/users?state=ready&limit=200"
         );
         assert_eq!(
-            users_query(Some("inactive"), true, 40, Some(20)),
+            users_query(Some(UserState::Inactive), true, 40, Some(20)),
             "/users?state=inactive&include_stopped_servers=1&offset=40&limit=20"
         );
     }

@@ -15,7 +15,7 @@ use rusqlite::params;
 
 use crate::signals::{cpu, WorkRules};
 use crate::state::StateDb;
-use crate::work::ServerWork;
+use crate::work::{ServerKey, ServerWork};
 
 /// What the culler has seen of one running server.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,11 +65,11 @@ pub fn work_at(rules: &WorkRules, work: &ServerWork, now: f64) -> Option<f64> {
 /// The running servers' [`Seen`], by `user/server`.
 #[derive(Debug, Default)]
 pub struct WorkLedger {
-    servers: HashMap<String, (Seen, bool)>,
+    servers: HashMap<ServerKey, (Seen, bool)>,
     /// Changed since they were last written to the state file.
-    changed: Vec<String>,
+    changed: Vec<ServerKey>,
     /// Dropped since then.
-    dropped: Vec<String>,
+    dropped: Vec<ServerKey>,
     /// Whether the state file has been read into it.
     pub loaded: bool,
 }
@@ -83,7 +83,7 @@ impl WorkLedger {
     }
 
     /// What has been seen of the server `key`, started at `started`.
-    pub fn seen(&mut self, key: &str, started: f64) -> Seen {
+    pub fn seen(&mut self, key: &ServerKey, started: f64) -> Seen {
         match self.servers.get_mut(key) {
             Some((seen, listed)) if seen.started == started => {
                 *listed = true;
@@ -91,30 +91,36 @@ impl WorkLedger {
             }
             _ => {
                 let seen = Seen::new(started);
-                self.servers.insert(key.to_owned(), (seen, true));
-                self.changed.push(key.to_owned());
+                self.servers.insert(key.clone(), (seen, true));
+                self.changed.push(key.clone());
                 seen
             }
         }
     }
 
     /// What a probe at `asked_at` showed: work at `work_at`, if any.
-    pub fn record(&mut self, key: &str, started: f64, work_at: Option<f64>, asked_at: f64) -> Seen {
+    pub fn record(
+        &mut self,
+        key: &ServerKey,
+        started: f64,
+        work_at: Option<f64>,
+        asked_at: f64,
+    ) -> Seen {
         let (seen, _) = self
             .servers
-            .entry(key.to_owned())
+            .entry(key.clone())
             .or_insert((Seen::new(started), true));
         if seen.started != started {
             *seen = Seen::new(started);
         }
         seen.last_work = seen.last_work.max(work_at.unwrap_or(f64::NEG_INFINITY));
         seen.asked_at = asked_at;
-        self.changed.push(key.to_owned());
+        self.changed.push(key.clone());
         *seen
     }
 
     /// The entry of `key`, if any.
-    pub fn get(&self, key: &str) -> Option<Seen> {
+    pub fn get(&self, key: &ServerKey) -> Option<Seen> {
         self.servers.get(key).map(|(seen, _)| *seen)
     }
 
@@ -146,7 +152,7 @@ impl WorkLedger {
             conn.prepare("SELECT server_key, started, last_work, asked_at FROM work_seen")?;
         let rows = statement.query_map([], |row| {
             Ok((
-                row.get::<_, String>(0)?,
+                ServerKey::from_stored(row.get::<_, String>(0)?),
                 Seen {
                     started: row.get(1)?,
                     last_work: row.get(2)?,
@@ -177,12 +183,12 @@ impl WorkLedger {
                 if let Some((seen, _)) = self.servers.get(key) {
                     // SQLite has no infinity: never asked is stored as 0.
                     let asked = seen.asked_at.max(0.0);
-                    upsert.execute(params![key, seen.started, seen.last_work, asked])?;
+                    upsert.execute(params![key.as_str(), seen.started, seen.last_work, asked])?;
                 }
             }
             let mut delete = tx.prepare_cached("DELETE FROM work_seen WHERE server_key = ?1")?;
             for key in &self.dropped {
-                delete.execute(params![key])?;
+                delete.execute(params![key.as_str()])?;
             }
         }
         tx.commit()?;

@@ -126,11 +126,39 @@ pub fn carried_idle_since(kept: &KeptBusy, hub_last_activity: f64) -> Option<f64
         .then_some(kept.idle_since.min(hub_last_activity))
 }
 
-/// The servers kept busy, by `user/server`, across passes. It only ever holds servers that
+/// One server of one user, as the culler's memories (the busy servers, the work ledger, a
+/// pass's answers) know it: `user/server`, which no user name can make ambiguous (the Hub
+/// allows no `/` in one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServerKey(String);
+
+impl ServerKey {
+    pub fn new(user: &str, server: &str) -> Self {
+        ServerKey(format!("{user}/{server}"))
+    }
+
+    /// As the state file keeps it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What [`ServerKey::as_str`] gave, read back from the state file.
+    pub fn from_stored(text: String) -> Self {
+        ServerKey(text)
+    }
+}
+
+impl std::fmt::Display for ServerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The servers kept busy, by server, across passes. It only ever holds servers that
 /// were kept for their work, so it stays small whatever the size of the Hub.
 #[derive(Debug, Default)]
 pub struct BusyMemory {
-    kept: HashMap<String, (KeptBusy, bool)>,
+    kept: HashMap<ServerKey, (KeptBusy, bool)>,
 }
 
 impl BusyMemory {
@@ -143,7 +171,7 @@ impl BusyMemory {
 
     /// The idle-since time for `key` (see [`carried_idle_since`]); forgets the server when
     /// the Hub has seen other activity since.
-    pub fn idle_since(&mut self, key: &str, hub_last_activity: f64) -> Option<f64> {
+    pub fn idle_since(&mut self, key: &ServerKey, hub_last_activity: f64) -> Option<f64> {
         let (kept, seen) = self.kept.get_mut(key)?;
         *seen = true;
         let carried = carried_idle_since(kept, hub_last_activity);
@@ -153,7 +181,7 @@ impl BusyMemory {
         carried
     }
 
-    pub fn remember(&mut self, key: String, kept: KeptBusy) {
+    pub fn remember(&mut self, key: ServerKey, kept: KeptBusy) {
         self.kept.insert(key, (kept, true));
     }
 
@@ -240,19 +268,25 @@ mod tests {
             idle_since: 1000.0,
             probed_until: 5000.0,
         };
-        memory.remember("a/".into(), kept);
-        memory.remember("b/".into(), kept);
-        memory.remember("c/".into(), kept);
+        memory.remember(ServerKey::new("a", ""), kept);
+        memory.remember(ServerKey::new("b", ""), kept);
+        memory.remember(ServerKey::new("c", ""), kept);
         memory.begin_pass();
-        assert_eq!(memory.idle_since("a/", 4990.0), Some(1000.0));
-        assert_eq!(memory.idle_since("b/", 6000.0), None);
-        assert_eq!(memory.idle_since("x/", 10.0), None);
+        assert_eq!(
+            memory.idle_since(&ServerKey::new("a", ""), 4990.0),
+            Some(1000.0)
+        );
+        assert_eq!(memory.idle_since(&ServerKey::new("b", ""), 6000.0), None);
+        assert_eq!(memory.idle_since(&ServerKey::new("x", ""), 10.0), None);
         // An incomplete pass may not have seen c: keep it.
         memory.end_pass(false);
         assert_eq!(memory.len(), 2);
         memory.end_pass(true);
         assert_eq!(memory.len(), 1);
-        assert_eq!(memory.idle_since("a/", 4990.0), Some(1000.0));
+        assert_eq!(
+            memory.idle_since(&ServerKey::new("a", ""), 4990.0),
+            Some(1000.0)
+        );
         memory.begin_pass();
         memory.end_pass(true);
         assert!(memory.is_empty());

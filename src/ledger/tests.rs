@@ -1,4 +1,8 @@
 use super::*;
+
+fn key(user: &str, server: &str) -> ServerKey {
+    ServerKey::new(user, server)
+}
 use crate::signals::tests::work;
 use crate::signals::IdleBy;
 
@@ -65,27 +69,30 @@ fn work_is_now_while_a_kernel_executes_or_the_cpu_is_busy_else_its_last_stamp() 
 fn the_ledger_keeps_the_latest_work_and_starts_anew_with_a_restarted_server() {
     let mut ledger = WorkLedger::default();
     ledger.begin_pass();
-    assert_eq!(ledger.seen("a/", 100.0).last_work, 100.0);
-    ledger.record("a/", 100.0, Some(500.0), 600.0);
+    assert_eq!(ledger.seen(&key("a", ""), 100.0).last_work, 100.0);
+    ledger.record(&key("a", ""), 100.0, Some(500.0), 600.0);
     // An older stamp read later does not move the work back.
-    let seen = ledger.record("a/", 100.0, Some(300.0), 700.0);
+    let seen = ledger.record(&key("a", ""), 100.0, Some(300.0), 700.0);
     assert_eq!((seen.last_work, seen.asked_at), (500.0, 700.0));
-    assert_eq!(ledger.record("a/", 100.0, None, 800.0).last_work, 500.0);
+    assert_eq!(
+        ledger.record(&key("a", ""), 100.0, None, 800.0).last_work,
+        500.0
+    );
     // Started again: what was seen of the old server is forgotten.
-    let seen = ledger.seen("a/", 900.0);
+    let seen = ledger.seen(&key("a", ""), 900.0);
     assert_eq!((seen.last_work, seen.asked_at), (900.0, f64::NEG_INFINITY));
-    ledger.seen("b/", 100.0);
+    ledger.seen(&key("b", ""), 100.0);
     ledger.end_pass(true);
     ledger.begin_pass();
-    ledger.seen("a/", 900.0);
+    ledger.seen(&key("a", ""), 900.0);
     // An incomplete pass forgets nothing.
     ledger.end_pass(false);
     assert_eq!(ledger.len(), 2);
     ledger.begin_pass();
-    ledger.seen("a/", 900.0);
+    ledger.seen(&key("a", ""), 900.0);
     ledger.end_pass(true);
     assert_eq!(ledger.len(), 1);
-    assert!(ledger.get("b/").is_none());
+    assert!(ledger.get(&key("b", "")).is_none());
 }
 
 #[test]
@@ -99,12 +106,12 @@ fn the_ledger_survives_a_restart_in_the_state_file() {
         let mut ledger = WorkLedger::default();
         ledger.load(&db).unwrap();
         ledger.begin_pass();
-        ledger.record("a/", 100.0, Some(500.0), 600.0);
-        ledger.seen("gone/", 100.0);
+        ledger.record(&key("a", ""), 100.0, Some(500.0), 600.0);
+        ledger.seen(&key("gone", ""), 100.0);
         ledger.end_pass(true);
         ledger.save(&db).unwrap();
         ledger.begin_pass();
-        ledger.seen("a/", 100.0);
+        ledger.seen(&key("a", ""), 100.0);
         ledger.end_pass(true);
         ledger.save(&db).unwrap();
     }
@@ -112,14 +119,14 @@ fn the_ledger_survives_a_restart_in_the_state_file() {
     let mut ledger = WorkLedger::default();
     ledger.load(&db).unwrap();
     assert_eq!(
-        ledger.get("a/"),
+        ledger.get(&key("a", "")),
         Some(Seen {
             started: 100.0,
             last_work: 500.0,
             asked_at: 600.0
         })
     );
-    assert!(ledger.get("gone/").is_none());
+    assert!(ledger.get(&key("gone", "")).is_none());
     drop(db);
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::http::HttpError;
-use crate::hub::{parse_version, HubApi};
+use crate::hub::{parse_version, HubApi, UserState};
 use crate::listing::RecentNames;
 use crate::models::User;
 use crate::policy::{decide_user, user_idleness, CullReason, KeepReason, UserFacts};
@@ -84,12 +84,12 @@ impl Planner<'_> {
         self.report.hub_version = Some(version);
         // Users whose servers are all stopped are only in `state=inactive`.
         if (self.settings.policy.cull_users || self.include_stopped) && state_filter {
-            if let Err(e) = self.list(Some("inactive")).await {
+            if let Err(e) = self.list(Some(UserState::Inactive)).await {
                 self.fail(&e, "cannot list users without servers");
                 return false;
             }
         }
-        if let Err(e) = self.list(state_filter.then_some("ready")).await {
+        if let Err(e) = self.list(state_filter.then_some(UserState::Ready)).await {
             self.fail(&e, "cannot list users with ready servers");
             return false;
         }

@@ -17,7 +17,7 @@ use crate::signals::recent_work;
 use crate::signals::WorkRules;
 use crate::state::StateDb;
 use crate::timestamp::format_duration;
-use crate::work::{BusyMemory, KeptBusy, ServerWork};
+use crate::work::{BusyMemory, KeptBusy, ServerKey, ServerWork};
 
 use super::act::{idle_seconds, log_cull};
 use super::jobs::{ServerJob, UserJob};
@@ -95,10 +95,6 @@ pub(super) fn lock(memory: &Mutex<BusyMemory>) -> MutexGuard<'_, BusyMemory> {
     memory.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-pub(super) fn memory_key(user: &str, server: &str) -> String {
-    format!("{user}/{server}")
-}
-
 /// How long `user`'s server `name`, `inactive` by the Hub's count at `now`, has been idle by the
 /// culler's: a server kept busy before is judged from when it became idle, as the proxy's
 /// stamps of the culler's own probes move the Hub's `last_activity`.
@@ -113,7 +109,7 @@ pub(super) fn inactive_before_probes(
         let mut memory = lock(probes.memory);
         // Usually empty: no key to build for every server of a large Hub.
         (!memory.is_empty())
-            .then(|| memory.idle_since(&memory_key(user, name), now - inactive))
+            .then(|| memory.idle_since(&ServerKey::new(user, name), now - inactive))
             .flatten()
     };
     match since.filter(|since| now - since > inactive) {
@@ -278,7 +274,7 @@ fn judge_probe(
                     "Not culling server {name} ({}), as it is {}: {summary}", server.why(), reason.label()
                 );
                 lock(probes.memory).remember(
-                    memory_key(user, &server.name),
+                    ServerKey::new(user, &server.name),
                     KeptBusy {
                         idle_since: now - server.inactive.unwrap_or(0.0),
                         probed_until: now + started.elapsed().as_secs_f64(),
@@ -321,7 +317,7 @@ fn judge_work(
         probes
             .lock_ledger()
             .record(
-                &memory_key(user, &server.name),
+                &ServerKey::new(user, &server.name),
                 started,
                 work_at(rules, work, now),
                 now,

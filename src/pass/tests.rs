@@ -10,7 +10,7 @@ use reqwest::Method;
 
 use crate::http::ApiToken;
 use crate::http::{ErrorKind, HttpError, Peer};
-use crate::hub::{DeleteOutcome, HubApi, IssuedToken, StopOutcome, TokenRequest};
+use crate::hub::{DeleteOutcome, HubApi, IssuedToken, StopOutcome, TokenRequest, UserState};
 use crate::models::{User, UserPage};
 use crate::options::PassOptions;
 use crate::probe::WorkProbe;
@@ -127,13 +127,13 @@ impl HubApi for MemoryHub {
         Box::pin(async move { Ok(version.to_owned()) })
     }
 
-    fn list_users<'a>(
-        &'a self,
-        state: Option<&'a str>,
+    fn list_users(
+        &self,
+        state: Option<UserState>,
         _include_stopped: bool,
         offset: u64,
         limit: Option<u64>,
-    ) -> BoxFuture<'a, Result<UserPage, HttpError>> {
+    ) -> BoxFuture<'_, Result<UserPage, HttpError>> {
         Box::pin(async move {
             if self.down {
                 return Err(Self::status(&Method::GET, "/users", 503));
@@ -142,8 +142,8 @@ impl HubApi for MemoryHub {
             let listed: Vec<&MemUser> = users
                 .iter()
                 .filter(|u| match state {
-                    Some("ready") => !u.servers.is_empty(),
-                    Some("inactive") => u.servers.is_empty(),
+                    Some(UserState::Ready) => !u.servers.is_empty(),
+                    Some(UserState::Inactive) => u.servers.is_empty(),
                     _ => true,
                 })
                 .collect();

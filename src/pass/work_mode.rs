@@ -16,25 +16,25 @@ use crate::policy::KeepReason;
 use crate::probe::server_base;
 use crate::signals::{recent_work, Signal};
 use crate::timestamp::{format_duration, parse_timestamp};
-use crate::work::ServerWork;
+use crate::work::{ServerKey, ServerWork};
 
-use super::probing::{memory_key, Probes};
+use super::probing::Probes;
 use super::report::{log_name, ProbeRecord, Skip};
 use super::{PassSettings, LOG};
 
-/// What this pass learnt of servers' work, by `user/server`: only the servers asked this pass.
+/// What this pass learnt of servers' work, by server: only the servers asked this pass.
 #[derive(Debug, Default)]
 pub(super) struct PassWork {
     /// Asked this pass, and answered: the signal that its answer showed working, if any, and
     /// the answer.
-    pub answered: HashMap<String, (Option<&'static Signal>, ServerWork)>,
+    pub answered: HashMap<ServerKey, (Option<&'static Signal>, ServerWork)>,
     /// Asked this pass (or unaskable), and no answer: judged by the Hub.
-    pub unanswered: HashSet<String>,
+    pub unanswered: HashSet<ServerKey>,
 }
 
 /// A server to ask: its key, owner and name, `started`, idle limit and address.
 struct Due {
-    key: String,
+    key: ServerKey,
     user: String,
     server: String,
     name: String,
@@ -83,7 +83,7 @@ fn due_servers(
                 continue;
             }
             let (limit, _) = policy.limit_of_server(server.profile(), user_limit);
-            let key = memory_key(&user.name, name);
+            let key = ServerKey::new(&user.name, name);
             if ledger
                 .seen(&key, started)
                 .ask_due(limit, window, settings.now)
@@ -260,7 +260,7 @@ fn record(
 pub(super) fn inactive_by_work(
     probes: &Probes<'_>,
     pass: &PassWork,
-    (key, server): (&str, &Server),
+    (key, server): (&ServerKey, &Server),
     now: f64,
     hub_inactive: Option<f64>,
 ) -> (Option<f64>, bool) {
@@ -278,7 +278,7 @@ pub(super) fn inactive_by_work(
 /// what the answer showed.
 pub(super) fn name_the_work(
     pass: &PassWork,
-    key: &str,
+    key: &ServerKey,
     decision: Result<super::jobs::ServerJob, KeepReason>,
 ) -> Result<super::jobs::ServerJob, KeepReason> {
     match decision {
@@ -303,7 +303,7 @@ pub(super) fn name_the_work(
 /// A kept server's skip, with what this pass's question of it showed.
 pub(super) fn skip_with_answer(pass: &PassWork, user: &str, name: &str, keep: KeepReason) -> Skip {
     let answer = matches!(keep, KeepReason::Working(_))
-        .then(|| pass.answered.get(&memory_key(user, name)))
+        .then(|| pass.answered.get(&ServerKey::new(user, name)))
         .flatten();
     let skip = Skip::new(user, Some(name), keep);
     match answer {

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use crate::http::{ErrorKind, HttpError, Peer};
-use crate::hub::users_query;
+use crate::hub::{users_query, UserState};
 use crate::listing::{unsettled_allowance, Cursor, RecentNames};
 use crate::models::User;
 
@@ -32,7 +32,7 @@ struct Listed {
 
 /// One state's listing under way.
 struct Reading<'a> {
-    state: Option<&'a str>,
+    state: Option<UserState>,
     /// With `--idle-by=work`, what asks servers.
     asks: Option<&'a Probes<'a>>,
     asking: Asking<'a>,
@@ -51,9 +51,9 @@ struct Reading<'a> {
 
 impl<'a> Planner<'a> {
     /// List one state's users, acting on what is planned whenever enough of it waits.
-    pub(super) async fn list(&mut self, state: Option<&'a str>) -> Result<(), HttpError> {
+    pub(super) async fn list(&mut self, state: Option<UserState>) -> Result<(), HttpError> {
         self.listing = match state {
-            Some("ready") => Listing::Ready,
+            Some(UserState::Ready) => Listing::Ready,
             _ => Listing::Other,
         };
         let asks = self.probes.filter(|_| self.settings.work.by_work());
@@ -94,7 +94,7 @@ impl<'a> Planner<'a> {
         log::debug!(
             target: LOG,
             "Listed users (state={}) in {} pages; {} read again after acting",
-            state.unwrap_or("any"), reading.pages, reading.reread
+            state.map_or("any", UserState::query_value), reading.pages, reading.reread
         );
         reading.failed.map_or(Ok(()), Err)
     }

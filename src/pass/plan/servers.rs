@@ -9,11 +9,12 @@ use crate::signals::IdleBy;
 use crate::state::{Key, Kind};
 use crate::stretch::Stretch;
 use crate::warnings::server_due_in;
+use crate::work::ServerKey;
 
 use super::super::act::log_cull;
 use super::super::jobs::{ServerFacts, ServerJob};
 use super::super::judge::decide;
-use super::super::probing::{inactive_before_probes, memory_key};
+use super::super::probing::inactive_before_probes;
 use super::super::report::log_name;
 use super::super::stopped::judge_stopped;
 use super::super::warnings::Candidate;
@@ -114,9 +115,9 @@ impl Planner<'_> {
         let work_key = self
             .probes
             .filter(|_| self.settings.work.by_work())
-            .map(|_| memory_key(user, name));
+            .map(|_| ServerKey::new(user, name));
         let mut judged_by_work = false;
-        match (self.probes, idleness.inactive, work_key.as_deref()) {
+        match (self.probes, idleness.inactive, work_key.as_ref()) {
             (Some(probes), _, Some(key)) => {
                 (idleness.inactive, judged_by_work) =
                     inactive_by_work(probes, &self.work, (key, server), now, hub_inactive);
@@ -165,7 +166,7 @@ impl Planner<'_> {
         };
         // With --idle-by=work a server answered this pass is judged already: no second probe.
         let answered = work_key
-            .as_deref()
+            .as_ref()
             .is_some_and(|key| self.work.answered.contains_key(key));
         let decision = decide(
             self.settings,
@@ -175,7 +176,7 @@ impl Planner<'_> {
             limit,
             verdict,
         );
-        let decision = match work_key.as_deref() {
+        let decision = match work_key.as_ref() {
             Some(key) => name_the_work(&self.work, key, decision),
             None => decision,
         };
