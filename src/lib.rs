@@ -53,7 +53,7 @@ mod _core {
     #[pymodule_export]
     use super::py::task::{Task, TokenScopes};
     #[pymodule_export]
-    use super::py::web::WebServer;
+    use super::py::web::{PyPageSettings, WebServer};
     #[pymodule_export]
     use super::py::Connection;
 

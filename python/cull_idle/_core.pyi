@@ -8,6 +8,7 @@ __all__ = [
     "Connection",
     "CullReport",
     "CullWarning",
+    "PageSettings",
     "PassOptions",
     "Reason",
     "Scope",
@@ -204,6 +205,30 @@ class TokenScopes:
     def reported(self) -> Optional[list[str]]: ...
 
 @final
+class PageSettings:
+    def __new__(
+        cls,
+        *,
+        service_name: str,
+        auth_cache_seconds: float,
+        client_id: str = ...,
+        callback_url: str = ...,
+        authorize_url: str = ...,
+        access_scopes: list[str] = ...,
+        max_keep_alive: float = 0.0,
+        warn_before: float = 0.0,
+        html: bool = True,
+        admin_groups: list[str] = ...,
+        secure_cookies: bool = False,
+    ) -> PageSettings: ...
+    @property
+    def html(self) -> bool: ...
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def callback_url(self) -> str: ...
+
+@final
 class WebServer:
     def __new__(
         cls,
@@ -212,7 +237,7 @@ class WebServer:
         prefix: str = "/",
         *,
         hub: Optional[Connection] = None,
-        page: Optional[str] = None,
+        page: Optional[PageSettings] = None,
     ) -> WebServer: ...
     @property
     def port(self) -> int: ...

@@ -208,7 +208,7 @@ def service_address(service_url: Optional[str], prefix: Optional[str]) -> Option
     return parsed.hostname or "127.0.0.1", parsed.port, prefix or "/"
 
 
-def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str, Any]]:
+def page_settings(settings: dict[str, Any], external: bool) -> Optional[_core.PageSettings]:
     """What the page needs from the Hub's environment: the service's OAuth client (the Hub
     gives a managed service with a url one), and where the browser logs in. ``None`` if it
     cannot be served; with ``--page=false``, the settings of ``api/me`` alone (``html``
@@ -240,15 +240,17 @@ def page_settings(settings: dict[str, Any], external: bool) -> Optional[dict[str
     if not isinstance(access_scopes, list):
         access_scopes = []
     public = env.get("JUPYTERHUB_PUBLIC_URL") or public_hub or env.get("JUPYTERHUB_HOST") or ""
-    return {
+    from ._core import PageSettings
+
+    return PageSettings(
         **_served(settings, service),
-        "client_id": client_id,
-        "callback_url": callback,
-        "authorize_url": authorize,
-        "access_scopes": [s for s in access_scopes if isinstance(s, str)],
-        "max_keep_alive": float(settings["max_keep_alive"]),
-        "secure_cookies": public.startswith("https:"),
-    }
+        client_id=client_id,
+        callback_url=callback,
+        authorize_url=authorize,
+        access_scopes=[s for s in access_scopes if isinstance(s, str)],
+        max_keep_alive=float(settings["max_keep_alive"]),
+        secure_cookies=public.startswith("https:"),
+    )
 
 
 def _served(settings: dict[str, Any], service: str) -> dict[str, Any]:
@@ -261,22 +263,15 @@ def _served(settings: dict[str, Any], service: str) -> dict[str, Any]:
     }
 
 
-def notice_settings(settings: dict[str, Any]) -> Optional[dict[str, Any]]:
+def notice_settings(settings: dict[str, Any]) -> Optional[_core.PageSettings]:
     """With ``--page=false``: no page and no login, but ``api/me`` for tokens, so that servers'
     notices still show the warning (without keep-alives, which need the page)."""
     service = os.environ.get("JUPYTERHUB_SERVICE_NAME")
     if not service:
         return None
-    return {
-        **_served(settings, service),
-        "client_id": "",
-        "callback_url": "",
-        "authorize_url": "",
-        "access_scopes": [],
-        "max_keep_alive": 0.0,
-        "secure_cookies": False,
-        "html": False,
-    }
+    from ._core import PageSettings
+
+    return PageSettings(**_served(settings, service), html=False)
 
 
 def web_address(settings: dict[str, Any]) -> Optional[tuple[str, int, str, bool]]:
@@ -294,7 +289,7 @@ def web_address(settings: dict[str, Any]) -> Optional[tuple[str, int, str, bool]
     return None if address is None else (*address, False)
 
 
-def check_web_settings(settings: dict[str, Any]) -> Optional[dict[str, Any]]:
+def check_web_settings(settings: dict[str, Any]) -> Optional[_core.PageSettings]:
     """The page's settings where it is served; UsageError for settings that cannot work."""
     address = web_address(settings)
     if address is None:
@@ -303,14 +298,14 @@ def check_web_settings(settings: dict[str, Any]) -> Optional[dict[str, Any]]:
         return None
     _, _, prefix, external = address
     page = None if settings["metrics_bind"] and not external else page_settings(settings, external)
-    if page is None or not page.get("html", True):
+    if page is None or not page.html:
         if settings["max_keep_alive"]:
             log.warning("--max-keep-alive does nothing without the page, which is not served here")
         return page
-    if not urlparse(page["callback_url"]).path.startswith(prefix.rstrip("/") + "/"):
+    if not urlparse(page.callback_url).path.startswith(prefix.rstrip("/") + "/"):
         # The login's state cookie is scoped to the prefix, so the callback must be under it.
         raise UsageError(
-            f"the OAuth callback {page['callback_url']} is not under the service's prefix {prefix}; "
+            f"the OAuth callback {page.callback_url} is not under the service's prefix {prefix}; "
             "set the service's oauth_redirect_uri to <prefix>oauth_callback"
         )
     return page
@@ -327,14 +322,14 @@ def start_web(settings: dict[str, Any], hub: Optional[_core.Connection] = None) 
     host, port, prefix, _ = address
     page = check_web_settings(settings) if hub is not None else None
     try:
-        server = WebServer(host, port, prefix, hub=hub, page=None if page is None else json.dumps(page))
+        server = WebServer(host, port, prefix, hub=hub, page=page)
     except OSError as e:
         raise UsageError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None
     prefix = server.prefix
     log.info("Serving metrics at http://%s:%s%smetrics and health at %shealth", host, port, prefix, prefix)
-    if page is not None and not page.get("html", True):
+    if page is not None and not page.html:
         log.info("Serving %sapi/me to servers' tokens, for their notices (--page=false)", prefix)
     elif page is not None:
         keep = f", keep-alives up to {settings['max_keep_alive']}s" if settings["max_keep_alive"] else ""
-        log.info("Serving the page at %s (Hub login, OAuth client %s%s)", prefix, page["client_id"], keep)
+        log.info("Serving the page at %s (Hub login, OAuth client %s%s)", prefix, page.client_id, keep)
     return server

@@ -34,8 +34,61 @@ fn lowest_priority() {
     }
 }
 
+/// The page's settings, each typed and named: `PageSettings(service_name=…, …)`.
+#[pyclass(frozen, name = "PageSettings", module = "cull_idle._core")]
+pub struct PyPageSettings(PageSettings);
+
+#[pymethods]
+impl PyPageSettings {
+    #[new]
+    #[pyo3(signature = (*, service_name, auth_cache_seconds, client_id=String::new(), callback_url=String::new(), authorize_url=String::new(), access_scopes=Vec::new(), max_keep_alive=0.0, warn_before=0.0, html=true, admin_groups=Vec::new(), secure_cookies=false))]
+    #[allow(clippy::too_many_arguments)] // Python's keyword arguments, one each
+    fn new(
+        service_name: String,
+        auth_cache_seconds: f64,
+        client_id: String,
+        callback_url: String,
+        authorize_url: String,
+        access_scopes: Vec<String>,
+        max_keep_alive: f64,
+        warn_before: f64,
+        html: bool,
+        admin_groups: Vec<String>,
+        secure_cookies: bool,
+    ) -> Self {
+        PyPageSettings(PageSettings {
+            service_name,
+            client_id,
+            callback_url,
+            authorize_url,
+            access_scopes,
+            max_keep_alive,
+            warn_before,
+            html,
+            admin_groups,
+            auth_cache_seconds,
+            secure_cookies,
+        })
+    }
+
+    #[getter]
+    fn html(&self) -> bool {
+        self.0.html
+    }
+
+    #[getter]
+    fn client_id(&self) -> &str {
+        &self.0.client_id
+    }
+
+    #[getter]
+    fn callback_url(&self) -> &str {
+        &self.0.callback_url
+    }
+}
+
 /// `/metrics` and `/health` under `prefix` on `host:port`, served by a runtime of its own; with
-/// `page` (its settings as JSON) and the `hub` connection whose passes it shows, the page too.
+/// `page` (its settings) and the `hub` connection whose passes it shows, the page too.
 #[pyclass(frozen, module = "cull_idle._core")]
 pub struct WebServer {
     metrics: Arc<Metrics>,
@@ -60,7 +113,7 @@ impl WebServer {
         port: u16,
         prefix: &str,
         hub: Option<PyRef<'_, Connection>>,
-        page: Option<&str>,
+        page: Option<PyRef<'_, PyPageSettings>>,
     ) -> PyResult<Self> {
         let metrics = Arc::new(Metrics::new());
         let where_served = normalise_prefix(prefix);
@@ -68,9 +121,8 @@ impl WebServer {
             hub.session.count_passes_in(&metrics);
         }
         let page = match (page, hub) {
-            (Some(json), Some(hub)) => {
-                let settings: PageSettings = serde_json::from_str(json)
-                    .map_err(|e| config_error(py, format!("bad page settings: {e}")))?;
+            (Some(page), Some(hub)) => {
+                let settings = page.0.clone();
                 let session = Arc::clone(&hub.session);
                 let state = session
                     .page_share(settings.max_keep_alive, crate::timestamp::unix_now())

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum_extra::extract::cookie::Key;
-use serde::Deserialize;
 
 use crate::auth::{AuthCache, AuthError};
 use crate::board::Board;
@@ -17,7 +16,7 @@ use super::LOG;
 
 /// What the page is given by the Python side: the OAuth client the Hub made for the service,
 /// and the operator's options.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct PageSettings {
     pub service_name: String,
     pub client_id: String,
@@ -25,27 +24,18 @@ pub struct PageSettings {
     pub callback_url: String,
     /// The Hub's `…/hub/api/oauth2/authorize`, as the browser reaches it.
     pub authorize_url: String,
-    #[serde(default)]
     pub access_scopes: Vec<String>,
     /// `--max-keep-alive`; 0 hides the control and refuses requests.
-    #[serde(default)]
     pub max_keep_alive: f64,
     /// `--warn-before`, so that a server's notice knows when its warning window opens.
-    #[serde(default)]
     pub warn_before: f64,
     /// The page and its login; without them (`--page=false`) only `api/me` is served, to
     /// tokens, so that servers can still show their users the culler's warning.
-    #[serde(default = "served")]
     pub html: bool,
-    #[serde(default)]
     pub admin_groups: Vec<String>,
     /// How long the Hub's word on a token is trusted.
     pub auth_cache_seconds: f64,
     pub secure_cookies: bool,
-}
-
-fn served() -> bool {
-    true
 }
 
 pub struct PageApp {
