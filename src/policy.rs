@@ -7,7 +7,7 @@ use crate::models::Server;
 pub use crate::reasons::CullReason;
 use crate::reasons::{KeepKind, Why};
 use crate::signals::Signal;
-use crate::timestamp::parse_timestamp;
+use crate::timestamp::{format_utc, parse_timestamp};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Policy {
@@ -204,70 +204,35 @@ impl Default for Policy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a server or user is kept this pass: its kind ([`KeepKind`], with its label and words),
+/// and what the kind leaves out where there is more to say.
+#[derive(Debug, Clone, PartialEq)]
 pub enum KeepReason {
-    /// A spawn, stop, check or rename is in progress.
+    /// A reason with nothing more to say.
+    Kept(KeepKind),
+    /// A spawn, stop, check or rename is in progress: which.
     Pending(String),
-    NotReady,
-    /// Neither `last_activity` nor `started` (nor `created` for users) is known.
-    NoActivityData,
-    /// Active more recently than the limit.
-    Active,
-    /// Excluded by `--cull-default-servers=false` / `--cull-named-servers=false`.
-    NotSelected,
-    /// The `cull_arbiter` hook answered no (or failed).
-    Arbiter,
-    /// Admins are not deleted for inactivity with `--cull-admin-users=false`.
-    Admin,
-    /// Excluded by `--exclude-users` or `--exclude-groups`.
-    Exempt,
-    /// Group rules are configured but the Hub did not say which groups the user is in.
-    NoGroups,
-    /// A user with servers that are still running (or slow to stop).
+    /// A user with this many servers still running (or slow to stop).
     ServersAlive(usize),
-    /// A timestamp the Hub sent could not be parsed.
-    BadTimestamp,
     /// A probe of the server saw work that this signal counts.
     Working(&'static Signal),
-    /// Probing is on but the culler does not know where the server can be reached.
-    NoServerUrl,
-    /// With `--idle-by=work`, asking it failed, and the Hub has seen it active within its limit.
-    Unanswered,
-    /// The Hub's model of the user or server does not parse.
-    BadModel,
-    /// Over `--max-culls-per-pass`: left for the next pass.
-    Cap,
-    /// Due, but warned less than `--warn-before` ago (or just now): culled from this time on.
-    Warned(String),
-    /// Due, but its warning could not be recorded (the state file failed), so it was not given.
-    NotWarned,
-    /// Its user keeps it running until this time (`--max-keep-alive`, from the page or API).
-    KeptAlive(String),
+    /// Due, but warned less than `--warn-before` ago (or just now): culled from `cull_at`
+    /// (seconds since the epoch) on.
+    Warned { cull_at: f64 },
+    /// Its user keeps it running until `until` (`--max-keep-alive`, from the page or API).
+    KeptAlive { until: f64 },
 }
 
 impl KeepReason {
     /// The reason without its detail, with its words.
     pub fn why(&self) -> Why {
         match self {
+            KeepReason::Kept(kind) => Why::Kept(*kind),
             KeepReason::Pending(_) => Why::Kept(KeepKind::Pending),
-            KeepReason::NotReady => Why::Kept(KeepKind::NotReady),
-            KeepReason::NoActivityData => Why::Kept(KeepKind::NoActivityData),
-            KeepReason::Active => Why::Kept(KeepKind::Active),
-            KeepReason::NotSelected => Why::Kept(KeepKind::NotSelected),
-            KeepReason::Arbiter => Why::Kept(KeepKind::Arbiter),
-            KeepReason::Admin => Why::Kept(KeepKind::Admin),
-            KeepReason::Exempt => Why::Kept(KeepKind::Exempt),
-            KeepReason::NoGroups => Why::Kept(KeepKind::NoGroups),
             KeepReason::ServersAlive(_) => Why::Kept(KeepKind::ServersAlive),
-            KeepReason::BadTimestamp => Why::Kept(KeepKind::BadTimestamp),
             KeepReason::Working(signal) => Why::Working(signal),
-            KeepReason::NoServerUrl => Why::Kept(KeepKind::NoServerUrl),
-            KeepReason::Unanswered => Why::Kept(KeepKind::Unanswered),
-            KeepReason::BadModel => Why::Kept(KeepKind::BadModel),
-            KeepReason::Cap => Why::Kept(KeepKind::Cap),
-            KeepReason::KeptAlive(_) => Why::Kept(KeepKind::KeptAlive),
-            KeepReason::Warned(_) => Why::Kept(KeepKind::Warned),
-            KeepReason::NotWarned => Why::Kept(KeepKind::NotWarned),
+            KeepReason::Warned { .. } => Why::Kept(KeepKind::Warned),
+            KeepReason::KeptAlive { .. } => Why::Kept(KeepKind::KeptAlive),
         }
     }
 
@@ -276,14 +241,15 @@ impl KeepReason {
         self.why().label()
     }
 
-    /// What the label leaves out, for reports: what is pending, how many servers are alive.
+    /// What the label leaves out, for reports: what is pending, how many servers are alive,
+    /// until when.
     pub fn detail(&self) -> Option<String> {
         match self {
             KeepReason::Pending(what) => Some(what.clone()),
             KeepReason::ServersAlive(n) => Some(n.to_string()),
-            KeepReason::Warned(cull_at) => Some(format!("not before {cull_at}")),
-            KeepReason::KeptAlive(until) => Some(format!("until {until}")),
-            _ => None,
+            KeepReason::Warned { cull_at } => Some(format!("not before {}", format_utc(*cull_at))),
+            KeepReason::KeptAlive { until } => Some(format!("until {}", format_utc(*until))),
+            KeepReason::Kept(_) | KeepReason::Working(_) => None,
         }
     }
 }
@@ -307,7 +273,7 @@ pub fn assess_server(server: &Server, now: f64) -> Result<Idleness, KeepReason> 
         return Err(KeepReason::Pending(pending.to_owned()));
     }
     if !server.is_ready() {
-        return Err(KeepReason::NotReady);
+        return Err(KeepReason::Kept(KeepKind::NotReady));
     }
     let age = elapsed_since(server.started.as_deref(), now)?;
     let inactive = elapsed_since(server.last_activity.as_deref(), now)?.or(age);
@@ -319,7 +285,7 @@ fn elapsed_since(timestamp: Option<&str>, now: f64) -> Result<Option<f64>, KeepR
         None => Ok(None),
         Some(text) => parse_timestamp(text)
             .map(|t| Some(now - t))
-            .map_err(|_| KeepReason::BadTimestamp),
+            .map_err(|_| KeepReason::Kept(KeepKind::BadTimestamp)),
     }
 }
 
@@ -359,14 +325,14 @@ pub fn decide_server(
         return Ok(CullReason::MaxAge);
     }
     Err(if idleness.inactive.is_none() {
-        KeepReason::NoActivityData
+        KeepReason::Kept(KeepKind::NoActivityData)
     } else if !applies {
-        KeepReason::NotSelected
+        KeepReason::Kept(KeepKind::NotSelected)
     } else if idleness.inactive.is_some_and(|i| default_arbiter(limit, i)) {
         // A custom hook said no to a server past the limit.
-        KeepReason::Arbiter
+        KeepReason::Kept(KeepKind::Arbiter)
     } else {
-        KeepReason::Active
+        KeepReason::Kept(KeepKind::Active)
     })
 }
 
@@ -382,9 +348,9 @@ pub fn decide_stopped(
         return None;
     }
     Some(match stopped_for {
-        None => Err(KeepReason::NoActivityData),
+        None => Err(KeepReason::Kept(KeepKind::NoActivityData)),
         Some(s) if s >= policy.remove_stopped_named_servers => Ok(CullReason::LongStopped),
-        Some(_) => Err(KeepReason::Active),
+        Some(_) => Err(KeepReason::Kept(KeepKind::Active)),
     })
 }
 
@@ -422,11 +388,11 @@ pub fn decide_user(
         return Ok(CullReason::MaxAge);
     }
     Err(if inactive.is_none() {
-        KeepReason::NoActivityData
+        KeepReason::Kept(KeepKind::NoActivityData)
     } else if idle {
-        KeepReason::Admin
+        KeepReason::Kept(KeepKind::Admin)
     } else {
-        KeepReason::Active
+        KeepReason::Kept(KeepKind::Active)
     })
 }
 

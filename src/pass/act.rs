@@ -139,16 +139,16 @@ fn kept_since_judged(
         return None;
     }
     let until = keep_alives?.in_force_until(user, &server.name, settings.now)?;
-    let until = format_utc(until);
     log::info!(
         target: LOG,
-        "Not culling server {}: kept alive until {until} since it was judged",
-        log_name(user, &server.name)
+        "Not culling server {}: kept alive until {} since it was judged",
+        log_name(user, &server.name),
+        format_utc(until)
     );
     Some(Skip::new(
         user,
         Some(&server.name),
-        KeepReason::KeptAlive(until),
+        KeepReason::KeptAlive { until },
     ))
 }
 

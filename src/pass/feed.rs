@@ -73,9 +73,12 @@ impl<'a> FeedRecorder<'a> {
         if !holds {
             return Ok(job);
         }
-        let until = format_utc(kept.until);
-        log::debug!(target: LOG, "Not culling server {log_name}: kept alive until {until}");
-        Err(KeepReason::KeptAlive(until))
+        log::debug!(
+            target: LOG,
+            "Not culling server {log_name}: kept alive until {}",
+            format_utc(kept.until)
+        );
+        Err(KeepReason::KeptAlive { until: kept.until })
     }
 
     /// What the page shows of a server the policy has judged; its verdict follows.

@@ -1,6 +1,7 @@
 //! The work a pass has planned: stops and deletions by user, and the per-pass cap on them.
 
 use crate::policy::{CullReason, KeepReason};
+use crate::reasons::KeepKind;
 use crate::signals::IdleBy;
 use crate::stretch::Stretch;
 use crate::timestamp::format_duration;
@@ -132,7 +133,12 @@ pub(super) fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassRe
         budget -= fit;
         for server in job.servers.drain(fit..) {
             report.record_skip(
-                Skip::new(&job.user, Some(&server.name), KeepReason::Cap).with_probe(server.probe),
+                Skip::new(
+                    &job.user,
+                    Some(&server.name),
+                    KeepReason::Kept(KeepKind::Cap),
+                )
+                .with_probe(server.probe),
             );
         }
         if job.delete.is_some() {
@@ -140,7 +146,7 @@ pub(super) fn apply_cap(cap: usize, jobs: &mut Vec<UserJob>, report: &mut PassRe
                 budget -= 1;
             } else {
                 job.delete = None;
-                report.record_skip(Skip::new(&job.user, None, KeepReason::Cap));
+                report.record_skip(Skip::new(&job.user, None, KeepReason::Kept(KeepKind::Cap)));
             }
         }
         if job.culls() > 0 {
@@ -221,7 +227,7 @@ pub(super) mod tests {
         assert_eq!(report.skipped.len(), 1);
         assert_eq!(
             (report.skipped[0].user.as_str(), &report.skipped[0].reason),
-            ("a", &KeepReason::Cap)
+            ("a", &KeepReason::Kept(KeepKind::Cap))
         );
     }
 

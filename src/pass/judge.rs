@@ -4,6 +4,7 @@
 use crate::models::{Server, User};
 use crate::policy::{decide_server, Idleness, KeepReason, Policy};
 use crate::probe::server_base;
+use crate::reasons::KeepKind;
 use crate::timestamp::format_duration;
 
 use super::jobs::ServerJob;
@@ -71,11 +72,11 @@ pub(super) fn user_gate(policy: &Policy, user: &User, groups: &[String]) -> Opti
              (the token needs read:users:groups)",
             user.name
         );
-        return Some(KeepReason::NoGroups);
+        return Some(KeepReason::Kept(KeepKind::NoGroups));
     }
     if policy.is_exempt(&user.name, groups) {
         log::debug!(target: LOG, "Not culling user {}: exempt", user.name);
-        return Some(KeepReason::Exempt);
+        return Some(KeepReason::Kept(KeepKind::Exempt));
     }
     None
 }

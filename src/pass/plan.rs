@@ -8,6 +8,7 @@ use crate::hub::{parse_version, HubApi, UserState};
 use crate::listing::RecentNames;
 use crate::models::User;
 use crate::policy::{decide_user, user_idleness, CullReason, KeepReason, UserFacts};
+use crate::reasons::KeepKind;
 use crate::scopes::{self, Need};
 
 use super::act::act;
@@ -188,7 +189,8 @@ impl Planner<'_> {
             Err(e) => {
                 log::warn!(target: LOG, "Skipping a user the Hub described in a form that does not parse: {e}");
                 self.report.record_skip(
-                    Skip::new("", None, KeepReason::BadModel).with_detail(Some(e.to_string())),
+                    Skip::new("", None, KeepReason::Kept(KeepKind::BadModel))
+                        .with_detail(Some(e.to_string())),
                 );
                 return true;
             }
@@ -208,7 +210,7 @@ impl Planner<'_> {
                 "Not culling user {}: the Hub sent no server information (does the token have read:servers?)",
                 user.name
             );
-            self.keep(&user.name, None, KeepReason::NoActivityData);
+            self.keep(&user.name, None, KeepReason::Kept(KeepKind::NoActivityData));
             return true;
         };
         let policy = &self.settings.policy;
@@ -237,9 +239,9 @@ impl Planner<'_> {
                     stays |= !matches!(
                         keep,
                         KeepReason::Pending(_)
-                            | KeepReason::NotReady
-                            | KeepReason::BadTimestamp
-                            | KeepReason::BadModel
+                            | KeepReason::Kept(
+                                KeepKind::NotReady | KeepKind::BadTimestamp | KeepKind::BadModel
+                            )
                     );
                     let skip = skip_with_answer(&self.work, &user.name, &name, keep);
                     self.report.record_skip(skip);
@@ -291,7 +293,7 @@ impl Planner<'_> {
         {
             // As for servers, max-age deletes whatever the hook says.
             if !hook.allow(inactive, limit, "", user_json).await {
-                decision = Err(KeepReason::Arbiter);
+                decision = Err(KeepReason::Kept(KeepKind::Arbiter));
             }
         }
         let decision = if alive == 0 && self.warnings.warns_for(Kind::User).is_some() {

@@ -13,6 +13,7 @@ use crate::policy::CullReason;
 use crate::policy::KeepReason;
 use crate::probe::{Questions, WorkProbe, PROBES_IN_FLIGHT};
 use crate::probe_tokens::{revoke, ProbeTokens};
+use crate::reasons::KeepKind;
 use crate::signals::recent_work;
 use crate::signals::WorkRules;
 use crate::state::StateDb;
@@ -232,7 +233,7 @@ fn judge_probe(
                 "Not culling server {name}: it cannot be asked what it runs, because the Hub gives no full URL \
                  for it. Set --server-url to the proxy's address (or JupyterHub.public_url)"
             );
-            Some(KeepReason::NoServerUrl)
+            Some(KeepReason::Kept(KeepKind::NoServerUrl))
         }
         Some(Ok(work)) if settings.work.by_work() => {
             let keep = judge_work(probes, settings, user, server, &work);
@@ -260,7 +261,7 @@ fn judge_probe(
                     target: LOG,
                     "Not culling server {name}: it cannot be asked what it runs ({e}), and the Hub has seen it active"
                 );
-                Some(KeepReason::Unanswered)
+                Some(KeepReason::Kept(KeepKind::Unanswered))
             }
         }
         Some(Ok(work)) => {

@@ -286,8 +286,8 @@ impl PassReport {
             );
         }
         match skip.reason {
-            KeepReason::Active => self.kept_active += 1,
-            KeepReason::NotSelected => self.kept_not_selected += 1,
+            KeepReason::Kept(KeepKind::Active) => self.kept_active += 1,
+            KeepReason::Kept(KeepKind::NotSelected) => self.kept_not_selected += 1,
             _ => {
                 *self.totals.skipped.entry(skip.reason.label()).or_default() += 1;
                 if self.details {
@@ -392,9 +392,13 @@ mod tests {
             details: true,
             ..PassReport::default()
         };
-        report.record_skip(Skip::new("a", Some(""), KeepReason::Active));
-        report.record_skip(Skip::new("b", Some(""), KeepReason::NotSelected));
-        report.record_skip(Skip::new("c", Some(""), KeepReason::Exempt));
+        report.record_skip(Skip::new("a", Some(""), KeepReason::Kept(KeepKind::Active)));
+        report.record_skip(Skip::new(
+            "b",
+            Some(""),
+            KeepReason::Kept(KeepKind::NotSelected),
+        ));
+        report.record_skip(Skip::new("c", Some(""), KeepReason::Kept(KeepKind::Exempt)));
         assert_eq!((report.kept_active, report.kept_not_selected), (1, 1));
         assert_eq!(report.skipped.len(), 1);
         assert_eq!(report.totals.skipped.get("exempt"), Some(&1));

@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 
 use crate::policy::{CullReason, KeepReason};
+use crate::reasons::KeepKind;
 use crate::state::{Entry, Key, Kind, StateDb, Write};
 use crate::stretch::Stretch;
 use crate::timestamp::{format_duration, format_utc};
@@ -109,13 +110,13 @@ impl<'a> WarningGate<'a> {
                 self.state_failed(&e, report);
                 return candidate
                     .due_now
-                    .map_or(Ok(()), |_| Err(KeepReason::NotWarned));
+                    .map_or(Ok(()), |_| Err(KeepReason::Kept(KeepKind::NotWarned)));
             }
         };
         let held = |cull_at: f64| {
             candidate
                 .due_now
-                .map_or(Ok(()), |_| Err(KeepReason::Warned(format_utc(cull_at))))
+                .map_or(Ok(()), |_| Err(KeepReason::Warned { cull_at }))
         };
         let decided = gate(due_in, window, now, entry.as_ref(), &candidate.stretch);
         if let (Kind::Server, Some(draft)) = (candidate.key.kind, &mut report.draft) {
@@ -141,7 +142,7 @@ impl<'a> WarningGate<'a> {
             }
             Gate::Warn { .. } if self.book.broken => candidate
                 .due_now
-                .map_or(Ok(()), |_| Err(KeepReason::NotWarned)),
+                .map_or(Ok(()), |_| Err(KeepReason::Kept(KeepKind::NotWarned))),
             Gate::Warn { cull_at } => {
                 let reason = candidate
                     .due_now

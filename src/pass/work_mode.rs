@@ -14,6 +14,7 @@ use crate::ledger::{work_at, WorkLedger};
 use crate::models::{Server, User};
 use crate::policy::KeepReason;
 use crate::probe::server_base;
+use crate::reasons::KeepKind;
 use crate::signals::{recent_work, Signal};
 use crate::timestamp::{format_duration, parse_timestamp};
 use crate::work::{ServerKey, ServerWork};
@@ -282,10 +283,12 @@ pub(super) fn name_the_work(
     decision: Result<super::jobs::ServerJob, KeepReason>,
 ) -> Result<super::jobs::ServerJob, KeepReason> {
     match decision {
-        Err(KeepReason::Active) if pass.unanswered.contains(key) => Err(KeepReason::Unanswered),
-        Err(KeepReason::Active) => match pass.answered.get(key) {
+        Err(KeepReason::Kept(KeepKind::Active)) if pass.unanswered.contains(key) => {
+            Err(KeepReason::Kept(KeepKind::Unanswered))
+        }
+        Err(KeepReason::Kept(KeepKind::Active)) => match pass.answered.get(key) {
             Some((Some(signal), _)) => Err(KeepReason::Working(signal)),
-            _ => Err(KeepReason::Active),
+            _ => Err(KeepReason::Kept(KeepKind::Active)),
         },
         Ok(mut job) => {
             if let Some((_, work)) = pass.answered.get(key) {

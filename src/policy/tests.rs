@@ -44,11 +44,11 @@ fn only_named_servers_stopped_long_enough_are_removed() {
     );
     assert_eq!(
         decide_stopped(&p, "lab", Some(86_399.0)),
-        Some(Err(KeepReason::Active))
+        Some(Err(KeepReason::Kept(KeepKind::Active)))
     );
     assert_eq!(
         decide_stopped(&p, "lab", None),
-        Some(Err(KeepReason::NoActivityData))
+        Some(Err(KeepReason::Kept(KeepKind::NoActivityData)))
     );
 }
 
@@ -80,7 +80,7 @@ fn not_ready_servers_are_skipped() {
     };
     assert_eq!(
         decide(&Policy::default(), "", &s),
-        Err(KeepReason::NotReady)
+        Err(KeepReason::Kept(KeepKind::NotReady))
     );
     let legacy = Server {
         ready: None,
@@ -89,7 +89,7 @@ fn not_ready_servers_are_skipped() {
     };
     assert_eq!(
         decide(&Policy::default(), "", &legacy),
-        Err(KeepReason::NotReady)
+        Err(KeepReason::Kept(KeepKind::NotReady))
     );
     let legacy_ready = Server {
         ready: None,
@@ -110,7 +110,7 @@ fn idle_limit_is_inclusive() {
     );
     assert_eq!(
         decide(&p, "", &server(Some(599.0), Some(700.0))),
-        Err(KeepReason::Active)
+        Err(KeepReason::Kept(KeepKind::Active))
     );
 }
 
@@ -123,7 +123,7 @@ fn started_is_used_when_last_activity_is_missing() {
     );
     assert_eq!(
         decide(&p, "", &server(None, Some(10.0))),
-        Err(KeepReason::Active)
+        Err(KeepReason::Kept(KeepKind::Active))
     );
 }
 
@@ -138,7 +138,7 @@ fn no_times_at_all_is_never_culled_and_never_arbitrated() {
     assert!(!idle_rule_applies(&p, "", &idleness));
     assert_eq!(
         decide_server(&p, p.inactive_limit, "", &idleness, None),
-        Err(KeepReason::NoActivityData)
+        Err(KeepReason::Kept(KeepKind::NoActivityData))
     );
 }
 
@@ -147,7 +147,7 @@ fn future_activity_is_not_idle() {
     let p = Policy::default();
     assert_eq!(
         decide(&p, "", &server(Some(-3600.0), Some(7200.0))),
-        Err(KeepReason::Active)
+        Err(KeepReason::Kept(KeepKind::Active))
     );
 }
 
@@ -157,7 +157,7 @@ fn unparsable_timestamps_skip_the_server() {
     s.last_activity = Some("last tuesday".into());
     assert_eq!(
         decide(&Policy::default(), "", &s),
-        Err(KeepReason::BadTimestamp)
+        Err(KeepReason::Kept(KeepKind::BadTimestamp))
     );
     let mut s = server(Some(9999.0), None);
     s.started = Some("??".into());
@@ -170,7 +170,7 @@ fn unparsable_timestamps_skip_the_server() {
             "",
             &s
         ),
-        Err(KeepReason::BadTimestamp)
+        Err(KeepReason::Kept(KeepKind::BadTimestamp))
     );
 }
 
@@ -185,12 +185,15 @@ fn default_and_named_selection() {
         ..Policy::default()
     };
     let idle = server(Some(9999.0), Some(9999.0));
-    assert_eq!(decide(&only_named, "", &idle), Err(KeepReason::NotSelected));
+    assert_eq!(
+        decide(&only_named, "", &idle),
+        Err(KeepReason::Kept(KeepKind::NotSelected))
+    );
     assert_eq!(decide(&only_named, "gpu", &idle), Ok(CullReason::Idle));
     assert_eq!(decide(&only_default, "", &idle), Ok(CullReason::Idle));
     assert_eq!(
         decide(&only_default, "gpu", &idle),
-        Err(KeepReason::NotSelected)
+        Err(KeepReason::Kept(KeepKind::NotSelected))
     );
 }
 
@@ -209,7 +212,10 @@ fn max_age_culls_active_servers_and_overrides_selection_and_arbiter() {
         Ok(CullReason::MaxAge)
     );
     let young = server(Some(1.0), Some(3599.0));
-    assert_eq!(decide(&p, "", &young), Err(KeepReason::NotSelected));
+    assert_eq!(
+        decide(&p, "", &young),
+        Err(KeepReason::Kept(KeepKind::NotSelected))
+    );
 }
 
 #[test]
@@ -220,7 +226,7 @@ fn max_age_zero_is_off() {
     };
     assert_eq!(
         decide(&p, "", &server(Some(1.0), Some(1e9))),
-        Err(KeepReason::Active)
+        Err(KeepReason::Kept(KeepKind::Active))
     );
 }
 
@@ -247,11 +253,11 @@ fn custom_arbiter_answers_are_obeyed() {
     let stale = assess_server(&server(Some(9999.0), Some(9999.0)), NOW).unwrap();
     assert_eq!(
         decide_server(&p, 600.0, "", &stale, Some(false)),
-        Err(KeepReason::Arbiter)
+        Err(KeepReason::Kept(KeepKind::Arbiter))
     );
     assert_eq!(
         decide_server(&p, 600.0, "", &fresh, Some(false)),
-        Err(KeepReason::Active)
+        Err(KeepReason::Kept(KeepKind::Active))
     );
 }
 
@@ -300,7 +306,7 @@ fn idle_users_are_deleted_with_created_fallback() {
     );
     assert_eq!(
         decide_u(&p, &user(false, Some(10.0), Some(599.0)), 0),
-        Err(KeepReason::Active)
+        Err(KeepReason::Kept(KeepKind::Active))
     );
     assert_eq!(
         decide_u(&p, &user(false, Some(700.0), None), 0),
@@ -308,7 +314,7 @@ fn idle_users_are_deleted_with_created_fallback() {
     );
     assert_eq!(
         decide_u(&p, &user(false, None, None), 0),
-        Err(KeepReason::NoActivityData)
+        Err(KeepReason::Kept(KeepKind::NoActivityData))
     );
 }
 
@@ -321,7 +327,7 @@ fn admin_exemption_applies_to_inactivity_only() {
     };
     assert_eq!(
         decide_u(&keep_admins, &user(true, Some(1e5), Some(1e5)), 0),
-        Err(KeepReason::Admin)
+        Err(KeepReason::Kept(KeepKind::Admin))
     );
     assert_eq!(
         decide_u(&keep_admins, &user(false, Some(1e5), Some(1e5)), 0),
@@ -358,7 +364,7 @@ fn user_max_age_without_created_is_unknown() {
     };
     assert_eq!(
         decide_u(&p, &user(false, None, Some(1.0)), 0),
-        Err(KeepReason::Active)
+        Err(KeepReason::Kept(KeepKind::Active))
     );
 }
 
@@ -375,7 +381,7 @@ fn user_timestamps_that_do_not_parse_keep_the_user() {
     };
     assert_eq!(
         decide_user(&p, 600.0, &facts, 0, NOW),
-        Err(KeepReason::BadTimestamp)
+        Err(KeepReason::Kept(KeepKind::BadTimestamp))
     );
 }
 
@@ -468,7 +474,7 @@ fn the_limit_given_is_the_one_used() {
     let verdict = Some(default_arbiter(7200.0, idleness.inactive.unwrap()));
     assert_eq!(
         decide_server(&p, 7200.0, "", &idleness, verdict),
-        Err(KeepReason::Active)
+        Err(KeepReason::Kept(KeepKind::Active))
     );
     let verdict = Some(default_arbiter(900.0, idleness.inactive.unwrap()));
     assert_eq!(
@@ -486,7 +492,7 @@ fn the_limit_given_is_the_one_used() {
     );
     assert_eq!(
         decide_user(&p, 1300.0, &facts, 0, NOW),
-        Err(KeepReason::Active)
+        Err(KeepReason::Kept(KeepKind::Active))
     );
 }
 

@@ -5,6 +5,7 @@ use serde_json::value::RawValue;
 
 use crate::models::Server;
 use crate::policy::{assess_server, default_arbiter, idle_rule_applies, KeepReason};
+use crate::reasons::KeepKind;
 use crate::signals::IdleBy;
 use crate::state::{Key, Kind};
 use crate::stretch::Stretch;
@@ -39,7 +40,7 @@ impl Planner<'_> {
                 self.report.servers_seen += 1;
                 let log_name = log_name(user, name);
                 log::warn!(target: LOG, "Not culling server {log_name}: its model does not parse: {e}");
-                return Some(Err(KeepReason::BadModel));
+                return Some(Err(KeepReason::Kept(KeepKind::BadModel)));
             }
         };
         if server.stopped {
@@ -100,10 +101,10 @@ impl Planner<'_> {
             KeepReason::Pending(what) => {
                 log::warn!(target: LOG, "Not culling server {log_name} with pending {what}");
             }
-            KeepReason::NotReady => {
+            KeepReason::Kept(KeepKind::NotReady) => {
                 log::warn!(target: LOG, "Not culling not-ready not-pending server {log_name}");
             }
-            KeepReason::BadTimestamp => {
+            KeepReason::Kept(KeepKind::BadTimestamp) => {
                 log::warn!(target: LOG, "Not culling server {log_name}: a timestamp does not parse");
             }
             _ => {}
@@ -231,7 +232,10 @@ impl Planner<'_> {
                 Some(job)
             }
             Err(keep) => {
-                if matches!(keep, KeepReason::Warned(_) | KeepReason::NotWarned) {
+                if matches!(
+                    keep,
+                    KeepReason::Warned { .. } | KeepReason::Kept(KeepKind::NotWarned)
+                ) {
                     self.keep(user, Some(name), keep);
                 }
                 None
