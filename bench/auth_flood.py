@@ -33,14 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
+from page_latency import PREFIX, counts, page_env, wait_for_first_pass
+from synthetic_hub import start_synthetic_hub
 
-from page_latency import PREFIX, counts, page_env, wait_for_first_pass  # noqa: E402
-from synthetic_hub import start_synthetic_hub  # noqa: E402
-
-from hubharness.launcher import free_port  # noqa: E402
+from hubharness.launcher import free_port
 
 DONE = re.compile(r"Cull pass done in ([0-9.]+)s")
 

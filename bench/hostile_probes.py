@@ -20,14 +20,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from synthetic_hub import start_synthetic_hub  # noqa: E402
-from work_probes import PASS_DONE, counts  # noqa: E402
+from synthetic_hub import start_synthetic_hub
+from work_probes import PASS_DONE, counts
 
 
 def run(n: int, hostile: int, probe_timeout: int) -> dict[str, Any]:

@@ -29,20 +29,15 @@ import logging
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
+from auth_flood import cpu_seconds
+from cull_idle_sensor.notice import TAB_POLL_SECONDS, CullerLink
+from page_latency import PREFIX, counts, start_page_culler, wait_for_first_pass
+from synthetic_hub import start_synthetic_hub
+from tornado.httpclient import AsyncHTTPClient
 
-from auth_flood import cpu_seconds  # noqa: E402
-from cull_idle_sensor.notice import TAB_POLL_SECONDS, CullerLink  # noqa: E402
-from page_latency import PREFIX, counts, start_page_culler, wait_for_first_pass  # noqa: E402
-from synthetic_hub import start_synthetic_hub  # noqa: E402
-from tornado.httpclient import AsyncHTTPClient  # noqa: E402
-
-from hubharness.launcher import free_port  # noqa: E402
+from hubharness.launcher import free_port
 
 INTERVAL = 300.0  # CullIdleSensor.notice_interval's default
 AUTH_CACHE = 30.0  # --page-auth-cache's default

@@ -27,13 +27,9 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
+from synthetic_hub import start_synthetic_hub
 
-from synthetic_hub import start_synthetic_hub  # noqa: E402
-
-from hubharness.launcher import free_port  # noqa: E402
+from hubharness.launcher import free_port
 
 PREFIX = "/services/cull-idle/"
 

@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from suite import run_measured  # noqa: E402
-from synthetic_hub import start_synthetic_hub  # noqa: E402
+from suite import run_measured
+from synthetic_hub import start_synthetic_hub
 
 
 def main() -> None:

@@ -42,18 +42,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import requests
+from relay import CountingRelay
+from synthetic_hub import SyntheticHub, start_synthetic_hub
+
+import cull_idle
+
+from hubharness.launcher import TestHub
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(HERE))
-
-import requests  # noqa: E402
-from relay import CountingRelay  # noqa: E402
-from synthetic_hub import SyntheticHub, start_synthetic_hub  # noqa: E402
-
-import cull_idle  # noqa: E402
-
-from hubharness.launcher import TestHub  # noqa: E402
 
 try:
     import jupyterhub_idle_culler as reference

@@ -20,15 +20,11 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+from labdriver import Lab
 
-from labdriver import Lab  # noqa: E402
-
-from hubharness.launcher import TestHub, real_servers_env  # noqa: E402
+from hubharness.launcher import TestHub, real_servers_env
 
 SETTLE = 20  # seconds after opening, before recording: the opening is the person's doing
 

@@ -25,10 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from synthetic_hub import start_synthetic_hub  # noqa: E402
+from synthetic_hub import start_synthetic_hub
 
 PASS_DONE = re.compile(r"Cull pass done in ([0-9.]+)s")
 

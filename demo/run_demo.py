@@ -27,15 +27,11 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+import pagehub
 import requests
+from pagehub import eventually, page_url, server_token
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-import pagehub  # noqa: E402
-from pagehub import eventually, page_url, server_token  # noqa: E402
-
-from hubharness.launcher import TestHub  # noqa: E402
+from hubharness.launcher import TestHub
 
 USERS = ["alice", "bob"]
 ADMIN = "admin-user"

@@ -13,4 +13,7 @@ python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -r requirements-dev.txt
 # The sensor inside the test Hub's single-user servers (pure Python, built from sensor/).
 python -m pip install --quiet ./sensor
+# The suite's harness (the test Hub, its page helpers, the JupyterLab driver), which bench/ and
+# demo/ import too: editable, so that they always run the harness as it is in tests/.
+python -m pip install --quiet --editable ./tests
 maturin develop --quiet ${MATURIN_ARGS:-}
