@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::board::Board;
 use crate::errors::CoreError;
 use crate::http::{ApiToken, Retry};
-use crate::hub::{HubApi, HubClient, HubSettings, TlsFiles, DEFAULT_CONCURRENCY};
+use crate::hub::{HubApi, HubClient, HubSettings, DEFAULT_CONCURRENCY};
 use crate::keepalive::KeepAlives;
 use crate::ledger::WorkLedger;
 use crate::metrics::Metrics;
@@ -29,15 +29,9 @@ use crate::work::BusyMemory;
 /// How to reach a Hub and where to keep state, as the command line gives it.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// The Hub API base, e.g. `http://127.0.0.1:8081/hub/api`.
-    pub url: String,
-    pub token: ApiToken,
-    pub request_timeout: Duration,
-    /// 0 takes the default: the reference meant "no semaphore", and its client still capped
-    /// requests at 10.
-    pub concurrency: usize,
-    pub tls: TlsFiles,
-    pub retry: Retry,
+    /// A `concurrency` of 0 takes the default: the reference meant "no semaphore", and its
+    /// client still capped requests at 10.
+    pub hub: HubSettings,
     /// For the whole probe of one server.
     pub probe_timeout: Duration,
     pub state_file: Option<String>,
@@ -48,25 +42,21 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     fn hub_settings(&self) -> HubSettings {
+        let concurrency = match self.hub.concurrency {
+            0 => DEFAULT_CONCURRENCY,
+            n => n,
+        };
         HubSettings {
-            url: self.url.clone(),
-            token: self.token.clone(),
-            request_timeout: self.request_timeout,
-            concurrency: if self.concurrency == 0 {
-                DEFAULT_CONCURRENCY
-            } else {
-                self.concurrency
-            },
-            tls: self.tls.clone(),
-            retry: self.retry,
+            concurrency,
+            ..self.hub.clone()
         }
     }
 
     fn probe_settings(&self) -> ProbeSettings {
         ProbeSettings {
             timeout: self.probe_timeout,
-            ca_file: self.tls.ca_file.clone(),
-            retry: self.retry,
+            ca_file: self.hub.tls.ca_file.clone(),
+            retry: self.hub.retry,
         }
     }
 }
@@ -117,7 +107,7 @@ impl Session<HubClient> {
             Some(url) => Some(WebhookClient::new(
                 url,
                 hub_settings.request_timeout,
-                config.retry,
+                hub_settings.retry,
                 hub.limiter(),
             )?),
             None => None,

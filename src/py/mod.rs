@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 
 use crate::errors::CoreError;
 use crate::http::{ApiToken, Retry};
-use crate::hub::TlsFiles;
+use crate::hub::{HubSettings, TlsFiles};
 use crate::pass::{Arbiter, Hooks};
 use crate::session::{Session, SessionConfig};
 use crate::warnings::delivery::WarnHook;
@@ -98,16 +98,18 @@ impl Connection {
         let backoff = Duration::try_from_secs_f64(backoff)
             .map_err(|_| config_error(py, "backoff must be a non-negative number of seconds"))?;
         let config = SessionConfig {
-            url,
-            token: ApiToken::new(token),
-            request_timeout: seconds(py, "request_timeout", request_timeout)?,
-            concurrency,
-            tls: TlsFiles {
-                ca_file,
-                cert_file,
-                key_file,
+            hub: HubSettings {
+                url,
+                token: ApiToken::new(token),
+                request_timeout: seconds(py, "request_timeout", request_timeout)?,
+                concurrency,
+                tls: TlsFiles {
+                    ca_file,
+                    cert_file,
+                    key_file,
+                },
+                retry: Retry { retries, backoff },
             },
-            retry: Retry { retries, backoff },
             probe_timeout: seconds(py, "probe_timeout", probe_timeout)?,
             state_file,
             state_read_only,
