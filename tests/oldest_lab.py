@@ -39,8 +39,9 @@ def sensor_wheel(scratch: Path) -> Path:
 
 
 def make(where: Path) -> Path:
-    """The venv, made at ``where``; its python."""
-    subprocess.run([sys.executable, "-m", "venv", str(where)], check=True, timeout=120)
+    """The venv, made at ``where``; its python. The suite's pip installs into it (without a pip
+    of its own, nor bytecode compiled ahead): half the time of a venv's own pip, on 2 cores."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
     python = where / "bin" / "python"
     wanted = [
         str(sensor_wheel(where.parent)),
@@ -48,6 +49,6 @@ def make(where: Path) -> Path:
         pinned("jupyterhub"),
         pinned("ipykernel"),
     ]
-    install = [str(python), "-m", "pip", "install", "--quiet", *wanted]
-    subprocess.run(install, check=True, capture_output=True, timeout=900)
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-compile"]
+    subprocess.run([*install, *wanted], check=True, capture_output=True, timeout=900)
     return python
