@@ -120,6 +120,27 @@ def test_an_idle_tab_s_polls_are_not_work_and_a_save_is(server: Server) -> None:
     assert account["last_activity"] == saved and account["kernels"] == 0, account
 
 
+def test_what_a_page_loads_to_show_itself_is_not_work_and_opening_it_is(server: Server) -> None:
+    # As a tab loads them: the application's chunks (some only when first needed, such as the
+    # notification's when the culler's warning is the first one shown), extensions', themes'.
+    lab_static = Path(sys.prefix) / "share" / "jupyter" / "lab" / "static"
+    chunk = next(p.name for p in sorted(lab_static.glob("*.js")))
+    assets = [
+        f"static/lab/{chunk}",
+        "static/favicons/favicon.ico",
+        "lab/extensions/cull-idle-sensor/static/remoteEntry.js",
+        "lab/api/themes/@jupyterlab/theme-light-extension/index.css",
+        "custom/custom.css",
+    ]
+    for path in assets:
+        # custom.css is there only where an operator wrote one.
+        server.call("GET", path, expected=(404,) if path.startswith("custom/") else ())
+    assert server.last_request() is None
+    # The page itself is a person opening it.
+    server.call("GET", "lab")
+    assert server.last_request() is not None
+
+
 def test_a_tab_that_reports_input_is_judged_by_it_not_by_what_it_sends(server: Server) -> None:
     tab = {TAB_HEADER: "1"}
     # Whatever a tab with the extension sends by itself, listed or not: not work.

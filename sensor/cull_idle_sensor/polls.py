@@ -70,6 +70,18 @@ IDLE_POLLS: tuple[Poll, ...] = (
         "a terminal's websocket, reconnected by itself; input and output are the terminal's own activity",
     ),
     Poll("GET", r"api/status/?", "jupyter_server's status, which it does not count as activity either"),
+    # What a page loads to show itself: never the person's doing, even after the page has loaded,
+    # since some of it loads only when first needed. Showing the culler's own warning is such a
+    # moment (the first notification loads its code), and must not undo that warning.
+    Poll(
+        "GET",
+        r"static/.+",
+        "the application's and jupyter_server's assets (static/lab/, static/notebook/): scripts "
+        "loaded when first needed, such as a notification's on the first one shown",
+    ),
+    Poll("GET", r"lab/extensions/.+", "the prebuilt extensions' assets (jupyterlab_server's extensions url)"),
+    Poll("GET", r"lab/api/themes/.+", "a theme's CSS, fonts and icons (jupyterlab_server's themes_url)"),
+    Poll("GET", r"custom/custom\.css", "jupyter_server's custom CSS, which every page loads"),
     Poll(
         "GET",
         r"api/metrics/v1(/.*)?",

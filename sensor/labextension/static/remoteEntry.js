@@ -119,6 +119,13 @@
       margin: 2px 4px;
       cursor: pointer;
     }
+    .cull-idle-top {
+      display: flex;
+      align-items: center;
+    }
+    .cull-idle-top .cull-idle-countdown {
+      padding: 2px 8px;
+    }
     .cull-idle-countdown:focus-visible {
       outline: 2px solid var(--jp-brand-color1, #1976d2);
       outline-offset: 1px;
@@ -144,6 +151,10 @@
     item.hide();
     if (statusBar) {
       statusBar.registerStatusItem(`${NAME}:countdown`, { item, align: 'left', rank: 1000 });
+    } else {
+      // Notebook 7 has no status bar: the countdown goes at the end of its top bar.
+      item.addClass('cull-idle-top');
+      app.shell.add(item, 'top', { rank: 1000 });
     }
 
     let state = null;
@@ -183,9 +194,22 @@
 
     // Raise a notice with the keep buttons; `kind` is 'warning' or 'error'.
     function notice(kind, message) {
-      const holder = { id: null };
+      const holder = { id: null, kind, message };
       holder.id = Notification[kind](message, { autoClose: false, actions: keepActions(holder) });
       return holder;
+    }
+
+    // Say it again where it stands, when what it says has changed ("in 3 min", then "in 2 min").
+    function restate(holder, message) {
+      if (holder.message === message) return;
+      holder.message = message;
+      Notification.update({
+        id: holder.id,
+        message,
+        type: holder.kind,
+        autoClose: false,
+        actions: keepActions(holder)
+      });
     }
 
     async function keep(seconds, holder) {
@@ -197,13 +221,14 @@
       }
       if (result.ok && result.body.until) {
         state = Object.assign({}, state, { kept_until: result.body.until, verdict: 'keep' });
-        const message = `Kept running until ${clock(when(result.body.until))}.`;
-        Notification.update({ id: holder.id, message, type: 'success', autoClose: 8000, actions: [] });
-        for (const other of [warnedNotice, lastNotice]) {
-          if (other && other !== holder) Notification.dismiss(other.id);
+        // The answer is a notice of its own, in its own colour: the clicked one may already
+        // be gone (a routine question answered meanwhile saw the keep-alive and closed it).
+        for (const other of [holder, warnedNotice, lastNotice]) {
+          if (other) Notification.dismiss(other.id);
         }
         warnedNotice = null; // answered; a later warning gets a notice of its own
         lastNotice = null;
+        Notification.success(`Kept running until ${clock(when(result.body.until))}.`, { autoClose: 8000 });
       } else {
         const error = (result.body && result.body.error) || 'the culler could not be asked';
         Notification.error(`Could not keep the server running: ${error}.`, { autoClose: 8000 });
@@ -230,11 +255,15 @@
       }
 
       const warned = due && state.warned_at;
+      const advice = state && state.keep_seconds && state.keep_seconds.length
+        ? 'Save your work, or keep it running.'
+        : 'Save your work.';
       if (warned && !warnedNotice) {
         // Once per warning: the culler restamps it when it is delivered, and a person who
         // closed the notice has read it. Activity or a keep-alive ends the warning.
-        const advice = state.keep_seconds.length ? 'Save your work, or keep it running.' : 'Save your work.';
         warnedNotice = notice('warning', `${warning(stopAt)} ${advice}`);
+      } else if (warned) {
+        restate(warnedNotice, `${warning(stopAt)} ${advice}`);
       } else if (!warned && warnedNotice) {
         Notification.dismiss(warnedNotice.id);
         warnedNotice = null;
