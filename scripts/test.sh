@@ -34,4 +34,4 @@ if $quick; then
 fi
 # What PyPI gets, for tests/test_dist.py; offline, as cargo has every crate by now.
 CARGO_NET_OFFLINE=true scripts/build-dist.sh
-python -m pytest "$@"
+python -m pytest --durations=25 "$@"

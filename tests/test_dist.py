@@ -152,24 +152,6 @@ def test_the_wheel_installs_and_culls_where_there_is_no_rust(dist, hub, tmp_path
     assert script.stdout == f"cull-idle {CARGO_VERSION}\n"
 
 
-def test_the_sdist_builds_with_cargo_installs_and_culls(dist, hub, tmp_path):
-    python = new_venv(tmp_path / "venv")
-    # The build backend, from pip's cache where the suite's own venv got it.
-    backend = run(python, ["-m", "pip", "install", pinned("maturin")], dict(os.environ), timeout=300)
-    assert backend.returncode == 0, backend.stdout + backend.stderr
-    # The sdist is built by cargo as pip builds it, offline. Its dev profile shares the suite's
-    # compiled dependencies (CARGO_TARGET_DIR); the release profile is the wheel's, tested above.
-    env = {**os.environ, "CARGO_NET_OFFLINE": "true", "MATURIN_PEP517_ARGS": "--profile dev"}
-    install = run(
-        python,
-        ["-m", "pip", "install", "--no-index", "--no-build-isolation", str(dist["sdist"])],
-        env,
-        timeout=1200,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    installed_culler_culls(python, hub, {"PATH": f"{python.parent}:{BARE_PATH}", "HOME": str(tmp_path)})
-
-
 def test_the_sensor_wheel_installs_enabled_beside_jupyterlab(oldest_lab):
     # The wheel as scripts/build-dist.sh builds it (from the sdist), installed into a fresh venv
     # beside JupyterLab (the oldest the notice supports; the suite's own venv has the newest).
@@ -205,3 +187,38 @@ def test_one_version_from_cargo_toml():
     sensor = ROOT / "sensor"
     assert "version" not in json.loads((sensor / "labextension" / "package.json").read_text())
     assert 'dynamic = ["version"]' in (sensor / "pyproject.toml").read_text()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sdist_build(dist, tmp_path_factory):
+    """The sdist built by cargo as pip builds it, offline, in a fresh venv: started as the module
+    starts, so that its minute and a half of compiling runs beside the tests above, and waited
+    for by the last test below. Its dev profile shares the suite's compiled dependencies
+    (CARGO_TARGET_DIR); the release profile is the wheel's, tested above."""
+    where = tmp_path_factory.mktemp("sdist")
+    python = new_venv(where / "venv")
+    # The build backend, from pip's cache where the suite's own venv got it.
+    backend = run(python, ["-m", "pip", "install", pinned("maturin")], dict(os.environ), timeout=300)
+    assert backend.returncode == 0, backend.stdout + backend.stderr
+    env = {**os.environ, "CARGO_NET_OFFLINE": "true", "MATURIN_PEP517_ARGS": "--profile dev"}
+    log = (where / "install.log").open("w+")
+    build = subprocess.Popen(
+        [str(python), "-m", "pip", "install", "--no-index", "--no-build-isolation", str(dist["sdist"])],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=where,
+    )
+    yield python, build, log
+    if build.poll() is None:
+        build.kill()
+        build.wait()
+    log.close()
+
+
+def test_the_sdist_builds_with_cargo_installs_and_culls(sdist_build, hub, tmp_path):
+    python, build, log = sdist_build
+    returncode = build.wait(timeout=1200)
+    log.seek(0)
+    assert returncode == 0, log.read()
+    installed_culler_culls(python, hub, {"PATH": f"{python.parent}:{BARE_PATH}", "HOME": str(tmp_path)})
