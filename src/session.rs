@@ -270,23 +270,28 @@ impl<H: HubApi> Session<H> {
     }
 
     fn state(&self) -> Result<Arc<StateDb>, CoreError> {
-        if let Some(state) = self.state.get() {
-            return Ok(Arc::clone(state));
-        }
-        let db = StateDb::open(":memory:")?;
-        Ok(Arc::clone(self.state.get_or_init(|| Arc::new(db))))
+        made_once(&self.state, || Ok(Arc::new(StateDb::open(":memory:")?)))
     }
 
     fn prober(&self) -> Result<Arc<dyn WorkProbe>, CoreError> {
         match &self.prober {
             Prober::Given(prober) => Ok(Arc::clone(prober)),
             Prober::Lazy(settings, made) => {
-                if let Some(prober) = made.get() {
-                    return Ok(Arc::clone(prober));
-                }
-                let client: Arc<dyn WorkProbe> = Arc::new(ProbeClient::new(settings)?);
-                Ok(Arc::clone(made.get_or_init(|| client)))
+                made_once(made, || Ok(Arc::new(ProbeClient::new(settings)?)))
             }
         }
     }
+}
+
+/// What `cell` holds, made by `make` the first time (`OnceLock::get_or_try_init` is not stable):
+/// two passes that race to make it both may, and the first one made is kept.
+fn made_once<T: ?Sized>(
+    cell: &OnceLock<Arc<T>>,
+    make: impl FnOnce() -> Result<Arc<T>, CoreError>,
+) -> Result<Arc<T>, CoreError> {
+    if let Some(held) = cell.get() {
+        return Ok(Arc::clone(held));
+    }
+    let fresh = make()?;
+    Ok(Arc::clone(cell.get_or_init(|| fresh)))
 }

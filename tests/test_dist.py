@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from oldest_lab import pinned
+from oldest_lab import CARGO_VERSION, pinned
 
 from helpers import ACTIVE, IDLE, setup_servers
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
-CARGO_VERSION = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.M).group(1)  # type: ignore[union-attr]
 # Where no Rust toolchain is: the system's own directories, and the venv's.
 BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
