@@ -11,6 +11,9 @@ in them, so within two minutes:
 - a click keeps alice's server; bob's, left alone, is culled;
 - admin-user sees both on the operators' view.
 
+Their idle time starts when the URL is printed (the demo saves a note in each home then), and
+Ctrl-C stops every server the Hub runs, admin-user's included.
+
     python demo/run_demo.py [--timeout S] [--warn-before S]   until Ctrl-C
     python demo/run_demo.py --check                           the same, checked, then exits
 
@@ -21,6 +24,7 @@ exits 0 once alice was warned and kept, bob culled, and the operators' view show
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 import time
@@ -59,8 +63,7 @@ def start_hub(args: argparse.Namespace, state: Path) -> TestHub:
         "--max-keep-alive=7200",
         "--cull-every=2",
     ]
-    print("Starting JupyterHub, configurable-http-proxy and the culler:")
-    print("  python -m cull_idle " + " ".join(settings))
+    print("Starting JupyterHub, configurable-http-proxy and the culler ...")
     hub = pagehub.start(
         state,
         *settings,
@@ -70,13 +73,48 @@ def start_hub(args: argparse.Namespace, state: Path) -> TestHub:
         lab_env={"TEST_NOTICE_INTERVAL": "5"},
     )
     try:
+        # As the Hub runs it (its service's command), which the demo's settings complete.
+        print("The culler runs as:\n  " + shlex.join(pagehub.culler_command(hub)))
         hub.create_users(USERS)
-        for user in USERS:
-            hub.start_server(user)
+        hub.start_servers([(user, "") for user in USERS], timeout=120)
     except BaseException:
-        hub.stop()
+        stop(hub)
         raise
     return hub
+
+
+def welcome(hub: TestHub) -> float:
+    """A note in each demo user's home, written as the URL is printed: a save is work, so
+    their idle time starts when a person can first act, not when their servers started."""
+    for user in USERS:
+        model = {"type": "file", "format": "text", "content": WELCOME.format(user=user)}
+        r = hub.session.put(f"{hub.public_url}/user/{user}/api/contents/welcome.md", json=model, timeout=30)
+        r.raise_for_status()
+    return time.time()
+
+
+WELCOME = """# cull-idle's demo
+
+{user}'s server was started by `scripts/demo.sh`. The culler stops it once nothing has been
+done in it for the demo's timeout: run a cell, type, or save to keep it, or click
+"Keep running 1 h" when the warning comes.
+"""
+
+
+def stop(hub: TestHub) -> None:
+    """Every server the demo's Hub runs (admin-user's too, started by logging in), then the Hub."""
+    try:
+        users = hub.api("GET", "/users").json()
+        running = [(u["name"], name) for u in users for name in (u.get("servers") or {})]
+        for user, server in running:
+            path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+            hub.api("DELETE", path)
+        still = lambda: [(u, s) for u, s in running if hub.running(u, s)]  # noqa: E731
+        hub.wait_for(lambda: not still(), "the demo's servers to stop", timeout=60)
+    except (AssertionError, requests.RequestException, ValueError) as e:
+        print(f"Not every server stopped before the Hub: {e}")
+    finally:
+        hub.stop()
 
 
 def tell(hub: TestHub, args: argparse.Namespace) -> None:
@@ -115,8 +153,10 @@ class LogTail:
         self.done = len(lines)
 
 
-def check(hub: TestHub, args: argparse.Namespace, tail: LogTail) -> None:
+def check(hub: TestHub, args: argparse.Namespace, tail: LogTail, ready_at: float) -> None:
     """What a person would see, asked where the notice asks, with alice's server's token."""
+    # The operators' login starts admin-user's server, as a person's does: Ctrl-C stops it too.
+    hub.start_server(ADMIN, timeout=120)  # the Hub made admin-user at start, as an admin_users entry
     alice = {"Authorization": f"token {server_token(hub, 'alice')}"}
     notice_url = f"{hub.public_url}/user/alice/api/cull-idle/notice"
 
@@ -126,6 +166,8 @@ def check(hub: TestHub, args: argparse.Namespace, tail: LogTail) -> None:
         return notice if notice.get("warned_at") else None
 
     notice = eventually(warned, "alice's notice to show the warning", args.limit)
+    # Her idle time began when the URL was printed (the clock's second, at worst, earlier).
+    assert time_of(notice["stop_at"]) >= ready_at - 1 + args.timeout, (notice["stop_at"], ready_at)
     left = time_of(notice["stop_at"]) - time.time()
     countdown = f"{left / 60:.0f} min" if left >= 60 else "under a minute"
     buttons = ", ".join(f"Keep running {s // 3600} h" for s in notice["keep_seconds"])
@@ -173,8 +215,9 @@ def run(args: argparse.Namespace, state: Path) -> int:
         return 1
     tail = LogTail(hub)
     try:
+        ready_at = welcome(hub)
         if args.check:
-            check(hub, args, tail)
+            check(hub, args, tail, ready_at)
             return 0
         tell(hub, args)
         while True:
@@ -188,7 +231,7 @@ def run(args: argparse.Namespace, state: Path) -> int:
         print(f"\nThe demo check failed: {e}; see {hub.log_path}")
         return 1
     finally:
-        hub.stop()
+        stop(hub)
 
 
 if __name__ == "__main__":

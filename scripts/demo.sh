@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-system.sh
-MATURIN_ARGS=--release scripts/setup-dev.sh
+# The test suite's (debug) build: two users need no optimised culler, and a newcomer who runs
+# both scripts builds the dependencies once, not a second time with release's LTO.
+scripts/setup-dev.sh
 exec .venv/bin/python demo/run_demo.py "$@"

@@ -9,6 +9,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
+step() { echo "== $(date +%H:%M:%S) $*"; }
+step "pip: the test and demo dependencies (JupyterHub, JupyterLab and its extensions, Playwright, maturin; about 3 minutes the first time, seconds after)"
 python -m pip install --quiet --upgrade pip
 python -m pip install --quiet -r requirements-dev.txt
 # The sensor inside the test Hub's single-user servers (pure Python, built from sensor/).
@@ -16,4 +18,6 @@ python -m pip install --quiet ./sensor
 # The suite's harness (the test Hub, its page helpers, the JupyterLab driver), which bench/ and
 # demo/ import too: editable, so that they always run the harness as it is in tests/.
 python -m pip install --quiet --editable ./tests
-maturin develop --quiet ${MATURIN_ARGS:-}
+step "cargo: cull-idle's Rust core, into .venv (cargo counts the crates as it goes; minutes the first time, seconds after)"
+maturin develop ${MATURIN_ARGS:-}
+step "ready"

@@ -13,6 +13,8 @@ use crate::signals::IdleBy;
 
 /// How many passes the operators' view lists.
 pub const HISTORY: usize = 20;
+/// How many of the last culls the operators' view lists (a bound, whatever the Hub's size).
+pub const RECENT_CULLS: usize = 50;
 
 /// One running server and its verdict.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -61,6 +63,21 @@ pub struct PassSummary {
     pub errors: u64,
 }
 
+/// A stop or deletion a pass made, as the operators' view lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cull {
+    pub user: String,
+    /// `None` for a user deletion; `""` for the default server.
+    pub server: Option<String>,
+    /// A cull reason's label (`idle`, `max-age`).
+    pub reason: &'static str,
+    /// `stopped`, `stopping` (the Hub was still at it), `gone` or `deleted`.
+    pub outcome: &'static str,
+    /// When the culler acted, and when its pass started (seconds since the epoch).
+    pub at: f64,
+    pub pass_started: f64,
+}
+
 /// The last pass's servers, by user then server.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -102,6 +119,7 @@ impl Snapshot {
 pub struct Board {
     snapshot: RwLock<Arc<Snapshot>>,
     history: Mutex<VecDeque<PassSummary>>,
+    culls: Mutex<VecDeque<Cull>>,
 }
 
 impl Board {
@@ -114,6 +132,12 @@ impl Board {
         history.iter().rev().cloned().collect()
     }
 
+    /// The last culls, newest first.
+    pub fn recent_culls(&self) -> Vec<Cull> {
+        let culls = self.culls.lock().unwrap_or_else(PoisonError::into_inner);
+        culls.iter().rev().cloned().collect()
+    }
+
     /// Replace the snapshot with the views of a pass made at `now` (its start). An incomplete
     /// pass keeps the previous views of servers it did not reach, so nobody's server drops off
     /// the page.
@@ -123,6 +147,7 @@ impl Board {
         complete: bool,
         mut views: Vec<ServerView>,
         summary: PassSummary,
+        culls: Vec<Cull>,
     ) {
         if !complete {
             let old = self.snapshot();
@@ -152,6 +177,17 @@ impl Board {
             history.pop_front();
         }
         history.push_back(summary);
+        drop(history);
+        let mut recent = self.culls.lock().unwrap_or_else(PoisonError::into_inner);
+        for cull in culls {
+            if recent.len() == RECENT_CULLS {
+                recent.pop_front();
+            }
+            recent.push_back(Cull {
+                pass_started: now,
+                ..cull
+            });
+        }
     }
 }
 
@@ -226,7 +262,7 @@ mod tests {
             .map(|(user, server)| v(user, server, None))
             .collect();
         let board = Board::default();
-        board.publish(1000.0, true, views, summary(1000.0));
+        board.publish(1000.0, true, views, summary(1000.0), Vec::new());
         let snapshot = board.snapshot();
         let names: Vec<_> = snapshot
             .for_user("alice")
@@ -250,7 +286,7 @@ mod tests {
             stopped,
         ];
         let board = Board::default();
-        board.publish(1000.0, true, views, summary(1000.0));
+        board.publish(1000.0, true, views, summary(1000.0), Vec::new());
         let snapshot = board.snapshot();
         let due: Vec<_> = snapshot
             .due_within(3600.0)
@@ -272,8 +308,15 @@ mod tests {
             true,
             vec![v("a", "", None), v("b", "", None)],
             summary(1000.0),
+            Vec::new(),
         );
-        board.publish(2000.0, false, vec![v("a", "", Some(5.0))], summary(2000.0));
+        board.publish(
+            2000.0,
+            false,
+            vec![v("a", "", Some(5.0))],
+            summary(2000.0),
+            Vec::new(),
+        );
         let snapshot = board.snapshot();
         assert_eq!(snapshot.views.len(), 2);
         assert!(
@@ -281,10 +324,56 @@ mod tests {
             "the new view wins"
         );
         for i in 0..30 {
-            board.publish(f64::from(i), true, Vec::new(), summary(f64::from(i)));
+            board.publish(
+                f64::from(i),
+                true,
+                Vec::new(),
+                summary(f64::from(i)),
+                Vec::new(),
+            );
         }
         let history = board.history();
         assert_eq!(history.len(), HISTORY);
         assert_eq!(history[0].started, 29.0, "newest first");
+    }
+
+    #[test]
+    fn the_last_culls_are_listed_newest_first_with_their_pass_and_bounded() {
+        let board = Board::default();
+        let cull = |user: &str, at: f64| Cull {
+            user: user.to_owned(),
+            server: Some(String::new()),
+            reason: "idle",
+            outcome: "stopped",
+            at,
+            pass_started: at,
+        };
+        board.publish(
+            1000.0,
+            true,
+            Vec::new(),
+            summary(1000.0),
+            vec![cull("a", 1001.0)],
+        );
+        assert_eq!(board.recent_culls()[0].pass_started, 1000.0);
+        let many: Vec<Cull> = (0..RECENT_CULLS + 5)
+            .map(|i| {
+                cull(
+                    &format!("u{i}"),
+                    2000.0 + f64::from(u32::try_from(i).unwrap()),
+                )
+            })
+            .collect();
+        board.publish(2000.0, true, Vec::new(), summary(2000.0), many);
+        let recent = board.recent_culls();
+        assert_eq!(recent.len(), RECENT_CULLS);
+        assert_eq!(
+            recent[0].user,
+            format!("u{}", RECENT_CULLS + 4),
+            "newest first"
+        );
+        assert!(recent
+            .iter()
+            .all(|c| c.pass_started == 2000.0 && c.user != "a"));
     }
 }

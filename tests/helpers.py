@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Optional
 
 IDLE = 700  # seconds; the limit in most tests is 600
@@ -99,3 +100,18 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def single_user_servers() -> set[int]:
+    """The process ids of the single-user servers running on this machine (any Hub's)."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        if b"jupyterhub.singleuser" in command or any(c.endswith(b"jupyterhub-singleuser") for c in command):
+            pids.add(int(entry.name))
+    return pids

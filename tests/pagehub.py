@@ -30,10 +30,7 @@ def start(
     """``lab_env``: real JupyterLab servers with cull-idle-sensor, and this in the Hub's
     environment (see ``real_servers_env``)."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "cull_idle",
+    defaults = [
         f"--timeout={TIMEOUT}",
         "--cull-every=1",
         f"--max-keep-alive={MAX_KEEP_ALIVE}",
@@ -41,6 +38,14 @@ def start(
         f"--page-auth-cache={AUTH_CACHE}",
         f"--state-file={tmp / 'state.sqlite'}",
         "--log-level=debug",
+    ]
+    # A setting given is not also given its default: the command line reads as it runs.
+    given = {arg.split("=", 1)[0] for arg in extra_args}
+    command = [
+        sys.executable,
+        "-m",
+        "cull_idle",
+        *(arg for arg in defaults if arg.split("=", 1)[0] not in given),
         *extra_args,
     ]
     hub = TestHub(
@@ -54,8 +59,19 @@ def start(
         }
     ).start()
     secret_guard.OUTPUTS.append(lambda: hub.log_path.read_text() if hub.log_path.exists() else "")
-    eventually(lambda: requests.get(page_url(hub, "health"), timeout=5).ok, "the culler to listen")
+    try:
+        eventually(lambda: requests.get(page_url(hub, "health"), timeout=5).ok, "the culler to listen")
+    except AssertionError:
+        # The culler refused to run, and said why in the Hub's log (gone once the Hub stops).
+        said = [line for line in hub.log_path.read_text().splitlines() if "cull-idle: error" in line]
+        hub.stop()
+        raise AssertionError(f"the culler did not start: {said}") from None
     return hub
+
+
+def culler_command(hub: TestHub) -> list[str]:
+    """The culler's command line, as the Hub runs it."""
+    return hub.env["TEST_MANAGED_CULLER"].split("\x1f")
 
 
 def server_token(hub: TestHub, user: str, server: str = "") -> str:

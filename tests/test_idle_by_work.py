@@ -1,39 +1,40 @@
-"""Idle by work (``--idle-by=work``) against a real JupyterLab tab in headless Chromium, behind
-the real configurable-http-proxy, with cull-idle-sensor in the server: a notebook left open is
-kept by the Hub's count, and warned then culled by work. A person logs in at the Hub's own
-form, and the test drives JupyterLab through its own commands (``expose_app_in_browser``). The
-Hub learns of the tab's requests from the proxy when the test asks it to (``poll_proxy``), as it
-does every ``last_activity_interval``. People at work, in JupyterLab and Notebook 7, with the
-extensions of real images: tests/test_real_work.py.
+"""Idle by work (``--idle-by=work``) against real tabs in headless Chromium, behind the real
+configurable-http-proxy, with cull-idle-sensor in the servers and the culler as the Hub's
+managed service: a notebook left open is kept by the Hub's count, and warned then culled by
+work, once, when the notice said. A person logs in at the Hub's own form, and the test drives
+JupyterLab through its own commands (``expose_app_in_browser``). The Hub learns of the tabs'
+requests from the proxy when the test asks it to (``poll_proxy``), as it does every
+``last_activity_interval``. People at work, in JupyterLab and Notebook 7, with the extensions of
+real images: tests/test_real_work.py.
 
-Every wait is for a state: the kernel's own last activity past the limit, a log line, the Hub
+Every wait is for a state: what the tab shows, what the culler answers or posts, the Hub
 reporting the server stopped."""
 
 from __future__ import annotations
 
+import json
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
+import pagehub
 import pytest
 from labdriver import Lab
+from pagehub import me, server_token
 
 import cull_idle
 
-from culler_process import Culler
 from helpers import Receiver
-from hubharness.launcher import TestHub, real_servers_env
+from hubharness.launcher import TestHub
 
 pytestmark = pytest.mark.timeout(420)
 
-LIMIT = 20  # seconds: the culler's --timeout in these tests
-WINDOW = 8  # --warn-before
-
-
-@pytest.fixture(scope="module")
-def lab_hub():
-    hub = TestHub(extra_env=real_servers_env(TEST_LAB="1")).start()
-    yield hub
-    hub.stop()
+LIMIT = 30  # seconds: the culler's --timeout in these tests
+WINDOW = 10  # --warn-before
+# A warning the tab undid (by counting what showing it loads as work) is given again a whole
+# stretch later, and the stop comes about LIMIT - WINDOW later than the notice said.
+LATE = (LIMIT - WINDOW) / 2
 
 
 def one_pass(hub: TestHub, **options: Any) -> Any:
@@ -44,44 +45,81 @@ def one_pass(hub: TestHub, **options: Any) -> Any:
         ).result()
 
 
-def verdicts(report: Any) -> dict[str, str]:
-    out = {a.user: a.outcome for a in report.actions}
-    out.update({s.user: s.reason for s in report.skipped if s.server == ""})
-    return out
-
-
-def test_an_open_idle_tab_keeps_its_server_by_the_hub_and_is_warned_then_culled_by_work(
-    lab_hub, browser, tmp_path
-):
-    lab = Lab(lab_hub, browser, "lab-tab")
-    lab.notebook("x = 1")
-    lab.wait_until_kernels_quiet_for(LIMIT + 1)
-    # The tab's polls keep the Hub's count fresh: the reference's way keeps the server.
-    assert lab.hub_idle_for() < LIMIT
-    by_hub = one_pass(lab_hub)
-    assert "lab-tab" not in {a.user for a in by_hub.actions}, by_hub.actions
-
-    receiver = Receiver()
-    culler = Culler(
-        [
-            f"--url={lab_hub.api_url}",
-            f"--timeout={LIMIT}",
-            "--idle-by=work",
-            f"--warn-before={WINDOW}",
-            f"--warn-webhook={receiver.url}",
-            "--cull-every=1",
-            f"--state-file={tmp_path / 'state.sqlite'}",
-        ],
-        {"JUPYTERHUB_API_TOKEN": lab_hub.cull_kernels_token},
-        cwd=str(tmp_path),
+def returning(hub: TestHub, name: str) -> None:
+    """A person who answered JupyterLab's first-visit question about news on an earlier day: the
+    notice is the first notification this tab shows."""
+    folder = (
+        hub.dir / "home" / name / ".jupyter" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
     )
+    folder.mkdir(parents=True)
+    (folder / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+
+
+def seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_an_open_idle_tab_is_kept_by_the_hub_and_warned_once_then_culled_by_work_when_the_notice_said(
+    browser, tmp_path
+):
+    receiver = Receiver()
+    hub = pagehub.start(
+        tmp_path,
+        f"--timeout={LIMIT}",
+        "--idle-by=work",
+        f"--warn-before={WINDOW}",
+        f"--warn-webhook={receiver.url}",
+        extra_scopes=("tokens",),  # to ask servers about their work
+        lab_env={"TEST_NOTICE_INTERVAL": "2"},
+    )
+    # JupyterLab without extensions, and Notebook 7 as real images run it (nb-* users).
+    people = ["lab-tab", "nb-returning"]
+    labs: list[Lab] = []
     try:
-        culler.wait_for(r"Warning user lab-tab: server .* will be culled at", timeout=60)
-        culler.wait_for(r"Culling server lab-tab", timeout=60)
-        lab_hub.wait_for(lambda: not lab_hub.running("lab-tab"), "lab-tab's server to stop", timeout=60)
+        hub.create_users(people)
+        hub.start_servers([(name, "") for name in people], timeout=180)
+        lab = Lab(hub, browser, "lab-tab", before_login=lambda: returning(hub, "lab-tab"), wait=False)
+        labs.append(lab)
+        notebook = Lab(hub, browser, "nb-returning", app="notebooks/reading.ipynb", wait=False)
+        labs.append(notebook)
+        lab.ready().notebook("x = 1")
+        notebook.ready()
+
+        first: dict[str, float] = {}
+        for tab in labs:
+            tab.page.locator(".jp-toast-message", has_text="will be stopped at").first.wait_for(
+                state="visible", timeout=(LIMIT + 60) * 1000
+            )
+            [server] = me(hub, server_token(hub, tab.name))["servers"]
+            assert server["warned_at"] and server["stop_at"], server
+            first[tab.name] = seconds(server["stop_at"])
+        assert lab.page.locator(".jp-toast-message", has_text="official Jupyter news").count() == 0
+
+        # Idle by work, not by the Hub: the tab's polls keep the Hub's count fresh, and the
+        # reference's way keeps the server.
+        assert lab.hub_idle_for() < LIMIT - WINDOW
+        by_hub = one_pass(hub)
+        assert "lab-tab" not in {a.user for a in by_hub.actions}, by_hub.actions
+
+        stopped: dict[str, float] = {}
+
+        def record_stops() -> bool:
+            for name in people:
+                if name not in stopped and not hub.running(name):
+                    stopped[name] = time.time()
+            return len(stopped) == len(people)
+
+        hub.wait_for(record_stops, "both servers to stop", timeout=LIMIT + 60)
     finally:
-        culler.kill()
+        for tab in labs:
+            tab.close()
+        hub.stop()
         receiver.close()
-        lab.close()
-    [warning] = [w for w in receiver.all() if w.get("user") == "lab-tab"]
-    assert warning["reason"] == "idle", warning
+    warnings = receiver.all()
+    for name in people:
+        # One warning for the stretch, and the stop when it and the notice said: not before,
+        # and not a warning's worth later.
+        [warning] = [w for w in warnings if w.get("user") == name]
+        assert warning["reason"] == "idle", warning
+        assert seconds(warning["cull_at"]) == first[name], (warning, first)
+        assert first[name] <= stopped[name] < first[name] + LATE, (name, first[name], stopped[name])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,11 @@ def toast(lab: Lab, text: str, timeout: float = 30) -> Any:
     return found
 
 
+def closed(lab: Lab, text: str) -> None:
+    """Until no notification says ``text`` (a closed one slides out first)."""
+    lab.page.locator(".jp-toast-message", has_text=text).first.wait_for(state="detached", timeout=10_000)
+
+
 def test_a_warned_server_shows_the_notice_and_its_button_keeps_it_while_another_is_culled(
     notice_hub, browser, shots
 ):
@@ -157,10 +163,32 @@ def test_a_warned_server_shows_the_notice_and_its_button_keeps_it_while_another_
         assert contrast(countdown) >= 4.5
         keeper.page.locator("#jp-main-statusbar").screenshot(path=str(shots / "notice-status-bar-dark.png"))
 
-        # Keyboard: the notice's button takes the focus, and Enter presses it.
+        # Keyboard: the notice's button takes the focus, and Enter presses it. The click's
+        # answer is held back until the tab's routine question has been answered after it, seen
+        # the keep-alive and closed the notice that was clicked: the click still answers.
+        held: list[Any] = []
+        # (JupyterLab's requests carry a query against caches.)
+        answers = re.compile(r".*/api/cull-idle/notice(\?.*)?$")
+
+        def hold(route: Any) -> None:
+            if route.request.method == "POST":
+                held.append((route, route.fetch()))
+            else:
+                route.fallback()
+
+        keeper.page.route(answers, hold)
         button = keeper.page.get_by_role("button", name="Keep running 1 h").first
         button.focus()
         keeper.page.keyboard.press("Enter")
+        # Playwright runs the handler (its fetch, the culler's answer) while this thread waits.
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:
+            keeper.page.wait_for_timeout(100)
+        countdown.wait_for(state="hidden", timeout=30_000)
+        closed(keeper, "will be stopped at")
+        [(route, response)] = held
+        route.fulfill(response=response)
+        keeper.page.unroute(answers, hold)
         kept = toast(keeper, "Kept running until")
         # In the colours of an answer, not of the warning it answers.
         bar = kept.locator("xpath=ancestor::div[contains(@class, 'Toastify__toast--')][1]")
@@ -170,8 +198,11 @@ def test_a_warned_server_shows_the_notice_and_its_button_keeps_it_while_another_
         assert server["kept_until"], server
         assert countdown.is_hidden()
 
-        # The last notice comes shortly before the stop; then the culler stops that server.
+        # The last notice comes shortly before the stop, in place of the warning: one notice,
+        # one row of buttons. Then the culler stops that server.
         toast(goner, "Save your work now", timeout=WINDOW + 10)
+        closed(goner, "will be stopped at")
+        assert goner.page.get_by_role("button", name="Keep running 1 h").count() == 1
         gone = lambda: not notice_hub.running("nt-goner")  # noqa: E731
         notice_hub.wait_for(gone, "nt-goner culled", timeout=WINDOW + 30)
         passes = metric(notice_hub, "cull_idle_passes_total")

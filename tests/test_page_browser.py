@@ -98,6 +98,17 @@ def test_a_user_keeps_their_server_alive_and_an_admin_sees_it(page_hub, browser,
     # The Hub is shared with the page's other tests: their keep-alives may be listed too.
     assert student in admin.inner_text("#kept + .scroll")
     assert "kept-alive" in admin.inner_text("#servers + .scroll")
+    # The other user's cull is listed: who, when, why, by which pass; and in the JSON.
+    [row] = [r for r in admin.locator("#culls + .scroll tbody tr").all_inner_texts() if other in r]
+    assert "idle" in row and "stopped" in row, row
+    culls = admin.request.get(page_url(hub, "api/admin")).json()["culls"]
+    assert [(c["reason"], c["server"]) for c in culls if c["user"] == other] == [("idle", "")], culls
+    # Every column of the passes fits at this width, Errors included; and passes a second
+    # apart read their own times, not all "now".
+    fits = "(s) => s.scrollWidth <= s.clientWidth"
+    assert admin.locator("#passes + .scroll").evaluate(fits)
+    started = admin.locator("#passes + .scroll tbody tr td:first-child .rel").all_inner_texts()
+    assert len(started) > 5 and started.count("now") <= 2, started
     admin.screenshot(path=str(shots / "page-admin.png"), full_page=True)
     admin_context.close()
     context.close()

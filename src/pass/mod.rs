@@ -169,8 +169,9 @@ pub async fn run_pass(
     log::info!(target: LOG, "{}", report.summary());
     if let (Some(feed), Some(draft)) = (feed, report.draft.take()) {
         let summary = report.board_summary(settings.now);
+        let (views, culls) = draft.finish();
         feed.board
-            .publish(settings.now, report.complete, draft.into_views(), summary);
+            .publish(settings.now, report.complete, views, summary, culls);
     }
     report
 }

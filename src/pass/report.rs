@@ -235,6 +235,22 @@ impl PassReport {
 
     /// Count an action, and list it if the pass keeps details.
     pub fn record_action(&mut self, action: Action) {
+        if let Some(draft) = &mut self.draft {
+            if matches!(
+                action.outcome,
+                Outcome::Stopped | Outcome::Stopping | Outcome::Gone | Outcome::Deleted
+            ) {
+                let at = crate::timestamp::unix_now();
+                let server = action.server.as_deref();
+                draft.culled(
+                    &action.user,
+                    server,
+                    action.reason,
+                    action.outcome.label(),
+                    at,
+                );
+            }
+        }
         if let (Some(draft), Some(server)) = (&mut self.draft, action.server.as_deref()) {
             let stopped = match action.outcome {
                 Outcome::WouldStop => Some(false),

@@ -3,13 +3,15 @@
 
 use std::collections::HashMap;
 
-use crate::board::ServerView;
+use crate::board::{Cull, ServerView, RECENT_CULLS};
 use crate::reasons::{CullReason, KeepKind, Verdict, Why};
 
 /// The views a pass builds as it goes.
 #[derive(Debug, Default)]
 pub struct Draft {
     views: HashMap<(String, String), ServerView>,
+    /// The pass's last culls, at most as many as the board lists.
+    culls: Vec<Cull>,
 }
 
 impl Draft {
@@ -61,8 +63,30 @@ impl Draft {
         }
     }
 
-    pub fn into_views(self) -> Vec<ServerView> {
-        self.views.into_values().collect()
+    /// A stop or deletion done (or under way) at `at`.
+    pub fn culled(
+        &mut self,
+        user: &str,
+        server: Option<&str>,
+        reason: CullReason,
+        outcome: &'static str,
+        at: f64,
+    ) {
+        if self.culls.len() == RECENT_CULLS {
+            self.culls.remove(0);
+        }
+        self.culls.push(Cull {
+            user: user.to_owned(),
+            server: server.map(str::to_owned),
+            reason: reason.label(),
+            outcome,
+            at,
+            pass_started: at, // the board sets the pass's start
+        });
+    }
+
+    pub fn finish(self) -> (Vec<ServerView>, Vec<Cull>) {
+        (self.views.into_values().collect(), self.culls)
     }
 }
 
@@ -91,7 +115,7 @@ mod tests {
         draft.stopped("f", "", CullReason::Idle, None, Some("500"));
         draft.warned("b", "", 1000.0, 1600.0);
         draft.kept("nobody", "", Why::Kept(KeepKind::Cap), None);
-        let mut views = draft.into_views();
+        let (mut views, _) = draft.finish();
         views.sort_by(|x, y| x.user.cmp(&y.user));
         let [a, b, d, f] = &views[..] else {
             panic!("{views:?}")

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::board::{PassSummary, ServerView};
+use crate::board::{Cull, PassSummary, ServerView};
 use crate::reasons::{CullReason, Verdict, Why};
 use crate::signals::IdleBy;
 use crate::timestamp::format_utc;
@@ -76,6 +76,8 @@ struct AdminJson<'a> {
     due_next_hour: Vec<ServerJson<'a>>,
     passes: Vec<PassSummary>,
     keep_alives: Vec<KeepJson<'a>>,
+    /// The last culls, newest first (times in seconds since the epoch).
+    culls: Vec<Cull>,
 }
 
 /// `GET {prefix}api/admin`: what the operators' page shows.
@@ -103,6 +105,7 @@ pub async fn api_admin(State(app): State<Arc<PageApp>>, ApiCaller(caller): ApiCa
             .map(server_json)
             .collect(),
         passes: app.board.history(),
+        culls: app.board.recent_culls(),
         keep_alives: kept
             .iter()
             .map(|k| KeepJson {

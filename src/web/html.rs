@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::board::{PassSummary, ServerView, Snapshot};
+use crate::board::{Cull, PassSummary, ServerView, Snapshot};
 use crate::keepalive::KeepAlive;
 use crate::reasons::{CullReason, Verdict};
 use crate::signals::IdleBy;
@@ -44,7 +44,8 @@ pub fn human_duration(seconds: f64) -> String {
 
 /// "in 12 minutes" or "12 minutes ago", as of `now`.
 pub fn relative(at: f64, now: f64) -> String {
-    if (at - now).abs() < 30.0 {
+    // Passes come seconds apart: "now" is for the same second, or twenty rows would read it.
+    if (at - now).abs() < 1.0 {
         "now".to_owned()
     } else if at > now {
         format!("in {}", human_duration(at - now))
@@ -290,7 +291,47 @@ pub struct AdminPage<'a> {
     pub snapshot: &'a Snapshot,
     pub passes: &'a [PassSummary],
     pub keep_alives: &'a [KeepAlive],
+    pub culls: &'a [Cull],
     pub now: f64,
+}
+
+/// Why a server is due, said next to its keep-alive when the stop waits for its end.
+fn due_why(view: &ServerView) -> String {
+    let reason = view.stop_reason.unwrap_or(CullReason::Idle);
+    match view.kept_until {
+        Some(until)
+            if reason != CullReason::MaxAge && view.stop_at.is_some_and(|at| at <= until + 1.0) =>
+        {
+            format!("{reason}, once its keep-alive ends")
+        }
+        _ => reason.to_string(),
+    }
+}
+
+fn culls_table(out: &mut String, culls: &[Cull], now: f64) {
+    let _ = write!(out, "<h2 id=\"culls\">Recent culls ({})</h2>", culls.len());
+    if culls.is_empty() {
+        out.push_str("<p>None since the culler started.</p>");
+        return;
+    }
+    out.push_str("<div class=\"scroll\"><table><thead><tr><th>When</th><th>User</th><th>Server</th><th>Why</th><th>Done</th><th>Pass</th></tr></thead><tbody>");
+    for cull in culls {
+        let server = match cull.server.as_deref() {
+            None => "<i>the user, deleted</i>".to_owned(),
+            Some("") => "<i>default</i>".to_owned(),
+            Some(name) => escape(name),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{server}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            time(cull.at, now),
+            escape(&cull.user),
+            cull.reason,
+            cull.outcome,
+            time(cull.pass_started, now),
+        );
+    }
+    out.push_str("</tbody></table></div>");
 }
 
 fn when(view: &ServerView, now: f64) -> String {
@@ -307,6 +348,28 @@ fn server_cell(view: &ServerView) -> String {
     } else {
         escape(&view.server)
     }
+}
+
+fn passes_table(out: &mut String, passes: &[PassSummary], now: f64) {
+    // What an operator looks for first (errors, what was done) before the sizes.
+    out.push_str("<h2 id=\"passes\">Last passes</h2><div class=\"scroll\"><table><thead><tr><th>Started</th><th>Took</th><th>Errors</th><th>Stopped</th><th>Users deleted</th><th>Warned</th><th>Kept alive</th><th>Users</th><th>Servers</th></tr></thead><tbody>");
+    for pass in passes {
+        let _ = write!(
+            out,
+            "<tr><td>{}{}</td><td>{:.2} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            time(pass.started, now),
+            if pass.complete { "" } else { " <b>incomplete</b>" },
+            pass.seconds,
+            pass.errors,
+            pass.stopped,
+            pass.deleted,
+            pass.warned,
+            pass.kept_alive,
+            pass.users_seen,
+            pass.servers_seen,
+        );
+    }
+    out.push_str("</tbody></table></div>");
 }
 
 pub fn admin_page(page: &AdminPage<'_>) -> String {
@@ -337,7 +400,7 @@ pub fn admin_page(page: &AdminPage<'_>) -> String {
                 escape(&view.user),
                 server_cell(view),
                 when(view, now),
-                view.stop_reason.unwrap_or(CullReason::Idle),
+                due_why(view),
             );
         }
         out.push_str("</tbody></table></div>");
@@ -367,24 +430,8 @@ pub fn admin_page(page: &AdminPage<'_>) -> String {
         }
         out.push_str("</tbody></table></div>");
     }
-    out.push_str("<h2 id=\"passes\">Last passes</h2><div class=\"scroll\"><table><thead><tr><th>Started</th><th>Took</th><th>Users</th><th>Servers</th><th>Stopped</th><th>Users deleted</th><th>Warned</th><th>Kept alive</th><th>Errors</th></tr></thead><tbody>");
-    for pass in page.passes {
-        let _ = write!(
-            out,
-            "<tr><td>{}{}</td><td>{:.2} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            time(pass.started, now),
-            if pass.complete { "" } else { " <b>incomplete</b>" },
-            pass.seconds,
-            pass.users_seen,
-            pass.servers_seen,
-            pass.stopped,
-            pass.deleted,
-            pass.warned,
-            pass.kept_alive,
-            pass.errors,
-        );
-    }
-    out.push_str("</tbody></table></div>");
+    culls_table(&mut out, page.culls, now);
+    passes_table(&mut out, page.passes, now);
     let _ = write!(
         out,
         "<h2 id=\"servers\">Every running server ({})</h2>",
@@ -438,7 +485,8 @@ mod tests {
         assert_eq!(human_duration(86_400.0 * 2.0 + 3600.0), "2 days 1 hour");
         assert_eq!(relative(1720.0, 1000.0), "in 12 minutes");
         assert_eq!(relative(1000.0, 1720.0), "12 minutes ago");
-        assert_eq!(relative(1010.0, 1000.0), "now");
+        assert_eq!(relative(1010.0, 1000.0), "in 10 seconds");
+        assert_eq!(relative(1000.4, 1000.0), "now");
     }
 
     #[test]
@@ -478,6 +526,24 @@ mod tests {
             idle_for(&view),
             "no kernel or terminal activity for 50 minutes"
         );
+    }
+
+    #[test]
+    fn a_server_due_after_its_keep_alive_says_so_in_the_operators_list() {
+        use crate::policy::LimitFrom;
+        let due = Some((CullReason::Idle, 600.0));
+        let mut view = crate::board::view(
+            "u",
+            "",
+            None,
+            Some(3000.0),
+            (3600.0, LimitFrom::Timeout),
+            due,
+            1000.0,
+        );
+        assert_eq!(due_why(&view), "idle");
+        view.kept_until = view.stop_at;
+        assert_eq!(due_why(&view), "idle, once its keep-alive ends");
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub async fn admin_page(State(app): State<Arc<PageApp>>, caller: Caller) -> Resp
         snapshot: &snapshot,
         passes: &passes,
         keep_alives: &kept,
+        culls: &app.board.recent_culls(),
         now,
     });
     (no_store(), Html(page)).into_response()

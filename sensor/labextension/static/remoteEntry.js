@@ -162,6 +162,7 @@
     let lastAsked = 0;
     let warnedNotice = null; // { id } of the warning's notice, while the warning stands
     let lastNotice = null; // the same, for the last notice before the stop
+    let extra = null; // the same, for a notice the countdown's click showed
 
     async function ask(init) {
       const response = await ServerConnection.makeRequest(url, init || {}, settings);
@@ -192,8 +193,11 @@
       return `Your server will be stopped at ${clock(stopAt)} (in ${minutes(stopAt - Date.now())}): ${why(state)}.`;
     }
 
-    // Raise a notice with the keep buttons; `kind` is 'warning' or 'error'.
-    function notice(kind, message) {
+    // Raise a notice with the keep buttons, in place of one the countdown's click showed;
+    // `kind` is 'warning' or 'error'.
+    function raise(kind, message) {
+      if (extra) Notification.dismiss(extra.id);
+      extra = null;
       const holder = { id: null, kind, message };
       holder.id = Notification[kind](message, { autoClose: false, actions: keepActions(holder) });
       return holder;
@@ -223,11 +227,12 @@
         state = Object.assign({}, state, { kept_until: result.body.until, verdict: 'keep' });
         // The answer is a notice of its own, in its own colour: the clicked one may already
         // be gone (a routine question answered meanwhile saw the keep-alive and closed it).
-        for (const other of [holder, warnedNotice, lastNotice]) {
+        for (const other of [holder, warnedNotice, lastNotice, extra]) {
           if (other) Notification.dismiss(other.id);
         }
         warnedNotice = null; // answered; a later warning gets a notice of its own
         lastNotice = null;
+        extra = null;
         Notification.success(`Kept running until ${clock(when(result.body.until))}.`, { autoClose: 8000 });
       } else {
         const error = (result.body && result.body.error) || 'the culler could not be asked';
@@ -258,32 +263,50 @@
       const advice = state && state.keep_seconds && state.keep_seconds.length
         ? 'Save your work, or keep it running.'
         : 'Save your work.';
-      if (warned && !warnedNotice) {
-        // Once per warning: the culler restamps it when it is delivered, and a person who
-        // closed the notice has read it. Activity or a keep-alive ends the warning.
-        warnedNotice = notice('warning', `${warning(stopAt)} ${advice}`);
-      } else if (warned) {
-        restate(warnedNotice, `${warning(stopAt)} ${advice}`);
-      } else if (!warned && warnedNotice) {
-        Notification.dismiss(warnedNotice.id);
+      // One notice at a time: shortly before the stop the last notice replaces the warning,
+      // and a warning that reaches the tab that late is shown as the last notice alone.
+      const final = due && left <= Math.min(120000, windowMs / 4);
+      if (final) {
+        if (warnedNotice) Notification.dismiss(warnedNotice.id);
         warnedNotice = null;
+        const text = `Your server stops in ${minutes(left)}, at ${clock(stopAt)}. Save your work now.`;
+        if (!lastNotice) {
+          lastNotice = raise('error', text);
+        } else {
+          restate(lastNotice, text);
+        }
+        return;
       }
-
-      const last = Math.min(120000, windowMs / 4);
-      if (due && left <= last && !lastNotice) {
-        lastNotice = notice('error', `Your server stops in ${minutes(left)}, at ${clock(stopAt)}. Save your work now.`);
-      } else if (left > last && lastNotice) {
+      if (lastNotice) {
         // Kept, or used again: this stop is off, and the next one gets its own last notice.
         Notification.dismiss(lastNotice.id);
         lastNotice = null;
       }
+      if (warned && !warnedNotice) {
+        // Once per warning: the culler restamps it when it is delivered, and a person who
+        // closed the notice has read it. Activity or a keep-alive ends the warning.
+        warnedNotice = raise('warning', `${warning(stopAt)} ${advice}`);
+      } else if (warned) {
+        restate(warnedNotice, `${warning(stopAt)} ${advice}`);
+      } else if (warnedNotice) {
+        Notification.dismiss(warnedNotice.id);
+        warnedNotice = null;
+      }
     }
 
+    // The countdown's click shows the notice that stands again, in place of the one shown.
     function showAgain() {
-      if (!state || !state.culler) return;
-      const stopAt = when(state.stop_at);
-      if (stopAt === null) return;
-      notice('warning', warning(stopAt));
+      if (!state || !state.culler || when(state.stop_at) === null) return;
+      for (const shown of [warnedNotice, lastNotice]) {
+        if (shown) Notification.dismiss(shown.id);
+      }
+      warnedNotice = null;
+      lastNotice = null;
+      render();
+      if (!warnedNotice && !lastNotice) {
+        // Inside the window, not yet warned: the forecast, until the next click or notice.
+        extra = raise('warning', warning(when(state.stop_at)));
+      }
     }
     button.addEventListener('click', showAgain);
 

@@ -7,7 +7,8 @@
   const abs = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   function relative(ms) {
     const s = (ms - Date.now()) / 1000;
-    if (Math.abs(s) < 30) return rtf.format(0, "second");
+    // Passes come seconds apart: "now" is for the same second, or twenty rows would read it.
+    if (Math.abs(s) < 1) return rtf.format(0, "second");
     for (const [unit, size] of units) {
       if (Math.abs(s) >= size || unit === "second") return rtf.format(Math.round(s / size), unit);
     }
@@ -24,6 +25,6 @@
   }
   document.addEventListener("DOMContentLoaded", function () {
     update();
-    setInterval(update, 30000);
+    setInterval(update, 1000);
   });
 })();
