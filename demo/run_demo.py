@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import quote
 
 import pagehub
 import requests
@@ -104,10 +105,11 @@ done in it for the demo's timeout: run a cell, type, or save to keep it, or clic
 def stop(hub: TestHub) -> None:
     """Every server the demo's Hub runs (admin-user's too, started by logging in), then the Hub."""
     try:
-        users = hub.api("GET", "/users").json()
-        running = [(u["name"], name) for u in users for name in (u.get("servers") or {})]
+        users = [hub.user(name) for name in hub.all_user_names()]
+        running = [(u["name"], name) for u in users if u for name in (u.get("servers") or {})]
         for user, server in running:
-            path = f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+            who = quote(user, safe="")
+            path = f"/users/{who}/servers/{quote(server, safe='')}" if server else f"/users/{who}/server"
             hub.api("DELETE", path)
         still = lambda: [(u, s) for u, s in running if hub.running(u, s)]  # noqa: E731
         hub.wait_for(lambda: not still(), "the demo's servers to stop", timeout=60)

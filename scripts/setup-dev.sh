@@ -18,6 +18,6 @@ python -m pip install --quiet ./sensor
 # The suite's harness (the test Hub, its page helpers, the JupyterLab driver), which bench/ and
 # demo/ import too: editable, so that they always run the harness as it is in tests/.
 python -m pip install --quiet --editable ./tests
-step "cargo: cull-idle's Rust core, into .venv (cargo counts the crates as it goes; minutes the first time, seconds after)"
+step "cargo: cull-idle's Rust core, into .venv (cargo names each crate as it compiles it; about 1.5 minutes the first time on 2 cores, seconds after)"
 maturin develop ${MATURIN_ARGS:-}
 step "ready"

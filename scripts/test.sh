@@ -22,7 +22,7 @@ fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
 step() { echo "== $(date +%H:%M:%S) $*"; }
-step "lint and Rust tests (cargo builds its test binaries the first time: minutes)"
+step "lint and Rust tests (clippy and the test binaries: about 1.5 minutes the first time on 2 cores)"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
@@ -35,7 +35,7 @@ if $quick; then
     exec python -m pytest -m "not slow" "$@"
 fi
 # What PyPI gets, for tests/test_dist.py; offline, as cargo has every crate by now.
-step "the wheels PyPI gets (a release build with LTO and zig: the longest build the first time)"
+step "the wheels PyPI gets (a release build with LTO and zig: about 2 minutes the first time on 2 cores)"
 CARGO_NET_OFFLINE=true scripts/build-dist.sh
-step "pytest (about 21 minutes on 2 cores)"
+step "pytest (about 20 minutes on 2 cores)"
 python -m pytest --durations=25 "$@"
