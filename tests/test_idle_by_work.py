@@ -121,5 +121,6 @@ def test_an_open_idle_tab_is_kept_by_the_hub_and_warned_once_then_culled_by_work
         # and not a warning's worth later.
         [warning] = [w for w in warnings if w.get("user") == name]
         assert warning["reason"] == "idle", warning
-        assert seconds(warning["cull_at"]) == first[name], (warning, first)
-        assert first[name] <= stopped[name] < first[name] + LATE, (name, first[name], stopped[name])
+        # (The page and the webhook write times to the second.)
+        assert abs(seconds(warning["cull_at"]) - first[name]) <= 1, (warning, first)
+        assert first[name] - 1 <= stopped[name] < first[name] + LATE, (name, first[name], stopped[name])

@@ -316,11 +316,10 @@ fn culls_table(out: &mut String, culls: &[Cull], now: f64) {
     }
     out.push_str("<div class=\"scroll\"><table><thead><tr><th>When</th><th>User</th><th>Server</th><th>Why</th><th>Done</th><th>Pass</th></tr></thead><tbody>");
     for cull in culls {
-        let server = match cull.server.as_deref() {
-            None => "<i>the user, deleted</i>".to_owned(),
-            Some("") => "<i>default</i>".to_owned(),
-            Some(name) => escape(name),
-        };
+        let server = cull
+            .server
+            .as_deref()
+            .map_or_else(|| "<i>the user, deleted</i>".to_owned(), server_cell);
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{server}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -342,11 +341,12 @@ fn when(view: &ServerView, now: f64) -> String {
     }
 }
 
-fn server_cell(view: &ServerView) -> String {
-    if view.server.is_empty() {
+/// A server's name in a table: the default server has none.
+fn server_cell(server: &str) -> String {
+    if server.is_empty() {
         "<i>default</i>".to_owned()
     } else {
-        escape(&view.server)
+        escape(server)
     }
 }
 
@@ -398,7 +398,7 @@ pub fn admin_page(page: &AdminPage<'_>) -> String {
                 out,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&view.user),
-                server_cell(view),
+                server_cell(&view.server),
                 when(view, now),
                 due_why(view),
             );
@@ -415,15 +415,11 @@ pub fn admin_page(page: &AdminPage<'_>) -> String {
     } else {
         out.push_str("<div class=\"scroll\"><table><thead><tr><th>User</th><th>Server</th><th>Until</th><th>Set</th></tr></thead><tbody>");
         for k in page.keep_alives {
-            let server = if k.server.is_empty() {
-                "<i>default</i>".to_owned()
-            } else {
-                escape(&k.server)
-            };
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{server}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&k.user),
+                server_cell(&k.server),
                 time(k.until, now),
                 time(k.set_at, now)
             );
@@ -443,7 +439,7 @@ pub fn admin_page(page: &AdminPage<'_>) -> String {
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
             escape(&view.user),
-            server_cell(view),
+            server_cell(&view.server),
             view.inactive
                 .map_or_else(|| "unknown".to_owned(), human_duration),
             view.verdict.label(),
