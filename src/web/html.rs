@@ -84,6 +84,12 @@ fn server_name(view: &ServerView) -> String {
     }
 }
 
+/// The server's stop comes when its keep-alive ends (an idle stop; a maximum age is not kept).
+fn waits_for_keep_alive(view: &ServerView) -> bool {
+    view.kept_until
+        .is_some_and(|until| view.stop_at.is_some_and(|at| at <= until + 1.0))
+}
+
 /// What will happen to a server, and why, in one sentence of HTML.
 pub fn verdict(view: &ServerView, now: f64) -> String {
     match view.verdict {
@@ -95,11 +101,7 @@ pub fn verdict(view: &ServerView, now: f64) -> String {
     }
     let why = match view.stop_reason {
         Some(CullReason::MaxAge) => "it reaches the maximum age".to_owned(),
-        Some(_)
-            if view
-                .kept_until
-                .is_some_and(|until| view.stop_at.is_some_and(|at| at <= until + 1.0)) =>
-        {
+        Some(_) if waits_for_keep_alive(view) => {
             "your keep-alive ends, if it is idle then".to_owned()
         }
         Some(_) => {
@@ -298,13 +300,10 @@ pub struct AdminPage<'a> {
 /// Why a server is due, said next to its keep-alive when the stop waits for its end.
 fn due_why(view: &ServerView) -> String {
     let reason = view.stop_reason.unwrap_or(CullReason::Idle);
-    match view.kept_until {
-        Some(until)
-            if reason != CullReason::MaxAge && view.stop_at.is_some_and(|at| at <= until + 1.0) =>
-        {
-            format!("{reason}, once its keep-alive ends")
-        }
-        _ => reason.to_string(),
+    if reason != CullReason::MaxAge && waits_for_keep_alive(view) {
+        format!("{reason}, once its keep-alive ends")
+    } else {
+        reason.to_string()
     }
 }
 
@@ -504,18 +503,23 @@ mod tests {
         assert!(!verdict(&of(LimitFrom::Timeout), 1000.0).contains("limit)"));
     }
 
-    #[test]
-    fn idleness_by_work_is_said_as_work_not_as_the_hub_s_count() {
+    /// A default server idle 50 minutes of its hour, stopped in `due` if given.
+    fn idle_view(due: Option<(CullReason, f64)>) -> ServerView {
         use crate::policy::LimitFrom;
-        let mut view = crate::board::view(
+        crate::board::view(
             "u",
             "",
             None,
             Some(3000.0),
             (3600.0, LimitFrom::Timeout),
-            None,
+            due,
             1000.0,
-        );
+        )
+    }
+
+    #[test]
+    fn idleness_by_work_is_said_as_work_not_as_the_hub_s_count() {
+        let mut view = idle_view(None);
         assert_eq!(idle_for(&view), "50 minutes, as the Hub counts it");
         view.idle_by = IdleBy::Work;
         assert_eq!(
@@ -526,17 +530,7 @@ mod tests {
 
     #[test]
     fn a_server_due_after_its_keep_alive_says_so_in_the_operators_list() {
-        use crate::policy::LimitFrom;
-        let due = Some((CullReason::Idle, 600.0));
-        let mut view = crate::board::view(
-            "u",
-            "",
-            None,
-            Some(3000.0),
-            (3600.0, LimitFrom::Timeout),
-            due,
-            1000.0,
-        );
+        let mut view = idle_view(Some((CullReason::Idle, 600.0)));
         assert_eq!(due_why(&view), "idle");
         view.kept_until = view.stop_at;
         assert_eq!(due_why(&view), "idle, once its keep-alive ends");
